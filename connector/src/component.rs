@@ -1,0 +1,290 @@
+//! WASI component glue: exports the WIT `connector` interface and implements [`Env`] over
+//! wasi:http (outgoing-handler), wasi:clocks, wasi:random and the host imports. Strictly
+//! synchronous: every wait blocks on a WASI pollable, which the host services asynchronously.
+
+use crate::env::{Env, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+use crate::types as t;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "okta-connector",
+});
+
+use exports::okta_ingest::connector::connector::Guest;
+use okta_ingest::connector::host;
+use okta_ingest::connector::types as w;
+
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method as WMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use wasip2::io::streams::StreamError;
+
+/// Largest single write into the request body stream.
+const WRITE_CHUNK: usize = 4096;
+/// Read size for response bodies (Okta pages are up to a few MB).
+const READ_CHUNK: u64 = 64 * 1024;
+
+struct Component;
+
+export!(Component);
+
+impl Guest for Component {
+    fn describe() -> w::Description {
+        let d = crate::describe();
+        w::Description { name: d.name, version: d.version, wit_version: d.wit_version, state_schema: d.state_schema }
+    }
+
+    fn tick(input: w::TickInput) -> w::TickReport {
+        let input = t::TickInput {
+            config: config_in(input.config),
+            state: input.state,
+            token: input.token.map(|a| t::AccessToken { token: a.token, expires_at_ms: a.expires_at_ms }),
+            tuning: tuning_in(input.tuning),
+        };
+        let mut env = WasiEnv;
+        report_out(crate::run_tick(&mut env, input))
+    }
+
+    fn check(config: w::InstanceConfig, tuning: w::Tuning) -> Result<String, w::TickError> {
+        let (config, tuning) = (config_in(config), tuning_in(tuning));
+        let mut env = WasiEnv;
+        crate::run_check(&mut env, &config, &tuning).map_err(error_out)
+    }
+}
+
+fn config_in(c: w::InstanceConfig) -> t::InstanceConfig {
+    t::InstanceConfig {
+        domain: c.domain,
+        client_id: c.client_id,
+        key_id: c.key_id,
+        backfill_days: c.backfill_days,
+        categories: t::Categories(c.categories.bits()),
+    }
+}
+
+fn tuning_in(x: w::Tuning) -> t::Tuning {
+    t::Tuning {
+        max_pages: x.max_pages,
+        max_wait_ms: x.max_wait_ms,
+        retry_base_ms: x.retry_base_ms,
+        max_retries: x.max_retries,
+        rate_limit_share_percent: x.rate_limit_share_percent,
+        page_size: x.page_size,
+        request_timeout_ms: x.request_timeout_ms,
+    }
+}
+
+fn report_out(r: t::TickReport) -> w::TickReport {
+    w::TickReport {
+        pages: r.pages,
+        events: r.events,
+        filtered: r.filtered,
+        duplicates: r.duplicates,
+        rate_limited: r.rate_limited,
+        caught_up: r.caught_up,
+        token: r.token.map(|a| w::AccessToken { token: a.token, expires_at_ms: a.expires_at_ms }),
+        error: r.error.map(error_out),
+    }
+}
+
+fn error_out(e: t::TickError) -> w::TickError {
+    use t::ErrorKind as K;
+    use w::ErrorKind as W;
+    let kind = match e.kind {
+        K::DpopRequired => W::DpopRequired,
+        K::InvalidSignature => W::InvalidSignature,
+        K::UnknownClient => W::UnknownClient,
+        K::ScopeNotGranted => W::ScopeNotGranted,
+        K::Forbidden => W::Forbidden,
+        K::AuthFailed => W::AuthFailed,
+        K::Network => W::Network,
+        K::RateLimited => W::RateLimited,
+        K::ServerError => W::ServerError,
+        K::BadResponse => W::BadResponse,
+        K::InvalidRequest => W::InvalidRequest,
+        K::State => W::State,
+        K::Host => W::Host,
+    };
+    w::TickError { kind, message: e.message, http_status: e.http_status, okta_code: e.okta_code }
+}
+
+/// [`Env`] over WASI and the host imports.
+struct WasiEnv;
+
+impl Env for WasiEnv {
+    fn now_ms(&self) -> u64 {
+        let now = wasip2::clocks::wall_clock::now();
+        now.seconds.saturating_mul(1000) + u64::from(now.nanoseconds / 1_000_000)
+    }
+
+    fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+        wasip2::random::random::get_random_bytes(n as u64)
+    }
+
+    fn sleep_ms(&mut self, ms: u64) {
+        // A pollable wait: the host parks this instance without blocking one of its threads.
+        wasip2::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+    }
+
+    fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        send(req)
+    }
+
+    fn sign(&mut self, signing_input: &str) -> Result<String, String> {
+        host::sign(signing_input)
+    }
+
+    fn commit_page(&mut self, events: Vec<t::Event>, state: Vec<u8>) -> Result<(), String> {
+        let events: Vec<w::Event> = events
+            .into_iter()
+            .map(|e| w::Event {
+                uuid: e.uuid,
+                event_type: e.event_type,
+                published: e.published,
+                categories: w::Categories::from_bits_truncate(e.categories.0),
+                raw: e.raw,
+            })
+            .collect();
+        host::commit_page(&events, &state)
+    }
+
+    fn log(&mut self, level: t::LogLevel, msg: &str) {
+        let level = match level {
+            t::LogLevel::Debug => host::LogLevel::Debug,
+            t::LogLevel::Info => host::LogLevel::Info,
+            t::LogLevel::Warn => host::LogLevel::Warn,
+            t::LogLevel::Error => host::LogLevel::Error,
+        };
+        host::log(level, msg);
+    }
+}
+
+fn net(message: impl Into<String>) -> HttpError {
+    HttpError { kind: HttpErrorKind::Network, message: message.into() }
+}
+
+/// Map wasi-http's error codes to the connector's transport error kinds.
+fn from_code(code: &ErrorCode) -> HttpError {
+    let kind = match code {
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => HttpErrorKind::Dns,
+        ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => HttpErrorKind::Tls,
+        ErrorCode::ConnectionTimeout | ErrorCode::HttpResponseTimeout | ErrorCode::ConnectionReadTimeout => HttpErrorKind::Timeout,
+        ErrorCode::HttpRequestDenied => HttpErrorKind::Denied,
+        _ => HttpErrorKind::Network,
+    };
+    HttpError { kind, message: format!("{code:?}") }
+}
+
+/// A stream error: the underlying wasi-http error code when there is one.
+fn from_stream(e: StreamError, what: &str) -> HttpError {
+    match e {
+        StreamError::Closed => net(format!("{what}: stream closed")),
+        StreamError::LastOperationFailed(err) => match wasip2::http::types::http_error_code(&err) {
+            Some(code) => {
+                let mut h = from_code(&code);
+                h.message = format!("{what}: {}", h.message);
+                h
+            }
+            None => net(format!("{what}: {}", err.to_debug_string())),
+        },
+    }
+}
+
+/// `https://authority/path?query` → (authority, path-with-query).
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).map(|_| &url[8..])?;
+    match rest.find('/') {
+        Some(i) => Some((&rest[..i], &rest[i..])),
+        None => Some((rest, "/")),
+    }
+}
+
+/// One blocking request/response over wasi:http.
+fn send(req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let (authority, path) = split_url(&req.url).ok_or_else(|| net(format!("not an https URL: {}", req.url)))?;
+    let headers = Fields::new();
+    for (name, value) in &req.headers {
+        headers.append(name, value.as_bytes()).map_err(|e| net(format!("header {name}: {e:?}")))?;
+    }
+    let request = OutgoingRequest::new(headers);
+    let method = match req.method {
+        Method::Get => WMethod::Get,
+        Method::Post => WMethod::Post,
+    };
+    let bad = |what: &str| net(format!("the host refused the request's {what}"));
+    request.set_method(&method).map_err(|_| bad("method"))?;
+    request.set_scheme(Some(&Scheme::Https)).map_err(|_| bad("scheme"))?;
+    request.set_authority(Some(authority)).map_err(|_| bad("authority"))?;
+    request.set_path_with_query(Some(path)).map_err(|_| bad("path"))?;
+
+    let options = RequestOptions::new();
+    // 0 means "host default" rather than "fail instantly". A host may refuse some options; the request
+    // then simply runs with its defaults.
+    if req.timeout_ms > 0 {
+        let ns = Some(req.timeout_ms.saturating_mul(1_000_000));
+        let _ = options.set_connect_timeout(ns);
+        let _ = options.set_first_byte_timeout(ns);
+        let _ = options.set_between_bytes_timeout(ns);
+    }
+
+    let body = request.body().map_err(|_| bad("body"))?;
+    if !req.body.is_empty() {
+        write_body(&body, &req.body)?;
+    }
+    // A GET body is finished without a single write (no chunked empty body).
+    OutgoingBody::finish(body, None).map_err(|c| from_code(&c))?;
+
+    let future = outgoing_handler::handle(request, Some(options)).map_err(|c| from_code(&c))?;
+    let response = loop {
+        match future.get() {
+            Some(Ok(Ok(r))) => break r,
+            Some(Ok(Err(code))) => return Err(from_code(&code)),
+            Some(Err(())) => return Err(net("response already taken")),
+            None => future.subscribe().block(),
+        }
+    };
+    let status = response.status();
+    let headers = {
+        let fields = response.headers();
+        let entries = fields.entries();
+        drop(fields); // child resource: must go before the response is consumed
+        entries
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .collect()
+    };
+    let incoming = response.consume().map_err(|_| net("response body already taken"))?;
+    let body = read_body(&incoming)?;
+    drop(IncomingBody::finish(incoming)); // trailers are not used
+    Ok(HttpResponse { status, headers, body })
+}
+
+fn write_body(body: &OutgoingBody, data: &[u8]) -> Result<(), HttpError> {
+    let stream = body.write().map_err(|_| net("request body stream unavailable"))?;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let allowed = stream.check_write().map_err(|e| from_stream(e, "writing request body"))?;
+        if allowed == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = rest.len().min(WRITE_CHUNK).min(usize::try_from(allowed).unwrap_or(WRITE_CHUNK));
+        stream.write(&rest[..n]).map_err(|e| from_stream(e, "writing request body"))?;
+        rest = &rest[n..];
+    }
+    stream.blocking_flush().map_err(|e| from_stream(e, "flushing request body"))?;
+    Ok(())
+}
+
+fn read_body(incoming: &IncomingBody) -> Result<Vec<u8>, HttpError> {
+    let stream = incoming.stream().map_err(|_| net("response body stream unavailable"))?;
+    let mut buf = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => buf.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            // e.g. HttpResponseIncomplete: a truncated body is a transport error, retried.
+            Err(e) => return Err(from_stream(e, "reading response body")),
+        }
+    }
+    Ok(buf)
+}

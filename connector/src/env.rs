@@ -1,0 +1,92 @@
+//! The effects the connector needs, as one trait: the WASI glue implements it for real, tests fake it.
+
+use crate::types::{Event, LogLevel};
+
+/// HTTP method (only what Okta's APIs need).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// GET (System Log).
+    Get,
+    /// POST (token endpoint).
+    Post,
+}
+
+/// An outgoing HTTPS request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Absolute `https://` URL.
+    pub url: String,
+    /// Header names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// Body; empty for GET.
+    pub body: Vec<u8>,
+    /// Timeout until the first response byte, ms.
+    pub timeout_ms: u64,
+}
+
+/// A response as received.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header names lowercase; repeated headers kept as separate entries.
+    pub headers: Vec<(String, String)>,
+    /// The full body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// First value of a header (`name` must be lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+/// First value of header `name` (lowercase) in `headers`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Why a request got no response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpErrorKind {
+    /// Connection refused/reset/other transport failure.
+    Network,
+    /// Connect or response timeout.
+    Timeout,
+    /// The host refused the request (allow-list).
+    Denied,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// Name resolution failed.
+    Dns,
+}
+
+/// A request that got no HTTP response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpError {
+    /// The kind.
+    pub kind: HttpErrorKind,
+    /// Details for the user.
+    pub message: String,
+}
+
+/// Every effect of the connector. Implemented over WASI in `component.rs` and by a fake in tests.
+pub trait Env {
+    /// Wall clock, Unix epoch milliseconds.
+    fn now_ms(&self) -> u64;
+    /// `n` cryptographically random bytes.
+    fn random_bytes(&mut self, n: usize) -> Vec<u8>;
+    /// Wait `ms` milliseconds.
+    fn sleep_ms(&mut self, ms: u64);
+    /// Send one request and read the whole response.
+    fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
+    /// RS256-sign `signing_input` with the instance key; returns the base64url signature.
+    fn sign(&mut self, signing_input: &str) -> Result<String, String>;
+    /// Durably commit one page of events together with the new cursor state.
+    fn commit_page(&mut self, events: Vec<Event>, state: Vec<u8>) -> Result<(), String>;
+    /// Write a log line.
+    fn log(&mut self, level: LogLevel, msg: &str);
+}

@@ -1,0 +1,72 @@
+//! Turning Okta error bodies and transport failures into one-line, actionable [`TickError`]s.
+
+use crate::env::{HttpError, HttpErrorKind};
+use crate::types::{ErrorKind, TickError};
+use serde::Deserialize;
+
+/// Both error shapes Okta uses: OAuth (`error`/`error_description`) and API (`errorCode`/`errorSummary`).
+#[derive(Debug, Default, Deserialize)]
+pub struct OktaError {
+    /// OAuth error code.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// OAuth error text.
+    #[serde(default)]
+    pub error_description: Option<String>,
+    /// API error code, e.g. `E0000047`.
+    #[serde(default, rename = "errorCode")]
+    pub error_code: Option<String>,
+    /// API error text.
+    #[serde(default, rename = "errorSummary")]
+    pub error_summary: Option<String>,
+}
+
+impl OktaError {
+    /// Parse an error body; anything unparsable yields an empty error (the caller falls back to the status).
+    pub fn parse(body: &[u8]) -> OktaError {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+    /// `error` or `errorCode`.
+    pub fn code(&self) -> Option<&str> {
+        self.error.as_deref().or(self.error_code.as_deref())
+    }
+    /// `error_description` or `errorSummary`.
+    pub fn text(&self) -> Option<&str> {
+        self.error_description.as_deref().or(self.error_summary.as_deref())
+    }
+    /// "code: text" for messages, or a snippet of the raw body when it had neither.
+    pub fn describe(&self, body: &[u8]) -> String {
+        match (self.code(), self.text()) {
+            (Some(c), Some(t)) => format!("{c}: {t}"),
+            (Some(c), None) => c.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => snippet(body),
+        }
+    }
+}
+
+/// The start of a body, lossily decoded and on one line, for messages.
+pub fn snippet(body: &[u8]) -> String {
+    if body.is_empty() {
+        return "empty body".to_string();
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    format!("body starts {:?}", one.trim())
+}
+
+/// A transport failure after retries → `network` (or `host` when the host's allow-list refused it).
+pub fn transport(domain: &str, e: &HttpError) -> TickError {
+    let (kind, what, fix) = match e.kind {
+        HttpErrorKind::Dns => (ErrorKind::Network, "DNS lookup failed", "check the Okta domain spelling and the host's DNS"),
+        HttpErrorKind::Tls => (ErrorKind::Network, "TLS handshake failed", "check the domain and any TLS-intercepting proxy"),
+        HttpErrorKind::Timeout => (ErrorKind::Network, "connection timed out", "check the network path to Okta; retried next tick"),
+        HttpErrorKind::Network => (ErrorKind::Network, "connection failed", "check the network path to Okta; retried next tick"),
+        HttpErrorKind::Denied => (
+            ErrorKind::Host,
+            "the host refused the request",
+            "the connector may only call https://<configured domain>; check the instance's domain",
+        ),
+    };
+    TickError::new(kind, format!("could not reach Okta at {domain}: {what} ({}); {fix}", e.message))
+}

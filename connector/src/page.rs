@@ -1,0 +1,108 @@
+//! Parsing a System Log page without re-serializing events: each event's raw JSON text is kept
+//! exactly as sent, and only `uuid`, `eventType` and `published` are read from it.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// One event of a page, borrowed from the response body.
+#[derive(Debug)]
+pub struct RawEvent<'a> {
+    /// The event's JSON text exactly as in the body.
+    pub raw: &'a str,
+    /// `uuid`.
+    pub uuid: Cow<'a, str>,
+    /// `eventType`.
+    pub event_type: Cow<'a, str>,
+    /// `published` (empty when absent or not a string).
+    pub published: Cow<'a, str>,
+}
+
+/// Why a page could not be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PageError {
+    /// Not UTF-8 / not a JSON array / truncated: worth retrying.
+    NotJson(String),
+    /// Valid JSON but an event lacks `uuid` or `eventType`: retrying will not help.
+    Malformed(String),
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    uuid: Option<Str<'a>>,
+    #[serde(borrow, rename = "eventType")]
+    event_type: Option<Str<'a>>,
+    // Raw so an odd `published` (null, number) never refuses the page; it is informational.
+    #[serde(borrow)]
+    published: Option<&'a RawValue>,
+}
+
+/// A JSON string kept as a slice of the body when it has no escapes (`borrow` on a bare `Cow` field is
+/// what makes serde borrow; on `Option<Cow>` it silently allocates).
+#[derive(Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// `published` as a string: borrowed when it is a plain string literal, decoded when escaped, else empty.
+fn published_text(raw: Option<&RawValue>) -> Cow<'_, str> {
+    let Some(raw) = raw else { return Cow::Borrowed("") };
+    let text = raw.get();
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+        Some(_) => serde_json::from_str::<String>(text).map(Cow::Owned).unwrap_or(Cow::Borrowed("")),
+        None => Cow::Borrowed(""),
+    }
+}
+
+/// Parse a page body: a JSON array of event objects.
+pub fn parse_page(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
+    let text = std::str::from_utf8(body).map_err(|e| PageError::NotJson(format!("body is not UTF-8: {e}")))?;
+    let raws: Vec<&RawValue> =
+        serde_json::from_str(text).map_err(|e| PageError::NotJson(format!("body is not a JSON array of events: {e}")))?;
+    let mut out = Vec::with_capacity(raws.len());
+    for (i, raw) in raws.into_iter().enumerate() {
+        let head: Head<'_> = serde_json::from_str(raw.get())
+            .map_err(|e| PageError::Malformed(format!("event #{i} is not a valid event object: {e}")))?;
+        let (Some(Str(uuid)), Some(Str(event_type))) = (head.uuid, head.event_type) else {
+            return Err(PageError::Malformed(format!("event #{i} has no uuid or eventType")));
+        };
+        out.push(RawEvent { raw: raw.get(), uuid, event_type, published: published_text(head.published) });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_text_is_preserved_exactly() {
+        let e1 = "{ \"zeta\" : 1,\n  \"uuid\":\"u-1\", \"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\",\
+                  \"securityContext\":{\"zone\":\"null\",\"asNumber\":null},\"debugContext\":{\"debugData\":{\"m\":\"{a=b, c=[d]}\"}},\
+                  \"displayMessage\":\"Ünïcödé ✓ \\u00e9 \\\"q\\\"\", \"target\":[{\"x\":[1,2.50,{\"y\":{}}]}],\"alpha\":true }";
+        let e2 = "{\"eventType\":\"a\\u002eb\",\"uuid\":\"u-2\",\"published\":\"x\\u0031\"}";
+        let body = format!(" [\n{e1} ,\t{e2}\n] ");
+        let page = parse_page(body.as_bytes()).expect("valid page");
+        assert_eq!(page.len(), 2);
+        assert_eq!(page[0].raw, e1);
+        assert_eq!(page[0].uuid, "u-1");
+        assert_eq!(page[0].published, "2026-01-01T00:00:00.000Z");
+        assert!(matches!(page[0].uuid, Cow::Borrowed(_)));
+        assert_eq!(page[1].raw, e2);
+        assert_eq!(page[1].event_type, "a.b");
+        assert_eq!(page[1].published, "x1");
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(parse_page(b"[]").map(|p| p.len()), Ok(0));
+        for bad in [&b""[..], b"<html>", b"[{\"uuid\":\"a\",\"eventType\":\"b\"}", b"{\"errorCode\":\"E1\"}", b"[1,2", b"\xff[]"] {
+            assert!(matches!(parse_page(bad), Err(PageError::NotJson(_))), "{:?}", String::from_utf8_lossy(bad));
+        }
+        for bad in [&b"[{\"uuid\":\"a\"}]"[..], b"[{\"eventType\":\"b\"}]", b"[1]", b"[{\"uuid\":5,\"eventType\":\"b\"}]", b"[null]"] {
+            assert!(matches!(parse_page(bad), Err(PageError::Malformed(_))), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let odd = parse_page(b"[{\"uuid\":\"a\",\"eventType\":\"b\",\"published\":null},{\"uuid\":\"c\",\"eventType\":\"b\",\"published\":5}]");
+        assert!(odd.is_ok_and(|p| p[0].published.is_empty() && p[1].published.is_empty()));
+    }
+}

@@ -1,0 +1,137 @@
+//! One tick's (or check's) working context, and sending with retries and rate-limit handling.
+
+use crate::env::{Env, HttpRequest, HttpResponse};
+use crate::errors::{transport, OktaError};
+use crate::ratelimit::{backoff_ms, decide, Decision, Pace};
+use crate::types::{AccessToken, ErrorKind, InstanceConfig, LogLevel, TickError, Tuning};
+
+/// Shared state while talking to Okta.
+pub struct Session<'a, E: Env> {
+    /// The effects.
+    pub env: &'a mut E,
+    /// The instance.
+    pub config: &'a InstanceConfig,
+    /// Limits and pacing.
+    pub tuning: &'a Tuning,
+    /// The token in use, if any.
+    pub token: Option<AccessToken>,
+    /// 429 answers and rate-limit waits so far.
+    pub rate_limited: u32,
+}
+
+impl<E: Env> Session<'_, E> {
+    /// Send a request built by `build` (called again for every attempt, so token requests get a fresh
+    /// assertion), retrying transport errors, 5xx and 429 within `tuning`. `retry` counts retries already
+    /// spent on this logical request. Returns any response that is neither 429 nor 5xx.
+    pub fn send(
+        &mut self,
+        mut build: impl FnMut(&mut Self) -> Result<HttpRequest, TickError>,
+        retry: &mut u32,
+    ) -> Result<(HttpResponse, Pace), TickError> {
+        loop {
+            let req = build(self)?;
+            let resp = match self.env.http(req) {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = transport(&self.config.domain, &e);
+                    if err.kind == ErrorKind::Host {
+                        return Err(err); // the allow-list will not change between attempts
+                    }
+                    self.back_off(retry, err)?;
+                    continue;
+                }
+            };
+            let now = self.env.now_ms();
+            match decide(&resp.headers, resp.status, now, self.tuning) {
+                Decision::Accept { pace } => return Ok((resp, pace)),
+                Decision::WaitAndRetry { wait_ms } => {
+                    self.rate_limited += 1;
+                    if *retry >= self.tuning.max_retries {
+                        return Err(rate_limited(&resp, Some(wait_ms)));
+                    }
+                    *retry += 1;
+                    self.env.log(LogLevel::Info, &format!("rate limited (429); waiting {wait_ms} ms for the reset"));
+                    self.env.sleep_ms(wait_ms);
+                }
+                Decision::Backoff { rate_limited: true } => {
+                    self.rate_limited += 1;
+                    let err = rate_limited(&resp, None);
+                    self.back_off(retry, err)?;
+                }
+                Decision::Backoff { rate_limited: false } => {
+                    let err = server_error(&resp);
+                    self.back_off(retry, err)?;
+                }
+                Decision::TooLong { wait_ms } => {
+                    self.rate_limited += 1;
+                    return Err(rate_limited(&resp, Some(wait_ms)));
+                }
+            }
+        }
+    }
+
+    /// Sleep the exponential back-off for the next retry, or give up with `err` when retries are spent.
+    pub fn back_off(&mut self, retry: &mut u32, err: TickError) -> Result<(), TickError> {
+        if *retry >= self.tuning.max_retries {
+            return Err(err);
+        }
+        let wait = backoff_ms(self.tuning, *retry);
+        *retry += 1;
+        let msg = format!("retry {}/{} in {wait} ms after: {}", retry, self.tuning.max_retries, err.message);
+        self.env.log(LogLevel::Warn, &msg);
+        self.env.sleep_ms(wait);
+        Ok(())
+    }
+
+    /// Apply pacing before the next request; `Err` when the wait would exceed `max_wait_ms`.
+    pub fn pace(&mut self, pace: Pace) -> Result<(), TickError> {
+        match pace {
+            Pace::None => Ok(()),
+            Pace::Sleep(ms) => {
+                self.rate_limited += 1;
+                self.env.log(LogLevel::Debug, &format!("rate-limit share used; pausing {ms} ms until the reset"));
+                self.env.sleep_ms(ms);
+                Ok(())
+            }
+            Pace::TooLong(ms) => {
+                self.rate_limited += 1;
+                Err(TickError::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "this instance used its share of Okta's System Log rate limit and the reset is {} s away; \
+                         the next tick continues (raise the share or max wait to go faster)",
+                        ms / 1000
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+fn rate_limited(resp: &HttpResponse, wait_ms: Option<u64>) -> TickError {
+    let e = OktaError::parse(&resp.body);
+    let when = match wait_ms {
+        Some(ms) => format!("the reset is {} s away", ms / 1000),
+        None => "retries are used up".to_string(),
+    };
+    TickError::http(
+        ErrorKind::RateLimited,
+        format!("Okta rate-limited the request (429) and {when}; the next tick continues — other tools may share the org's budget"),
+        429,
+        e.code().map(str::to_string),
+    )
+}
+
+fn server_error(resp: &HttpResponse) -> TickError {
+    let e = OktaError::parse(&resp.body);
+    TickError::http(
+        ErrorKind::ServerError,
+        format!(
+            "Okta answered HTTP {} ({}) after all retries; Okta may be degraded, the next tick retries",
+            resp.status,
+            e.describe(&resp.body)
+        ),
+        resp.status,
+        e.code().map(str::to_string),
+    )
+}

@@ -1,0 +1,19 @@
+//! Errors the emulator reports to its (Rust) caller. Errors a *client* causes are never
+//! `EmulatorError`s: they become Okta-shaped HTTP answers instead.
+
+/// Failures while starting the emulator or generating key material.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// Binding or inspecting the listening socket failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Generating the CA or server certificate failed.
+    #[error("certificate generation failed: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// Building the rustls server configuration failed.
+    #[error("TLS configuration failed: {0}")]
+    Tls(#[from] rustls::Error),
+    /// RSA key generation or encoding failed.
+    #[error("RSA key error: {0}")]
+    Key(String),
+}

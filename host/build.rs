@@ -1,0 +1,93 @@
+//! Builds the connector component from this tree (`../connector`) for `wasm32-wasip2` and embeds it as the
+//! host's default connector version.
+//!
+//! The nested cargo gets its own `CARGO_TARGET_DIR` under `OUT_DIR`: sharing the outer target dir would
+//! deadlock on cargo's build-directory lock. A missing wasm target is installed with rustup (machines here
+//! set `RUSTUP_AUTO_INSTALL=0`, so `rust-toolchain.toml` alone does not install it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ has a parent directory")
+        .to_path_buf();
+    let out_dir = PathBuf::from(env("OUT_DIR"));
+    for path in [
+        "connector/src",
+        "connector/Cargo.toml",
+        "wit",
+        "spec/okta/event-categories.json",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=OKTA_INGEST_PREBUILT_CONNECTOR");
+
+    let dest = out_dir.join("connector.wasm");
+    // An escape hatch for packagers who build the component separately.
+    if let Ok(prebuilt) = std::env::var("OKTA_INGEST_PREBUILT_CONNECTOR") {
+        copy(Path::new(&prebuilt), &dest);
+    } else {
+        ensure_wasm_target();
+        let target_dir = out_dir.join("connector-target");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "-p", "okta-ingest-connector", "--release", "--target", TARGET])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            // Flags meant for the host build must not leak into the wasm build.
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            // Debug info would make the component 10x larger and slower to compile at load time.
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+            .status()
+            .unwrap_or_else(|e| panic!("could not run cargo to build the connector: {e}"));
+        if !status.success() {
+            panic!("building the connector component for {TARGET} failed (see the output above)");
+        }
+        copy(
+            &target_dir.join(TARGET).join("release").join("okta_ingest_connector.wasm"),
+            &dest,
+        );
+    }
+    println!("cargo:rustc-env=OKTA_INGEST_CONNECTOR_WASM={}", dest.display());
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("cargo did not set {name}"))
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+}
+
+/// Installs the wasm target with rustup when the toolchain lacks it, or fails with the command to run.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if libdir.as_deref().is_some_and(|d| d.exists()) {
+        return;
+    }
+    println!("cargo:warning=installing the {TARGET} target with rustup (needed to build the connector)");
+    let installed = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !installed {
+        panic!("the Rust target {TARGET} is missing and `rustup target add {TARGET}` failed; run it by hand");
+    }
+}

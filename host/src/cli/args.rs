@@ -1,0 +1,228 @@
+//! The command line (clap). Every command has `--help`.
+
+use clap::{Args, Parser, Subcommand};
+use okta_ingest::config;
+use okta_ingest::Categories;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Pull Okta's System Log (authentication, security, ITP and lifecycle events) into your own pipeline:
+/// every event once, verbatim, every 5 minutes.
+///
+/// Quick start: `okta-ingest demo` runs everything against a built-in Okta emulator. For a real org:
+/// create an API Services app with public-key client authentication (DPoP unchecked), grant it
+/// okta.logs.read and the Read-only Administrator role, then `okta-ingest instance add`,
+/// `okta-ingest check`, and `okta-ingest run`.
+#[derive(Debug, Parser)]
+#[command(name = "okta-ingest", version, propagate_version = true)]
+pub struct Cli {
+    /// SQLite state file (instances, cursors, queued events); created with mode 0600.
+    #[arg(long, global = true, env = "OKTA_INGEST_DB", default_value_os_t = default_db())]
+    pub db: PathBuf,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn default_db() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    match base {
+        Some(b) => b.join("okta-ingest").join("state.db"),
+        None => PathBuf::from("okta-ingest.db"),
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, list, show, edit or remove Okta instances.
+    #[command(subcommand)]
+    Instance(InstanceCmd),
+    /// Check that an instance can get a token and read the System Log; explains what to fix if not.
+    Check {
+        /// Instance name.
+        name: String,
+    },
+    /// Fetch new events for every instance and deliver them to a sink.
+    Run(RunArgs),
+    /// Run okta-ingest end to end against a built-in Okta emulator: nothing to configure.
+    Demo(DemoArgs),
+    /// Serve the Okta emulator standalone and print the `instance add` line to use with it.
+    Emulator(EmulatorArgs),
+}
+
+/// `instance ...`
+#[derive(Debug, Subcommand)]
+pub enum InstanceCmd {
+    /// Add an instance (validates the domain, key and options; stores nothing if any is wrong).
+    Add(AddArgs),
+    /// List instances.
+    List,
+    /// Show one instance.
+    Show {
+        /// Instance name.
+        name: String,
+    },
+    /// Change an instance's settings (the backfill cannot change).
+    Edit(EditArgs),
+    /// Remove an instance (events already fetched are still delivered).
+    Remove {
+        /// Instance name.
+        name: String,
+    },
+}
+
+/// `instance add`
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A name for this instance (letters, digits, '-', '_', '.').
+    pub name: String,
+    /// Okta domain, e.g. company.okta.com (or host:port); a pasted https:// or trailing / is fine.
+    #[arg(long)]
+    pub domain: String,
+    /// Client ID of the API Services app.
+    #[arg(long)]
+    pub client_id: String,
+    /// PEM file with the app's RSA private key (PKCS#1 or PKCS#8, unencrypted). Only its path is stored.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub private_key: PathBuf,
+    /// KID of the registered public key (needed when the app has several keys).
+    #[arg(long, value_name = "KID")]
+    pub key_id: Option<String>,
+    /// Days of history to fetch on the first run, 0 to 14.
+    #[arg(long, value_name = "DAYS", default_value = "0", value_parser = parse_backfill, allow_negative_numbers = true)]
+    pub backfill_days: u8,
+    /// Event categories: any of authentication, security, itp, lifecycle (comma-separated).
+    #[arg(long, value_name = "LIST", default_value = "authentication,security,itp", value_parser = parse_categories)]
+    pub events: Categories,
+    /// Extra CA certificates (PEM) to trust for this domain, e.g. a TLS-inspecting proxy's CA.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `instance edit`
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Instance name.
+    pub name: String,
+    /// New Okta domain (resets the cursor: it is another org).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// New client ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// New private key PEM file.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub private_key: Option<PathBuf>,
+    /// New KID.
+    #[arg(long, value_name = "KID", conflicts_with = "no_key_id")]
+    pub key_id: Option<String>,
+    /// Stop sending a KID.
+    #[arg(long)]
+    pub no_key_id: bool,
+    /// New event categories.
+    #[arg(long, value_name = "LIST", value_parser = parse_categories)]
+    pub events: Option<Categories>,
+    /// New CA file.
+    #[arg(long, value_name = "PEM_FILE", conflicts_with = "no_ca_file")]
+    pub ca_file: Option<PathBuf>,
+    /// Stop trusting the extra CA file.
+    #[arg(long)]
+    pub no_ca_file: bool,
+    /// Refused: the backfill of an existing instance cannot be edited.
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+    pub backfill_days: Option<String>,
+}
+
+/// `run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Tick every instance until caught up, deliver, and exit (non-zero if any instance failed).
+    #[arg(long)]
+    pub once: bool,
+    /// Where events go: stdout, or file:PATH (appended, one JSON event per line, synced to disk).
+    #[arg(long, default_value = "stdout")]
+    pub sink: String,
+    /// Time between ticks of an instance (e.g. 5m, 30s); ±10% jitter is added.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Run this connector component (.wasm) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub component: Option<PathBuf>,
+    /// Instances ticking at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// Advanced pacing options.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Advanced")]
+pub struct TuningArgs {
+    /// Share of the org's System Log rate limit this instance may use, percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub rate_limit_share: u8,
+    /// Longest wait for a rate-limit reset inside a tick before giving up until the next one.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub max_wait: Duration,
+    /// First back-off after a 5xx or network error (doubles per retry).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Retries of one request before a tick gives up.
+    #[arg(long, default_value_t = 4)]
+    pub max_retries: u32,
+    /// Timeout for one request until Okta's response headers arrive.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Longest a tick may run before the sandbox stops it.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub tick_timeout: Duration,
+}
+
+/// `demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Events the emulator generates over the 14-day backfill.
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// Keep the demo directory (state, keys, events.jsonl) instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// `emulator`
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8443)]
+    pub port: u16,
+    /// Directory for the generated CA certificate and client key.
+    #[arg(long, default_value = "okta-emulator")]
+    pub dir: PathBuf,
+    /// Events to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    /// Spread the generated events over this many past days.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Per-minute System Log rate limit (429s when exceeded); none by default.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+}
+
+fn parse_backfill(s: &str) -> Result<u8, String> {
+    config::parse_backfill(s).map_err(|e| e.to_string())
+}
+
+fn parse_categories(s: &str) -> Result<Categories, String> {
+    config::parse_categories(s).map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 5m, 30s, 1h)"))
+}

@@ -1,0 +1,23 @@
+//! Subcommand implementations. Each uses only the library's public API.
+
+pub mod args;
+pub mod demo;
+pub mod emulator;
+pub mod instance;
+pub mod logging;
+pub mod progress;
+pub mod run;
+
+use args::{Cli, Command};
+use std::process::ExitCode;
+
+/// Runs the chosen subcommand.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Instance(cmd) => instance::run(&cli.db, cmd).await,
+        Command::Check { name } => instance::check(&cli.db, &name).await,
+        Command::Run(args) => run::run(&cli.db, args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Emulator(args) => emulator::run(args).await,
+    }
+}

@@ -1,0 +1,534 @@
+//! The sandbox: a wasmtime engine, a connector component (the embedded default or a file), and a fresh
+//! `Store` per call from a shared `InstancePre`. The component gets `wasi:http` (through the host's
+//! allow-listed hook), clocks and randomness, and no filesystem, environment, sockets or stdio. Each call
+//! runs under a memory cap and a wall-clock deadline; epoch interruption makes even a guest stuck in a
+//! loop yield, so the deadline can always stop it.
+
+use crate::http::InstanceHttp;
+use crate::signing::Rs256Signer;
+use crate::state::{PageEvent, StateDb};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "okta-connector",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+pub use exports::okta_ingest::connector::connector as guest;
+pub use okta_ingest::connector::types as wit;
+
+/// The major version of the WIT package this host implements.
+pub const WIT_MAJOR: u32 = 1;
+/// The interface a connector must export.
+pub const EXPORT_PREFIX: &str = "okta-ingest:connector/connector@";
+
+/// The connector component built from this source tree, embedded at build time.
+pub static EMBEDDED_CONNECTOR: &[u8] = include_bytes!(env!("OKTA_INGEST_CONNECTOR_WASM"));
+
+/// A failure loading or running a connector component.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// The engine could not be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The file could not be read.
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a WebAssembly component.
+    #[error("{what} is not a WebAssembly component ({detail}); build the connector with `cargo build --target wasm32-wasip2`")]
+    NotAComponent {
+        /// Which file.
+        what: String,
+        /// Compiler message.
+        detail: String,
+    },
+    /// The component targets another WIT major version or another world.
+    #[error("{what} is not a compatible okta-ingest connector: {detail}")]
+    Incompatible {
+        /// Which file.
+        what: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The component trapped (a bug or a hostile component); nothing it did after its last commit counts.
+    #[error("connector trapped: {0}")]
+    Trap(String),
+    /// The call ran past its deadline and was stopped.
+    #[error("connector ran longer than its limit of {0:?} and was stopped")]
+    Timeout(Duration),
+}
+
+/// Limits for one call into a component.
+#[derive(Debug, Clone)]
+pub struct SandboxLimits {
+    /// Linear memory cap, bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock limit of one tick or check.
+    pub call_timeout: Duration,
+    /// Most events in one committed page.
+    pub max_events_per_page: usize,
+    /// Largest single event, bytes.
+    pub max_event_bytes: usize,
+    /// Largest cursor state, bytes.
+    pub max_state_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_bytes: 512 << 20,
+            call_timeout: Duration::from_secs(15 * 60),
+            max_events_per_page: 10_000,
+            max_event_bytes: 8 << 20,
+            max_state_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What a tick committed, reported to the host as pages land.
+#[derive(Debug, Clone, Default)]
+pub struct CommitStats {
+    /// Pages committed.
+    pub pages: u64,
+    /// Events committed.
+    pub events: u64,
+    /// Events per category bit (authentication, security, itp, lifecycle).
+    pub per_category: [u64; 4],
+    /// `published` of the last event committed.
+    pub last_published: Option<String>,
+}
+
+/// Called after every committed page (for progress bars and status).
+pub type CommitObserver = Arc<dyn Fn(&str, &CommitStats) + Send + Sync>;
+
+/// Per-call context: which instance, its key, where to commit.
+pub struct CallContext {
+    /// Instance row id.
+    pub instance_id: i64,
+    /// Instance name (logs).
+    pub instance: String,
+    /// Signer over the instance's private key (`None` for `describe`, which never signs).
+    pub signer: Option<Arc<Rs256Signer>>,
+    /// The state database (commits) — `None` for `check`, which must not commit.
+    pub db: Option<Arc<Mutex<StateDb>>>,
+    /// The HTTP hook for this instance.
+    pub http: InstanceHttp,
+    /// Progress observer.
+    pub observer: Option<CommitObserver>,
+}
+
+/// The `T` of `Store<T>`.
+pub struct StoreData {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    ctx: CallContext,
+    limits: StoreLimits,
+    sandbox: SandboxLimits,
+    stats: CommitStats,
+}
+
+impl WasiView for StoreData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for StoreData {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.ctx.http,
+        }
+    }
+}
+
+impl okta_ingest::connector::types::Host for StoreData {}
+
+impl okta_ingest::connector::host::Host for StoreData {
+    async fn sign(&mut self, signing_input: String) -> wasmtime::Result<Result<String, String>> {
+        let Some(signer) = self.ctx.signer.clone() else {
+            return Ok(Err("no signing key in this call".into()));
+        };
+        // RSA signing takes ~2 ms: keep it off the async worker threads.
+        let sig = tokio::task::spawn_blocking(move || signer.sign_b64url(signing_input.as_bytes()))
+            .await
+            .map_err(|e| Result::<String, String>::Err(e.to_string()));
+        Ok(sig.map_err(|e| format!("{e:?}")))
+    }
+
+    async fn commit_page(
+        &mut self,
+        events: Vec<wit::Event>,
+        state: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let Some(db) = self.ctx.db.clone() else {
+            return Ok(Err("committing is not allowed during check".into()));
+        };
+        if let Err(e) = self.validate_page(&events, &state) {
+            tracing::warn!(instance = %self.ctx.instance, "refused a page from the connector: {e}");
+            return Ok(Err(e));
+        }
+        let id = self.ctx.instance_id;
+        let counted = count(&events);
+        let last_published = events.last().map(|e| e.published.clone());
+        let n = events.len() as u64;
+        let result = tokio::task::spawn_blocking(move || {
+            let refs: Vec<PageEvent<'_>> = events
+                .iter()
+                .map(|e| PageEvent {
+                    uuid: &e.uuid,
+                    event_type: &e.event_type,
+                    published: &e.published,
+                    categories: categories_bits(e.categories),
+                    raw: &e.raw,
+                })
+                .collect();
+            let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
+            db.commit_page(id, &refs, &state)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {
+                let s = &mut self.stats;
+                s.pages += 1;
+                s.events += n;
+                for (i, c) in counted.iter().enumerate() {
+                    s.per_category[i] += c;
+                }
+                if last_published.is_some() {
+                    s.last_published = last_published;
+                }
+                if let Some(obs) = &self.ctx.observer {
+                    obs(&self.ctx.instance, &self.stats);
+                }
+                Ok(Ok(()))
+            }
+            Ok(Err(e)) => Ok(Err(e.to_string())),
+            Err(e) => Ok(Err(format!("commit task failed: {e}"))),
+        }
+    }
+
+    async fn log(&mut self, level: okta_ingest::connector::host::LogLevel, message: String) -> wasmtime::Result<()> {
+        use okta_ingest::connector::host::LogLevel;
+        let instance = &self.ctx.instance;
+        // Bound what a component can push into our logs.
+        let message: String = message.chars().take(2000).collect();
+        match level {
+            LogLevel::Debug => tracing::debug!(%instance, "connector: {message}"),
+            LogLevel::Info => tracing::info!(%instance, "connector: {message}"),
+            LogLevel::Warn => tracing::warn!(%instance, "connector: {message}"),
+            LogLevel::Error => tracing::error!(%instance, "connector: {message}"),
+        }
+        Ok(())
+    }
+}
+
+const CATEGORY_FLAGS: [wit::Categories; 4] = [
+    wit::Categories::AUTHENTICATION,
+    wit::Categories::SECURITY,
+    wit::Categories::ITP,
+    wit::Categories::LIFECYCLE,
+];
+
+/// The WIT flags as the bit set stored in the database (bit i = `config::Categories::ALL[i]`).
+pub fn categories_bits(c: wit::Categories) -> u8 {
+    CATEGORY_FLAGS
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| c.contains(**f))
+        .fold(0, |acc, (i, _)| acc | (1 << i))
+}
+
+/// The stored bit set as WIT flags.
+pub fn categories_from_bits(bits: u8) -> wit::Categories {
+    CATEGORY_FLAGS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .fold(wit::Categories::empty(), |acc, (_, f)| acc | *f)
+}
+
+fn count(events: &[wit::Event]) -> [u64; 4] {
+    let mut c = [0u64; 4];
+    for e in events {
+        let bits = categories_bits(e.categories);
+        for (i, slot) in c.iter_mut().enumerate() {
+            if bits & (1 << i) != 0 {
+                *slot += 1;
+            }
+        }
+    }
+    c
+}
+
+impl StoreData {
+    /// The host enforces output limits itself: a hostile component must not fill the outbox with garbage.
+    fn validate_page(&self, events: &[wit::Event], state: &[u8]) -> Result<(), String> {
+        let lim = &self.sandbox;
+        if events.len() > lim.max_events_per_page {
+            return Err(format!("page has {} events, over the limit of {}", events.len(), lim.max_events_per_page));
+        }
+        if state.len() > lim.max_state_bytes {
+            return Err(format!("cursor state is {} bytes, over the limit of {}", state.len(), lim.max_state_bytes));
+        }
+        for e in events {
+            if e.raw.len() > lim.max_event_bytes {
+                return Err(format!("event {} is {} bytes, over the limit of {}", e.uuid, e.raw.len(), lim.max_event_bytes));
+            }
+            let raw = e.raw.trim();
+            if e.uuid.is_empty() || !raw.starts_with('{') || !raw.ends_with('}') {
+                return Err(format!("event {:?} is not a JSON object with a uuid", e.uuid));
+            }
+            if categories_bits(e.categories) == 0 {
+                return Err(format!("event {} belongs to no category", e.uuid));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A compiled connector, ready to instantiate many times.
+pub struct ConnectorRuntime {
+    engine: Engine,
+    pre: OktaConnectorPre<StoreData>,
+    description: guest::Description,
+    limits: SandboxLimits,
+    stop_epoch: Arc<AtomicBool>,
+}
+
+impl Drop for ConnectorRuntime {
+    fn drop(&mut self) {
+        self.stop_epoch.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Which component to load.
+#[derive(Debug, Clone)]
+pub enum ComponentSource {
+    /// The connector embedded in this binary.
+    Embedded,
+    /// A `.wasm` component file.
+    File(std::path::PathBuf),
+}
+
+fn engine() -> Result<Engine, RuntimeError> {
+    let mut cfg = wasmtime::Config::new();
+    cfg.wasm_component_model(true);
+    cfg.epoch_interruption(true);
+    Engine::new(&cfg).map_err(|e| RuntimeError::Engine(e.to_string()))
+}
+
+impl ConnectorRuntime {
+    /// Compiles and checks a component; `describe` is called once to learn its version.
+    pub async fn load(source: &ComponentSource, limits: SandboxLimits) -> Result<ConnectorRuntime, RuntimeError> {
+        let engine = engine()?;
+        let (what, bytes): (String, std::borrow::Cow<'static, [u8]>) = match source {
+            ComponentSource::Embedded => ("the embedded connector".into(), EMBEDDED_CONNECTOR.into()),
+            ComponentSource::File(p) => (
+                p.display().to_string(),
+                std::fs::read(p)
+                    .map_err(|source| RuntimeError::Read { path: p.display().to_string(), source })?
+                    .into(),
+            ),
+        };
+        if !bytes.starts_with(b"\0asm") || bytes.get(4..8) != Some(&[0x0d, 0x00, 0x01, 0x00]) {
+            let detail = if bytes.starts_with(b"\0asm") {
+                "it is a core WebAssembly module, not a component".to_string()
+            } else {
+                "no WebAssembly component header".to_string()
+            };
+            return Err(RuntimeError::NotAComponent { what, detail });
+        }
+        let component = Component::new(&engine, &bytes)
+            .map_err(|e| RuntimeError::NotAComponent { what: what.clone(), detail: format!("{e:#}") })?;
+        check_exports(&engine, &component, &what)?;
+        let mut linker: Linker<StoreData> = Linker::new(&engine);
+        let incompatible = |e: wasmtime::Error| RuntimeError::Incompatible { what: what.clone(), detail: format!("{e:#}") };
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(incompatible)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(incompatible)?;
+        OktaConnector::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s).map_err(incompatible)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| RuntimeError::Incompatible {
+            what: what.clone(),
+            detail: format!("it needs imports this host does not provide: {e:#}"),
+        })?;
+        let pre = OktaConnectorPre::new(instance_pre).map_err(incompatible)?;
+        let stop_epoch = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), stop_epoch.clone());
+        let mut rt = ConnectorRuntime {
+            engine,
+            pre,
+            description: guest::Description {
+                name: String::new(),
+                version: String::new(),
+                wit_version: String::new(),
+                state_schema: 0,
+            },
+            limits,
+            stop_epoch,
+        };
+        rt.description = rt.describe().await?;
+        let wit_major = rt.description.wit_version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+        if wit_major != Some(WIT_MAJOR) {
+            return Err(RuntimeError::Incompatible {
+                what,
+                detail: format!(
+                    "it targets WIT version {} but this host implements {WIT_MAJOR}.x",
+                    rt.description.wit_version
+                ),
+            });
+        }
+        Ok(rt)
+    }
+
+    /// What the loaded connector says it is.
+    pub fn description(&self) -> &guest::Description {
+        &self.description
+    }
+
+    /// The sandbox limits in force.
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.limits
+    }
+
+    fn store(&self, ctx: CallContext) -> Store<StoreData> {
+        let data = StoreData {
+            // No preopens, no env, no args, no stdio, no sockets: the component sees nothing of the host.
+            wasi: WasiCtxBuilder::new().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build(),
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            ctx,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .instances(4)
+                .tables(20)
+                .memories(4)
+                .trap_on_grow_failure(true)
+                .build(),
+            sandbox: self.limits.clone(),
+            stats: CommitStats::default(),
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limits);
+        // Yield to the async runtime every epoch (10 ms) so a deadline can interrupt any guest loop.
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
+
+    async fn describe(&self) -> Result<guest::Description, RuntimeError> {
+        let ctx = CallContext {
+            instance_id: 0,
+            instance: "describe".into(),
+            signer: None,
+            db: None,
+            http: crate::http::InstanceHttp {
+                origin: crate::http::AllowedOrigin::from_domain("invalid.invalid"),
+                client: reqwest::Client::new(),
+                limits: Default::default(),
+                instance: "describe".into(),
+            },
+            observer: None,
+        };
+        let mut store = self.store(ctx);
+        let timeout = Duration::from_secs(10);
+        let fut = async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            bindings.okta_ingest_connector_connector().call_describe(&mut store).await
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => Err(RuntimeError::Timeout(timeout)),
+            Ok(Err(e)) => Err(RuntimeError::Trap(format!("{e:#}"))),
+            Ok(Ok(d)) => Ok(d),
+        }
+    }
+
+    /// Runs one tick in a fresh store. Returns the report and what was committed.
+    pub async fn tick(&self, ctx: CallContext, input: wit::TickInput) -> Result<(wit::TickReport, CommitStats), RuntimeError> {
+        let mut store = self.store(ctx);
+        let timeout = self.limits.call_timeout;
+        let fut = async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            bindings.okta_ingest_connector_connector().call_tick(&mut store, &input).await
+        };
+        let result = tokio::time::timeout(timeout, fut).await;
+        let stats = std::mem::take(&mut store.data_mut().stats);
+        match result {
+            Err(_) => Err(RuntimeError::Timeout(timeout)),
+            Ok(Err(e)) => Err(RuntimeError::Trap(format!("{e:#}"))),
+            Ok(Ok(report)) => Ok((report, stats)),
+        }
+    }
+
+    /// Runs `check` in a fresh store (no commits possible).
+    pub async fn check(
+        &self,
+        ctx: CallContext,
+        config: wit::InstanceConfig,
+        tuning: wit::Tuning,
+    ) -> Result<Result<String, wit::TickError>, RuntimeError> {
+        let mut store = self.store(ctx);
+        let timeout = Duration::from_secs(120).min(self.limits.call_timeout);
+        let fut = async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            bindings.okta_ingest_connector_connector().call_check(&mut store, &config, tuning).await
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => Err(RuntimeError::Timeout(timeout)),
+            Ok(Err(e)) => Err(RuntimeError::Trap(format!("{e:#}"))),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+}
+
+fn check_exports(engine: &Engine, component: &Component, what: &str) -> Result<(), RuntimeError> {
+    let ty = component.component_type();
+    let names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let ours: Vec<&String> = names.iter().filter(|n| n.starts_with(EXPORT_PREFIX)).collect();
+    let wanted = format!("{EXPORT_PREFIX}{WIT_MAJOR}.");
+    if ours.iter().any(|n| n.starts_with(&wanted)) {
+        return Ok(());
+    }
+    let detail = match ours.first() {
+        Some(n) => format!(
+            "it exports {n}, built for another major version of the okta-ingest WIT contract; this host needs {wanted}x"
+        ),
+        None => format!("it does not export {wanted}x (exports: {})", names.join(", ")),
+    };
+    Err(RuntimeError::Incompatible { what: what.to_string(), detail })
+}
+
+/// Advances the engine's epoch every 10 ms until the runtime is dropped.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    let weak = engine.weak();
+    drop(engine);
+    std::thread::Builder::new()
+        .name("okta-ingest-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+                match weak.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .ok();
+}

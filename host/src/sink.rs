@@ -1,0 +1,320 @@
+//! Sinks: where delivered events go. Each writes one JSON object per line, the event exactly as Okta
+//! sent it. Delivery reads the durable outbox and acknowledges only what a sink has written (and, for
+//! files, flushed to disk), so a crash or a failing sink loses nothing.
+
+use crate::state::{OutboxRow, PendingWrite, StateDb, StateError};
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A sink failure; the events stay in the outbox and are delivered when the sink recovers.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    /// Writing failed.
+    #[error("sink {sink}: {action} failed: {source}; events stay queued and are delivered when it recovers")]
+    Io {
+        /// The sink.
+        sink: String,
+        /// What was being done.
+        action: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The outbox could not be read or acknowledged.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// An embedder's sink failed.
+    #[error("sink {sink}: {message}")]
+    Other {
+        /// The sink.
+        sink: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A destination for events. Implement this to embed okta-ingest with your own destination.
+pub trait Sink: Send {
+    /// A stable identity, e.g. `stdout` or `file:/abs/path`.
+    fn id(&self) -> String;
+    /// For sinks that can undo a torn write (files): the current end offset, recorded before each write.
+    fn position(&mut self) -> Result<Option<u64>, SinkError> {
+        Ok(None)
+    }
+    /// Cuts the sink back to `offset` (only called with an offset from `position`).
+    fn truncate(&mut self, offset: u64) -> Result<(), SinkError> {
+        let _ = offset;
+        Ok(())
+    }
+    /// Writes the events in order and returns once they are durable as far as this sink can tell.
+    fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError>;
+}
+
+/// Appends `raw` plus a newline; whitespace newlines inside the JSON become spaces so each event stays one
+/// line (newlines inside JSON strings are always escaped, so the JSON value is unchanged).
+pub fn push_line(buf: &mut Vec<u8>, raw: &str) {
+    let start = buf.len();
+    buf.extend_from_slice(raw.as_bytes());
+    if raw.contains(['\n', '\r']) {
+        for b in &mut buf[start..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
+    }
+    buf.push(b'\n');
+}
+
+/// Writes events to standard output (at-least-once: a crash after writing and before the acknowledgement
+/// repeats that batch).
+pub struct StdoutSink;
+
+impl Sink for StdoutSink {
+    fn id(&self) -> String {
+        "stdout".into()
+    }
+    fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
+        let mut buf = Vec::with_capacity(events.iter().map(|e| e.raw.len() + 1).sum());
+        for e in events {
+            push_line(&mut buf, &e.raw);
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(&buf)
+            .and_then(|_| out.flush())
+            .map_err(|source| SinkError::Io {
+                sink: self.id(),
+                action: "writing to standard output",
+                source,
+            })
+    }
+}
+
+/// Appends events to a file and syncs it before acknowledging. Exactly-once: the offset is recorded before
+/// each write, and an unacknowledged tail is cut off and rewritten after a crash.
+pub struct FileSink {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileSink {
+    /// Opens (creating, mode 0600) the file for appending.
+    pub fn open(path: &Path) -> Result<FileSink, SinkError> {
+        let mut opts = OpenOptions::new();
+        opts.create(true).read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path).map_err(|source| SinkError::Io {
+            sink: format!("file:{}", path.display()),
+            action: "opening the file",
+            source,
+        })?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn io(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
+        move |source| SinkError::Io {
+            sink: self.id(),
+            action,
+            source,
+        }
+    }
+}
+
+impl Sink for FileSink {
+    fn id(&self) -> String {
+        format!("file:{}", self.path.display())
+    }
+    fn position(&mut self) -> Result<Option<u64>, SinkError> {
+        let end = self.file.seek(SeekFrom::End(0)).map_err(self.io("seeking"))?;
+        Ok(Some(end))
+    }
+    fn truncate(&mut self, offset: u64) -> Result<(), SinkError> {
+        self.file.set_len(offset).map_err(self.io("truncating a torn write"))?;
+        self.file.sync_data().map_err(self.io("syncing"))
+    }
+    fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
+        let mut buf = Vec::with_capacity(events.iter().map(|e| e.raw.len() + 1).sum());
+        for e in events {
+            push_line(&mut buf, &e.raw);
+        }
+        self.file.seek(SeekFrom::End(0)).map_err(self.io("seeking"))?;
+        self.file.write_all(&buf).map_err(self.io("writing"))?;
+        self.file.sync_data().map_err(self.io("syncing to disk"))
+    }
+}
+
+/// Parses `--sink`: `stdout` or `file:PATH`.
+pub fn open_sink(spec: &str) -> Result<Box<dyn Sink>, SinkError> {
+    match spec {
+        "stdout" | "-" => Ok(Box::new(StdoutSink)),
+        s if s.starts_with("file:") => {
+            let path = std::path::absolute(&s[5..]).unwrap_or_else(|_| PathBuf::from(&s[5..]));
+            Ok(Box::new(FileSink::open(&path)?))
+        }
+        other => Err(SinkError::Other {
+            sink: other.to_string(),
+            message: "unknown sink; use stdout or file:PATH".into(),
+        }),
+    }
+}
+
+/// Moves events from the outbox to a sink until the outbox is empty; returns how many were delivered and
+/// per-category counts are left to the caller (rows carry their categories).
+pub struct Delivery {
+    batch: usize,
+    recovered: bool,
+}
+
+impl Delivery {
+    /// Delivery in batches of at most `batch` events.
+    pub fn new(batch: usize) -> Delivery {
+        Delivery {
+            batch: batch.max(1),
+            recovered: false,
+        }
+    }
+
+    /// Delivers everything currently in the outbox. `on_batch` sees each delivered batch (for summaries).
+    pub fn drain(
+        &mut self,
+        db: &mut StateDb,
+        sink: &mut dyn Sink,
+        on_batch: &mut dyn FnMut(&[OutboxRow]),
+    ) -> Result<u64, SinkError> {
+        if !self.recovered {
+            // A write recorded but never acknowledged: cut it off, it is rewritten below from the outbox.
+            if let Some(p) = db.pending_write()? {
+                if p.sink == sink.id() {
+                    tracing::warn!(sink = %p.sink, offset = p.offset, "repairing an unacknowledged write");
+                    sink.truncate(p.offset)?;
+                }
+            }
+            self.recovered = true;
+        }
+        let mut delivered = 0u64;
+        loop {
+            let acked = db.acked_seq()?;
+            let rows = db.read_outbox(acked, self.batch)?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                return Ok(delivered);
+            };
+            if let Some(offset) = sink.position()? {
+                db.begin_write(&PendingWrite {
+                    sink: sink.id(),
+                    first_seq: first.seq,
+                    last_seq: last.seq,
+                    offset,
+                })?;
+            }
+            sink.write(&rows)?;
+            db.ack(last.seq)?;
+            on_batch(&rows);
+            delivered += rows.len() as u64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{InstanceRecord, PageEvent};
+
+    fn db_with_events(dir: &Path, n: usize) -> StateDb {
+        let mut db = StateDb::open(&dir.join("s.db")).unwrap();
+        let id = db
+            .add_instance(&InstanceRecord {
+                id: 0,
+                name: "a".into(),
+                domain: "d".into(),
+                client_id: "c".into(),
+                key_id: None,
+                private_key_path: "/k".into(),
+                backfill_days: 0,
+                categories: 1,
+                ca_file: None,
+                created_ms: 0,
+                has_cursor: false,
+                last_tick_ms: None,
+                last_outcome: None,
+                last_error: None,
+                events_total: 0,
+            })
+            .unwrap();
+        let raws: Vec<String> = (0..n).map(|i| format!("{{\"uuid\":\"u{i}\"}}")).collect();
+        let uuids: Vec<String> = (0..n).map(|i| format!("u{i}")).collect();
+        let evs: Vec<PageEvent<'_>> = (0..n)
+            .map(|i| PageEvent {
+                uuid: &uuids[i],
+                event_type: "t",
+                published: "p",
+                categories: 1,
+                raw: &raws[i],
+            })
+            .collect();
+        db.commit_page(id, &evs, b"c").unwrap();
+        db
+    }
+
+    #[test]
+    fn file_sink_gets_every_event_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 25);
+        let out = dir.path().join("out.jsonl");
+        let mut sink = FileSink::open(&out).unwrap();
+        let n = Delivery::new(10).drain(&mut db, &mut sink, &mut |_| {}).unwrap();
+        assert_eq!(n, 25);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 25);
+        assert_eq!(lines[24], "{\"uuid\":\"u24\"}");
+        assert_eq!(db.outbox_depth().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_torn_unacknowledged_write_is_cut_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 3);
+        let out = dir.path().join("out.jsonl");
+        std::fs::write(&out, "{\"earlier\":1}\n").unwrap();
+        // Simulate a crash: the intent was recorded at offset 14, half a line was written, no ack.
+        db.begin_write(&PendingWrite { sink: format!("file:{}", out.display()), first_seq: 1, last_seq: 3, offset: 14 })
+            .unwrap();
+        std::fs::OpenOptions::new().append(true).open(&out).unwrap().write_all(b"{\"uuid\":\"u0\"}\n{\"uu").unwrap();
+        let mut sink = FileSink::open(&out).unwrap();
+        Delivery::new(100).drain(&mut db, &mut sink, &mut |_| {}).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, "{\"earlier\":1}\n{\"uuid\":\"u0\"}\n{\"uuid\":\"u1\"}\n{\"uuid\":\"u2\"}\n");
+    }
+
+    struct Failing;
+    impl Sink for Failing {
+        fn id(&self) -> String {
+            "failing".into()
+        }
+        fn write(&mut self, _: &[OutboxRow]) -> Result<(), SinkError> {
+            Err(SinkError::Other { sink: "failing".into(), message: "down".into() })
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_keeps_events_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 5);
+        assert!(Delivery::new(10).drain(&mut db, &mut Failing, &mut |_| {}).is_err());
+        assert_eq!(db.outbox_depth().unwrap(), 5);
+    }
+
+    #[test]
+    fn pretty_printed_json_stays_on_one_line() {
+        let mut buf = Vec::new();
+        push_line(&mut buf, "{\n  \"a\": \"x\\ny\"\n}");
+        assert_eq!(buf, b"{   \"a\": \"x\\ny\" }\n");
+    }
+}

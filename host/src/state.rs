@@ -1,0 +1,673 @@
+//! Durable state in SQLite: instances, each instance's cursor, and the outbox of events awaiting delivery.
+//!
+//! A page's events and the cursor after them are written in one transaction (`commit_page`), so a crash
+//! leaves either both or neither. Delivery reads the outbox and acknowledges by sequence number; a file
+//! sink records its intended write first (`begin_write`) so a torn append can be cut back and redone.
+//! WAL mode with `synchronous=FULL`: a committed page survives a crash or power loss.
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// A state-database failure, with what the user should do.
+#[derive(Debug, Error)]
+pub enum StateError {
+    /// The file could not be created or opened.
+    #[error("cannot open state database {path}: {source}; check the --db path and its directory permissions")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The file exists but is not a usable okta-ingest database.
+    #[error("state database {path} is unreadable ({detail}); it may be corrupt or not an okta-ingest database: restore it from a backup or point --db elsewhere")]
+    Corrupt {
+        /// The database path.
+        path: String,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The database was written by a newer okta-ingest.
+    #[error("state database {path} has schema version {found}, newer than this okta-ingest understands ({SCHEMA_VERSION}); upgrade okta-ingest")]
+    TooNew {
+        /// The database path.
+        path: String,
+        /// The version found.
+        found: i64,
+    },
+    /// Another process holds the database.
+    #[error("state database {0} is locked by another process (is another okta-ingest running with the same --db?)")]
+    Locked(String),
+    /// No instance of that name.
+    #[error("no instance named {0:?}; see `okta-ingest instance list`")]
+    NoSuchInstance(String),
+    /// An instance of that name exists.
+    #[error("an instance named {0:?} already exists; choose another name or `okta-ingest instance edit {0}`")]
+    DuplicateInstance(String),
+    /// Any other SQLite failure.
+    #[error("state database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// An instance as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Okta domain (`host` or `host:port`).
+    pub domain: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// Optional `kid`.
+    pub key_id: Option<String>,
+    /// Path of the PEM file holding the private key (the key itself is never stored).
+    pub private_key_path: PathBuf,
+    /// Backfill days for the first tick.
+    pub backfill_days: u8,
+    /// Selected categories (bit set, see `config::Categories`).
+    pub categories: u8,
+    /// Extra CA certificates (PEM) trusted for this instance.
+    pub ca_file: Option<PathBuf>,
+    /// When it was added, Unix ms.
+    pub created_ms: i64,
+    /// Whether a cursor exists (the first tick has committed).
+    pub has_cursor: bool,
+    /// Last tick time, Unix ms.
+    pub last_tick_ms: Option<i64>,
+    /// `ok`, `caught-up`, or `error`.
+    pub last_outcome: Option<String>,
+    /// Last error message.
+    pub last_error: Option<String>,
+    /// Events committed for this instance, ever.
+    pub events_total: i64,
+}
+
+/// One event of a page, borrowed from the connector's output.
+#[derive(Debug, Clone, Copy)]
+pub struct PageEvent<'a> {
+    /// Okta `uuid`.
+    pub uuid: &'a str,
+    /// Okta `eventType`.
+    pub event_type: &'a str,
+    /// Okta `published`.
+    pub published: &'a str,
+    /// Category bits.
+    pub categories: u8,
+    /// The event JSON as Okta sent it.
+    pub raw: &'a str,
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Delivery sequence number (increasing).
+    pub seq: i64,
+    /// Instance name at commit time.
+    pub instance_id: i64,
+    /// Okta `eventType`.
+    pub event_type: String,
+    /// Category bits.
+    pub categories: u8,
+    /// The event JSON as Okta sent it.
+    pub raw: String,
+}
+
+/// A sink write recorded before it happens, so a crash mid-write can be repaired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWrite {
+    /// Sink identity (e.g. `file:/abs/path`).
+    pub sink: String,
+    /// First sequence number in the write.
+    pub first_seq: i64,
+    /// Last sequence number in the write.
+    pub last_seq: i64,
+    /// File offset the write starts at.
+    pub offset: u64,
+}
+
+/// Editable fields of an instance; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceEdit {
+    /// New domain; changing it also resets the cursor (it belongs to another org).
+    pub domain: Option<String>,
+    /// New client id.
+    pub client_id: Option<String>,
+    /// New key id (`Some(None)` removes it).
+    pub key_id: Option<Option<String>>,
+    /// New private key path.
+    pub private_key_path: Option<PathBuf>,
+    /// New categories.
+    pub categories: Option<u8>,
+    /// New CA file (`Some(None)` removes it).
+    pub ca_file: Option<Option<PathBuf>>,
+}
+
+/// A connection to the state database.
+pub struct StateDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+impl StateDb {
+    /// Opens (creating with mode 0600 if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<StateDb, StateError> {
+        let display = path.display().to_string();
+        create_private_file(path).map_err(|e| StateError::Open {
+            path: display.clone(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(e.to_string()),
+            ),
+        })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| StateError::Open {
+            path: display.clone(),
+            source,
+        })?;
+        let db = StateDb {
+            conn,
+            path: path.to_path_buf(),
+        };
+        db.init().map_err(|e| db.classify(e))?;
+        Ok(db)
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn classify(&self, e: StateError) -> StateError {
+        let path = self.path.display().to_string();
+        match e {
+            StateError::Sqlite(inner) if is_corruption(&inner) => StateError::Corrupt {
+                path,
+                detail: inner.to_string(),
+            },
+            StateError::Sqlite(inner)
+                if matches!(
+                    inner.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                StateError::Locked(path)
+            }
+            StateError::Sqlite(inner)
+                if matches!(
+                    inner.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::ReadOnly) | Some(rusqlite::ErrorCode::CannotOpen)
+                ) =>
+            {
+                StateError::Open { path, source: inner }
+            }
+            other => other,
+        }
+    }
+
+    fn init(&self) -> Result<(), StateError> {
+        self.conn.busy_timeout(Duration::from_secs(10))?;
+        // journal_mode returns a row; a corrupt file fails here first.
+        let _: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        self.conn.execute_batch(
+            "PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS instances(
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                domain TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                key_id TEXT,
+                private_key_path TEXT NOT NULL,
+                backfill_days INTEGER NOT NULL,
+                categories INTEGER NOT NULL,
+                ca_file TEXT,
+                created_ms INTEGER NOT NULL,
+                cursor BLOB,
+                cursor_updated_ms INTEGER,
+                last_tick_ms INTEGER,
+                last_outcome TEXT,
+                last_error TEXT,
+                events_total INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE IF NOT EXISTS outbox(
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id INTEGER NOT NULL,
+                uuid TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                published TEXT NOT NULL,
+                categories INTEGER NOT NULL,
+                raw TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS delivery(
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                acked_seq INTEGER NOT NULL,
+                pending_sink TEXT,
+                pending_first INTEGER,
+                pending_last INTEGER,
+                pending_offset INTEGER);
+             INSERT OR IGNORE INTO delivery(id, acked_seq) VALUES (1, 0);
+             INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);",
+        )?;
+        let found: i64 = self.conn.query_row(
+            "SELECT value FROM meta WHERE key='schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        if found > SCHEMA_VERSION {
+            return Err(StateError::TooNew {
+                path: self.path.display().to_string(),
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds an instance; fails if the name is taken.
+    pub fn add_instance(&self, rec: &InstanceRecord) -> Result<i64, StateError> {
+        let r = self.conn.execute(
+            "INSERT INTO instances(name, domain, client_id, key_id, private_key_path, backfill_days,
+                categories, ca_file, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            params![
+                rec.name,
+                rec.domain,
+                rec.client_id,
+                rec.key_id,
+                rec.private_key_path.to_string_lossy(),
+                rec.backfill_days,
+                rec.categories,
+                rec.ca_file.as_ref().map(|p| p.to_string_lossy().to_string()),
+                now_ms(),
+            ],
+        );
+        match r {
+            Ok(_) => Ok(self.conn.last_insert_rowid()),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                Err(StateError::DuplicateInstance(rec.name.clone()))
+            }
+            Err(e) => Err(self.classify(e.into())),
+        }
+    }
+
+    const SELECT: &'static str = "SELECT id, name, domain, client_id, key_id, private_key_path,
+        backfill_days, categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome,
+        last_error, events_total FROM instances";
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstanceRecord> {
+        Ok(InstanceRecord {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            domain: r.get(2)?,
+            client_id: r.get(3)?,
+            key_id: r.get(4)?,
+            private_key_path: PathBuf::from(r.get::<_, String>(5)?),
+            backfill_days: r.get(6)?,
+            categories: r.get(7)?,
+            ca_file: r.get::<_, Option<String>>(8)?.map(PathBuf::from),
+            created_ms: r.get(9)?,
+            has_cursor: r.get(10)?,
+            last_tick_ms: r.get(11)?,
+            last_outcome: r.get(12)?,
+            last_error: r.get(13)?,
+            events_total: r.get(14)?,
+        })
+    }
+
+    /// All instances, by name.
+    pub fn list_instances(&self) -> Result<Vec<InstanceRecord>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{} ORDER BY name", Self::SELECT))?;
+        let rows = stmt.query_map([], Self::row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One instance by name.
+    pub fn get_instance(&self, name: &str) -> Result<InstanceRecord, StateError> {
+        self.conn
+            .query_row(&format!("{} WHERE name = ?1", Self::SELECT), [name], Self::row)
+            .optional()?
+            .ok_or_else(|| StateError::NoSuchInstance(name.to_string()))
+    }
+
+    /// Applies an edit. Changing the domain drops the cursor: it points into another org.
+    pub fn edit_instance(&self, name: &str, edit: &InstanceEdit) -> Result<InstanceRecord, StateError> {
+        let cur = self.get_instance(name)?;
+        let domain_changed = edit.domain.as_ref().is_some_and(|d| *d != cur.domain);
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE instances SET domain=?2, client_id=?3, key_id=?4, private_key_path=?5, categories=?6,
+                ca_file=?7 WHERE id=?1",
+            params![
+                cur.id,
+                edit.domain.as_ref().unwrap_or(&cur.domain),
+                edit.client_id.as_ref().unwrap_or(&cur.client_id),
+                edit.key_id.clone().unwrap_or(cur.key_id.clone()),
+                edit.private_key_path
+                    .as_ref()
+                    .unwrap_or(&cur.private_key_path)
+                    .to_string_lossy(),
+                edit.categories.unwrap_or(cur.categories),
+                edit.ca_file
+                    .clone()
+                    .unwrap_or(cur.ca_file.clone())
+                    .map(|p| p.to_string_lossy().to_string()),
+            ],
+        )?;
+        if domain_changed {
+            tx.execute("UPDATE instances SET cursor=NULL WHERE id=?1", [cur.id])?;
+        }
+        tx.commit()?;
+        self.get_instance(name)
+    }
+
+    /// Removes an instance; its undelivered events stay in the outbox and are still delivered.
+    pub fn remove_instance(&self, name: &str) -> Result<(), StateError> {
+        let n = self.conn.execute("DELETE FROM instances WHERE name=?1", [name])?;
+        if n == 0 {
+            return Err(StateError::NoSuchInstance(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The instance's cursor blob, if any.
+    pub fn cursor(&self, instance_id: i64) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self
+            .conn
+            .query_row("SELECT cursor FROM instances WHERE id=?1", [instance_id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Appends a page's events to the outbox and stores the cursor after them, in one transaction.
+    pub fn commit_page(
+        &mut self,
+        instance_id: i64,
+        events: &[PageEvent<'_>],
+        cursor: &[u8],
+    ) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outbox(instance_id, uuid, event_type, published, categories, raw)
+                 VALUES (?1,?2,?3,?4,?5,?6)",
+            )?;
+            for e in events {
+                insert.execute(params![
+                    instance_id,
+                    e.uuid,
+                    e.event_type,
+                    e.published,
+                    e.categories,
+                    e.raw
+                ])?;
+            }
+            let n = tx.execute(
+                "UPDATE instances SET cursor=?2, cursor_updated_ms=?3, events_total=events_total+?4
+                 WHERE id=?1",
+                params![instance_id, cursor, now_ms(), events.len() as i64],
+            )?;
+            if n == 0 {
+                return Err(StateError::NoSuchInstance(format!("#{instance_id}")));
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a tick's outcome for `status`/`instance show`.
+    pub fn record_tick(
+        &self,
+        instance_id: i64,
+        outcome: &str,
+        error: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE instances SET last_tick_ms=?2, last_outcome=?3, last_error=?4 WHERE id=?1",
+            params![instance_id, now_ms(), outcome, error],
+        )?;
+        Ok(())
+    }
+
+    /// Highest sequence number acknowledged by a sink.
+    pub fn acked_seq(&self) -> Result<i64, StateError> {
+        Ok(self
+            .conn
+            .query_row("SELECT acked_seq FROM delivery WHERE id=1", [], |r| r.get(0))?)
+    }
+
+    /// Up to `limit` outbox rows after `after_seq`, in order.
+    pub fn read_outbox(&self, after_seq: i64, limit: usize) -> Result<Vec<OutboxRow>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, instance_id, event_type, categories, raw FROM outbox WHERE seq > ?1
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
+            Ok(OutboxRow {
+                seq: r.get(0)?,
+                instance_id: r.get(1)?,
+                event_type: r.get(2)?,
+                categories: r.get(3)?,
+                raw: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Events committed but not yet acknowledged by a sink.
+    pub fn outbox_depth(&self) -> Result<i64, StateError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE seq > (SELECT acked_seq FROM delivery WHERE id=1)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The write a sink recorded and did not acknowledge, if any.
+    pub fn pending_write(&self) -> Result<Option<PendingWrite>, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT pending_sink, pending_first, pending_last, pending_offset FROM delivery
+                 WHERE id=1 AND pending_sink IS NOT NULL",
+                [],
+                |r| {
+                    Ok(PendingWrite {
+                        sink: r.get(0)?,
+                        first_seq: r.get(1)?,
+                        last_seq: r.get(2)?,
+                        offset: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records a write before it happens.
+    pub fn begin_write(&self, w: &PendingWrite) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE delivery SET pending_sink=?1, pending_first=?2, pending_last=?3, pending_offset=?4
+             WHERE id=1",
+            params![w.sink, w.first_seq, w.last_seq, w.offset as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Acknowledges everything up to `last_seq`: clears the pending write and prunes delivered rows.
+    pub fn ack(&mut self, last_seq: i64) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE delivery SET acked_seq=MAX(acked_seq, ?1), pending_sink=NULL, pending_first=NULL,
+                pending_last=NULL, pending_offset=NULL WHERE id=1",
+            [last_seq],
+        )?;
+        tx.execute("DELETE FROM outbox WHERE seq <= ?1", [last_seq])?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Creates the database file with mode 0600 before SQLite opens it, so events and settings are never
+/// world-readable, even for a moment.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str) -> InstanceRecord {
+        InstanceRecord {
+            id: 0,
+            name: name.into(),
+            domain: "acme.okta.com".into(),
+            client_id: "0oa1".into(),
+            key_id: None,
+            private_key_path: "/k.pem".into(),
+            backfill_days: 7,
+            categories: 7,
+            ca_file: None,
+            created_ms: 0,
+            has_cursor: false,
+            last_tick_ms: None,
+            last_outcome: None,
+            last_error: None,
+            events_total: 0,
+        }
+    }
+
+    fn ev<'a>(uuid: &'a str, raw: &'a str) -> PageEvent<'a> {
+        PageEvent {
+            uuid,
+            event_type: "user.session.start",
+            published: "2026-01-01T00:00:00.000Z",
+            categories: 1,
+            raw,
+        }
+    }
+
+    #[test]
+    fn page_and_cursor_commit_together_and_ack_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let id = db.add_instance(&rec("a")).unwrap();
+        db.commit_page(id, &[ev("u1", "{\"a\":1}"), ev("u2", "{\"b\": \"null\"}")], b"c1")
+            .unwrap();
+        assert_eq!(db.cursor(id).unwrap().as_deref(), Some(&b"c1"[..]));
+        let rows = db.read_outbox(0, 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].raw, "{\"b\": \"null\"}");
+        assert_eq!(db.outbox_depth().unwrap(), 2);
+        db.ack(rows[0].seq).unwrap();
+        assert_eq!(db.outbox_depth().unwrap(), 1);
+        assert_eq!(db.read_outbox(db.acked_seq().unwrap(), 10).unwrap().len(), 1);
+        assert_eq!(db.get_instance("a").unwrap().events_total, 2);
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_neither_events_nor_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        // Instance 99 does not exist: the cursor update fails, so the events must roll back too.
+        let r = db.commit_page(99, &[ev("u1", "{}")], b"c1");
+        assert!(r.is_err());
+        assert_eq!(db.read_outbox(0, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn duplicate_names_and_missing_instances_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        db.add_instance(&rec("a")).unwrap();
+        assert!(matches!(db.add_instance(&rec("a")), Err(StateError::DuplicateInstance(_))));
+        assert!(matches!(db.get_instance("zz"), Err(StateError::NoSuchInstance(_))));
+        assert!(matches!(db.remove_instance("zz"), Err(StateError::NoSuchInstance(_))));
+    }
+
+    #[test]
+    fn editing_the_domain_resets_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let id = db.add_instance(&rec("a")).unwrap();
+        db.commit_page(id, &[], b"c").unwrap();
+        let r = db
+            .edit_instance("a", &InstanceEdit { categories: Some(15), ..Default::default() })
+            .unwrap();
+        assert!(r.has_cursor);
+        assert_eq!(r.categories, 15);
+        let r = db
+            .edit_instance("a", &InstanceEdit { domain: Some("other.okta.com".into()), ..Default::default() })
+            .unwrap();
+        assert!(!r.has_cursor);
+    }
+
+    #[test]
+    fn pending_write_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let w = PendingWrite { sink: "file:/x".into(), first_seq: 1, last_seq: 5, offset: 42 };
+        db.begin_write(&w).unwrap();
+        assert_eq!(db.pending_write().unwrap(), Some(w));
+        db.ack(5).unwrap();
+        assert_eq!(db.pending_write().unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        StateDb::open(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        std::fs::write(&p, vec![0x42u8; 8192]).unwrap();
+        let e = StateDb::open(&p).err().expect("must fail");
+        assert!(matches!(e, StateError::Corrupt { .. }), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `okta-ingest` binary and its embedded connector component against the
+//! Okta emulator, over real HTTPS on loopback with a generated CA. One test binary (see DEVELOPERS.md).
+
+mod support;
+
+mod backfill;
+mod cli_validation;
+mod diagnostics;
+mod faults;

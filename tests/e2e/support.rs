@@ -1,0 +1,133 @@
+//! Shared fixture: an emulator with a registered client, a temp dir with key and CA files, and helpers to
+//! run the binary and read the file sink.
+
+use okta_emulator::{generate_client_key_pair, ClientKeyPair, ClientRegistration, CommittedEvent, Emulator, EmulatorConfig};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_okta-ingest");
+
+/// Test-speed pacing: short back-offs so fault tests take seconds, not minutes.
+pub const FAST: &[&str] = &["--retry-base", "50ms", "--max-wait", "30s", "--request-timeout", "5s"];
+
+pub struct Fixture {
+    pub emulator: Emulator,
+    pub dir: tempfile::TempDir,
+    pub client: ClientKeyPair,
+}
+
+impl Fixture {
+    pub async fn new(config: EmulatorConfig) -> Fixture {
+        let emulator = Emulator::start(config).await.expect("emulator starts");
+        let client = generate_client_key_pair("0oa-e2e-client").expect("key pair");
+        emulator.register_client(ClientRegistration {
+            client_id: client.client_id.clone(),
+            public_key_pem: client.public_key_pem.clone(),
+            kid: None,
+            require_dpop: false,
+            scopes: vec!["okta.logs.read".into()],
+            admin_role: true,
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("key.pem"), &client.private_key_pem).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem()).unwrap();
+        Fixture { emulator, dir, client }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn db(&self) -> String {
+        self.path("state.db").display().to_string()
+    }
+
+    /// Runs the binary with `--db` and `args`.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("--db").arg(self.db()).args(args).env_remove("RUST_LOG");
+        cmd.output().await.expect("binary runs")
+    }
+
+    /// `instance add NAME` for this emulator with `extra` options.
+    pub async fn add_instance(&self, name: &str, extra: &[&str]) {
+        let key = self.path("key.pem").display().to_string();
+        let ca = self.path("ca.pem").display().to_string();
+        let domain = self.emulator.domain();
+        let mut args = vec![
+            "instance", "add", name, "--domain", &domain, "--client-id", &self.client.client_id,
+            "--private-key", &key, "--ca-file", &ca,
+        ];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args).await;
+        assert!(out.status.success(), "instance add failed: {}", text(&out));
+    }
+
+    /// `run --once --sink file:out` with fast pacing.
+    pub async fn run_once(&self, out: &Path) -> Output {
+        let sink = format!("file:{}", out.display());
+        let mut args = vec!["run", "--once", "--sink", &sink];
+        args.extend_from_slice(FAST);
+        self.cli(&args).await
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The lines of a file sink (empty if it does not exist).
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The event categories, read from the spec file independently of the connector's own code.
+pub struct CategorySpec {
+    cats: HashMap<String, (Vec<String>, Vec<String>)>,
+}
+
+impl CategorySpec {
+    pub fn load() -> CategorySpec {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/okta/event-categories.json");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut cats = HashMap::new();
+        for (name, c) in v["categories"].as_object().unwrap() {
+            let list = |k: &str| c[k].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+            cats.insert(name.clone(), (list("exact"), list("prefixes")));
+        }
+        CategorySpec { cats }
+    }
+
+    pub fn selected(&self, selection: &[&str], event_type: &str) -> bool {
+        selection.iter().any(|s| {
+            let (exact, prefixes) = &self.cats[*s];
+            exact.iter().any(|e| e == event_type) || prefixes.iter().any(|p| event_type.starts_with(p.as_str()))
+        })
+    }
+
+    /// The raw JSON of every committed event in `selection`, in commit order.
+    pub fn expected(&self, events: &[CommittedEvent], selection: &[&str]) -> Vec<String> {
+        events.iter().filter(|e| self.selected(selection, &e.event_type)).map(|e| e.raw.clone()).collect()
+    }
+}
+
+/// Asserts the sink holds exactly `expected` (as a multiset: each once), verbatim.
+pub fn assert_exactly(got: &[String], expected: &[String]) {
+    let mut g: Vec<&String> = got.iter().collect();
+    let mut e: Vec<&String> = expected.iter().collect();
+    g.sort();
+    e.sort();
+    let dup = g.windows(2).find(|w| w[0] == w[1]);
+    assert!(dup.is_none(), "an event was delivered twice: {:?}", dup.map(|w| &w[0][..w[0].len().min(200)]));
+    assert_eq!(g.len(), e.len(), "delivered {} events, expected {}", g.len(), e.len());
+    assert!(g == e, "delivered events differ from the expected ones (first mismatch: {:?})",
+        g.iter().zip(&e).find(|(a, b)| a != b).map(|(a, _)| &a[..a.len().min(200)]));
+}
