@@ -38,7 +38,14 @@ fn main() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "-p", "okta-ingest-connector", "--release", "--target", TARGET])
+            .args([
+                "build",
+                "-p",
+                "okta-ingest-connector",
+                "--release",
+                "--target",
+                TARGET,
+            ])
             .env("CARGO_TARGET_DIR", &target_dir)
             // Flags meant for the host build must not leak into the wasm build.
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -53,11 +60,17 @@ fn main() {
             panic!("building the connector component for {TARGET} failed (see the output above)");
         }
         copy(
-            &target_dir.join(TARGET).join("release").join("okta_ingest_connector.wasm"),
+            &target_dir
+                .join(TARGET)
+                .join("release")
+                .join("okta_ingest_connector.wasm"),
             &dest,
         );
     }
-    println!("cargo:rustc-env=OKTA_INGEST_CONNECTOR_WASM={}", dest.display());
+    println!(
+        "cargo:rustc-env=OKTA_INGEST_CONNECTOR_WASM={}",
+        dest.display()
+    );
 }
 
 fn env(name: &str) -> String {
@@ -81,7 +94,9 @@ fn ensure_wasm_target() {
     if libdir.as_deref().is_some_and(|d| d.exists()) {
         return;
     }
-    println!("cargo:warning=installing the {TARGET} target with rustup (needed to build the connector)");
+    println!(
+        "cargo:warning=installing the {TARGET} target with rustup (needed to build the connector)"
+    );
     let installed = Command::new("rustup")
         .args(["target", "add", TARGET])
         .status()

@@ -10,7 +10,11 @@ use crate::types::{ErrorKind, TickError};
 impl<E: Env> Session<'_, E> {
     /// Fetch one System Log URL; returns a 2xx response. On 401 the token is dropped and a new one tried
     /// once; other refusals become classified errors. `retry` is shared with the caller's retries.
-    pub fn get_logs(&mut self, url: &str, retry: &mut u32) -> Result<(HttpResponse, Pace), TickError> {
+    pub fn get_logs(
+        &mut self,
+        url: &str,
+        retry: &mut u32,
+    ) -> Result<(HttpResponse, Pace), TickError> {
         let mut reauthenticated = false;
         loop {
             let bearer = self.bearer()?;

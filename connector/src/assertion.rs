@@ -34,16 +34,37 @@ pub fn token_url(domain: &str) -> String {
 
 /// `base64url(header) "." base64url(claims)` for a fresh assertion. `random16` supplies the `jti`
 /// (single-use at Okta, so every assertion needs new randomness).
-pub fn signing_input(domain: &str, client_id: &str, key_id: Option<&str>, now_ms: u64, random16: &[u8]) -> String {
+pub fn signing_input(
+    domain: &str,
+    client_id: &str,
+    key_id: Option<&str>,
+    now_ms: u64,
+    random16: &[u8],
+) -> String {
     let now = now_ms / 1000;
     let aud = token_url(domain);
     let jti = hex(random16);
-    let header = Header { alg: "RS256", typ: "JWT", kid: key_id };
-    let claims = Claims { iss: client_id, sub: client_id, aud: &aud, iat: now, exp: now + LIFETIME_S, jti: &jti };
+    let header = Header {
+        alg: "RS256",
+        typ: "JWT",
+        kid: key_id,
+    };
+    let claims = Claims {
+        iss: client_id,
+        sub: client_id,
+        aud: &aud,
+        iat: now,
+        exp: now + LIFETIME_S,
+        jti: &jti,
+    };
     // Serializing these plain structs cannot fail; an empty part would be rejected by Okta anyway.
     let h = serde_json::to_vec(&header).unwrap_or_default();
     let c = serde_json::to_vec(&claims).unwrap_or_default();
-    format!("{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(c))
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(h),
+        URL_SAFE_NO_PAD.encode(c)
+    )
 }
 
 #[cfg(test)]
@@ -59,10 +80,19 @@ mod tests {
 
     #[test]
     fn claims_and_header() {
-        let s = signing_input("acme.okta.com", "0oa\"x", Some("kid-1"), 1_800_000_000_999, &[0xab; 16]);
+        let s = signing_input(
+            "acme.okta.com",
+            "0oa\"x",
+            Some("kid-1"),
+            1_800_000_000_999,
+            &[0xab; 16],
+        );
         assert!(!s.contains('=') && !s.contains('+') && !s.contains('/'));
         let h = part(&s, 0);
-        assert_eq!(h, serde_json::json!({"alg":"RS256","typ":"JWT","kid":"kid-1"}));
+        assert_eq!(
+            h,
+            serde_json::json!({"alg":"RS256","typ":"JWT","kid":"kid-1"})
+        );
         let c = part(&s, 1);
         assert_eq!(c["iss"], "0oa\"x");
         assert_eq!(c["sub"], "0oa\"x");

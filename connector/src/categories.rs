@@ -53,7 +53,11 @@ pub fn defs() -> &'static [CategoryDef] {
         NAMES
             .iter()
             .filter_map(|(name, flag)| {
-                spec.categories.remove(*name).map(|c| CategoryDef { flag: *flag, exact: c.exact, prefixes: c.prefixes })
+                spec.categories.remove(*name).map(|c| CategoryDef {
+                    flag: *flag,
+                    exact: c.exact,
+                    prefixes: c.prefixes,
+                })
             })
             .collect()
     })
@@ -71,7 +75,10 @@ pub fn classify(event_type: &str, selected: Categories) -> Categories {
 }
 
 fn matches(d: &CategoryDef, event_type: &str) -> bool {
-    d.exact.iter().any(|e| e == event_type) || d.prefixes.iter().any(|p| event_type.starts_with(p.as_str()))
+    d.exact.iter().any(|e| e == event_type)
+        || d.prefixes
+            .iter()
+            .any(|p| event_type.starts_with(p.as_str()))
 }
 
 #[cfg(test)]
@@ -82,26 +89,52 @@ mod tests {
     fn spec_parses_with_all_four_categories() {
         let d = defs();
         assert_eq!(d.len(), 4);
-        assert!(d.iter().all(|c| !c.exact.is_empty() && !c.prefixes.is_empty()));
+        assert!(d
+            .iter()
+            .all(|c| !c.exact.is_empty() && !c.prefixes.is_empty()));
     }
 
     #[test]
     fn exact_and_prefix_matching() {
-        assert_eq!(classify("user.authentication.sso", Categories::ALL), Categories::AUTHENTICATION);
-        assert_eq!(classify("policy.evaluate_sign_on", Categories::ALL), Categories::AUTHENTICATION);
+        assert_eq!(
+            classify("user.authentication.sso", Categories::ALL),
+            Categories::AUTHENTICATION
+        );
+        assert_eq!(
+            classify("policy.evaluate_sign_on", Categories::ALL),
+            Categories::AUTHENTICATION
+        );
         // Exact values must not match as prefixes.
-        assert_eq!(classify("policy.evaluate_sign_on.x", Categories::ALL), Categories::NONE);
-        assert_eq!(classify("zone.update", Categories::ALL), Categories::SECURITY);
-        assert_eq!(classify("group.user_membership.add", Categories::ALL), Categories::LIFECYCLE);
-        assert_eq!(classify("app.generic.unauth_app_access_attempt", Categories::ALL), Categories::NONE);
+        assert_eq!(
+            classify("policy.evaluate_sign_on.x", Categories::ALL),
+            Categories::NONE
+        );
+        assert_eq!(
+            classify("zone.update", Categories::ALL),
+            Categories::SECURITY
+        );
+        assert_eq!(
+            classify("group.user_membership.add", Categories::ALL),
+            Categories::LIFECYCLE
+        );
+        assert_eq!(
+            classify("app.generic.unauth_app_access_attempt", Categories::ALL),
+            Categories::NONE
+        );
     }
 
     #[test]
     fn overlap_gets_every_selected_flag() {
         let both = Categories::AUTHENTICATION | Categories::ITP;
         assert_eq!(classify("user.session.end", Categories::ALL), both);
-        assert_eq!(classify("user.session.end", Categories::ITP), Categories::ITP);
-        assert_eq!(classify("user.session.end", Categories::SECURITY), Categories::NONE);
+        assert_eq!(
+            classify("user.session.end", Categories::ITP),
+            Categories::ITP
+        );
+        assert_eq!(
+            classify("user.session.end", Categories::SECURITY),
+            Categories::NONE
+        );
         // security. prefix and the ITP exact value.
         assert_eq!(
             classify("security.events.provider.receive_event", Categories::ALL),

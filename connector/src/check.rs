@@ -6,15 +6,30 @@ use crate::session::Session;
 use crate::types::{ErrorKind, InstanceConfig, TickError, Tuning};
 
 /// Obtain a fresh token and read one event of the last hour; `Ok` is a one-line summary.
-pub fn run_check<E: Env>(env: &mut E, config: &InstanceConfig, tuning: &Tuning) -> Result<String, TickError> {
+pub fn run_check<E: Env>(
+    env: &mut E,
+    config: &InstanceConfig,
+    tuning: &Tuning,
+) -> Result<String, TickError> {
     let filter = build_filter(config.categories);
     if filter.is_empty() {
-        return Err(TickError::new(ErrorKind::InvalidRequest, "no event categories are selected; select at least one category"));
+        return Err(TickError::new(
+            ErrorKind::InvalidRequest,
+            "no event categories are selected; select at least one category",
+        ));
     }
     let since = env.now_ms().saturating_sub(3_600_000);
     let url = logs_url(&config.domain, 1, &filter, Some(since));
     // No cached token: the point is to prove a token can be obtained.
-    let mut s = Session { env, config, tuning, token: None, rate_limited: 0 };
+    let mut s = Session {
+        env,
+        config,
+        tuning,
+        token: None,
+        rate_limited: 0,
+    };
     let n = s.with_page(&url, |_, _, page, _| Ok(page.len()))?;
-    Ok(format!("OK: token obtained, System Log readable ({n} event(s) in the last hour sample)"))
+    Ok(format!(
+        "OK: token obtained, System Log readable ({n} event(s) in the last hour sample)"
+    ))
 }

@@ -15,7 +15,10 @@ use okta_ingest::connector::host;
 use okta_ingest::connector::types as w;
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method as WMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method as WMethod, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
+};
 use wasip2::io::streams::StreamError;
 
 /// Largest single write into the request body stream.
@@ -30,14 +33,22 @@ export!(Component);
 impl Guest for Component {
     fn describe() -> w::Description {
         let d = crate::describe();
-        w::Description { name: d.name, version: d.version, wit_version: d.wit_version, state_schema: d.state_schema }
+        w::Description {
+            name: d.name,
+            version: d.version,
+            wit_version: d.wit_version,
+            state_schema: d.state_schema,
+        }
     }
 
     fn tick(input: w::TickInput) -> w::TickReport {
         let input = t::TickInput {
             config: config_in(input.config),
             state: input.state,
-            token: input.token.map(|a| t::AccessToken { token: a.token, expires_at_ms: a.expires_at_ms }),
+            token: input.token.map(|a| t::AccessToken {
+                token: a.token,
+                expires_at_ms: a.expires_at_ms,
+            }),
             tuning: tuning_in(input.tuning),
         };
         let mut env = WasiEnv;
@@ -81,7 +92,10 @@ fn report_out(r: t::TickReport) -> w::TickReport {
         duplicates: r.duplicates,
         rate_limited: r.rate_limited,
         caught_up: r.caught_up,
-        token: r.token.map(|a| w::AccessToken { token: a.token, expires_at_ms: a.expires_at_ms }),
+        token: r.token.map(|a| w::AccessToken {
+            token: a.token,
+            expires_at_ms: a.expires_at_ms,
+        }),
         error: r.error.map(error_out),
     }
 }
@@ -104,7 +118,12 @@ fn error_out(e: t::TickError) -> w::TickError {
         K::State => W::State,
         K::Host => W::Host,
     };
-    w::TickError { kind, message: e.message, http_status: e.http_status, okta_code: e.okta_code }
+    w::TickError {
+        kind,
+        message: e.message,
+        http_status: e.http_status,
+        okta_code: e.okta_code,
+    }
 }
 
 /// [`Env`] over WASI and the host imports.
@@ -159,19 +178,29 @@ impl Env for WasiEnv {
 }
 
 fn net(message: impl Into<String>) -> HttpError {
-    HttpError { kind: HttpErrorKind::Network, message: message.into() }
+    HttpError {
+        kind: HttpErrorKind::Network,
+        message: message.into(),
+    }
 }
 
 /// Map wasi-http's error codes to the connector's transport error kinds.
 fn from_code(code: &ErrorCode) -> HttpError {
     let kind = match code {
         ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => HttpErrorKind::Dns,
-        ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => HttpErrorKind::Tls,
-        ErrorCode::ConnectionTimeout | ErrorCode::HttpResponseTimeout | ErrorCode::ConnectionReadTimeout => HttpErrorKind::Timeout,
+        ErrorCode::TlsProtocolError
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_) => HttpErrorKind::Tls,
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::HttpResponseTimeout
+        | ErrorCode::ConnectionReadTimeout => HttpErrorKind::Timeout,
         ErrorCode::HttpRequestDenied => HttpErrorKind::Denied,
         _ => HttpErrorKind::Network,
     };
-    HttpError { kind, message: format!("{code:?}") }
+    HttpError {
+        kind,
+        message: format!("{code:?}"),
+    }
 }
 
 /// A stream error: the underlying wasi-http error code when there is one.
@@ -191,7 +220,10 @@ fn from_stream(e: StreamError, what: &str) -> HttpError {
 
 /// `https://authority/path?query` → (authority, path-with-query).
 fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")).map(|_| &url[8..])?;
+    let rest = url
+        .get(..8)
+        .filter(|s| s.eq_ignore_ascii_case("https://"))
+        .map(|_| &url[8..])?;
     match rest.find('/') {
         Some(i) => Some((&rest[..i], &rest[i..])),
         None => Some((rest, "/")),
@@ -200,10 +232,13 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
 
 /// One blocking request/response over wasi:http.
 fn send(req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let (authority, path) = split_url(&req.url).ok_or_else(|| net(format!("not an https URL: {}", req.url)))?;
+    let (authority, path) =
+        split_url(&req.url).ok_or_else(|| net(format!("not an https URL: {}", req.url)))?;
     let headers = Fields::new();
     for (name, value) in &req.headers {
-        headers.append(name, value.as_bytes()).map_err(|e| net(format!("header {name}: {e:?}")))?;
+        headers
+            .append(name, value.as_bytes())
+            .map_err(|e| net(format!("header {name}: {e:?}")))?;
     }
     let request = OutgoingRequest::new(headers);
     let method = match req.method {
@@ -212,9 +247,15 @@ fn send(req: HttpRequest) -> Result<HttpResponse, HttpError> {
     };
     let bad = |what: &str| net(format!("the host refused the request's {what}"));
     request.set_method(&method).map_err(|_| bad("method"))?;
-    request.set_scheme(Some(&Scheme::Https)).map_err(|_| bad("scheme"))?;
-    request.set_authority(Some(authority)).map_err(|_| bad("authority"))?;
-    request.set_path_with_query(Some(path)).map_err(|_| bad("path"))?;
+    request
+        .set_scheme(Some(&Scheme::Https))
+        .map_err(|_| bad("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|_| bad("authority"))?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|_| bad("path"))?;
 
     let options = RequestOptions::new();
     // 0 means "host default" rather than "fail instantly". A host may refuse some options; the request
@@ -249,34 +290,58 @@ fn send(req: HttpRequest) -> Result<HttpResponse, HttpError> {
         drop(fields); // child resource: must go before the response is consumed
         entries
             .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
             .collect()
     };
-    let incoming = response.consume().map_err(|_| net("response body already taken"))?;
+    let incoming = response
+        .consume()
+        .map_err(|_| net("response body already taken"))?;
     let body = read_body(&incoming)?;
     drop(IncomingBody::finish(incoming)); // trailers are not used
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn write_body(body: &OutgoingBody, data: &[u8]) -> Result<(), HttpError> {
-    let stream = body.write().map_err(|_| net("request body stream unavailable"))?;
+    let stream = body
+        .write()
+        .map_err(|_| net("request body stream unavailable"))?;
     let mut rest = data;
     while !rest.is_empty() {
-        let allowed = stream.check_write().map_err(|e| from_stream(e, "writing request body"))?;
+        let allowed = stream
+            .check_write()
+            .map_err(|e| from_stream(e, "writing request body"))?;
         if allowed == 0 {
             stream.subscribe().block();
             continue;
         }
-        let n = rest.len().min(WRITE_CHUNK).min(usize::try_from(allowed).unwrap_or(WRITE_CHUNK));
-        stream.write(&rest[..n]).map_err(|e| from_stream(e, "writing request body"))?;
+        let n = rest
+            .len()
+            .min(WRITE_CHUNK)
+            .min(usize::try_from(allowed).unwrap_or(WRITE_CHUNK));
+        stream
+            .write(&rest[..n])
+            .map_err(|e| from_stream(e, "writing request body"))?;
         rest = &rest[n..];
     }
-    stream.blocking_flush().map_err(|e| from_stream(e, "flushing request body"))?;
+    stream
+        .blocking_flush()
+        .map_err(|e| from_stream(e, "flushing request body"))?;
     Ok(())
 }
 
 fn read_body(incoming: &IncomingBody) -> Result<Vec<u8>, HttpError> {
-    let stream = incoming.stream().map_err(|_| net("response body stream unavailable"))?;
+    let stream = incoming
+        .stream()
+        .map_err(|_| net("response body stream unavailable"))?;
     let mut buf = Vec::new();
     loop {
         match stream.blocking_read(READ_CHUNK) {

@@ -32,7 +32,9 @@ impl OktaError {
     }
     /// `error_description` or `errorSummary`.
     pub fn text(&self) -> Option<&str> {
-        self.error_description.as_deref().or(self.error_summary.as_deref())
+        self.error_description
+            .as_deref()
+            .or(self.error_summary.as_deref())
     }
     /// "code: text" for messages, or a snippet of the raw body when it had neither.
     pub fn describe(&self, body: &[u8]) -> String {
@@ -51,22 +53,47 @@ pub fn snippet(body: &[u8]) -> String {
         return "empty body".to_string();
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     format!("body starts {:?}", one.trim())
 }
 
 /// A transport failure after retries → `network` (or `host` when the host's allow-list refused it).
 pub fn transport(domain: &str, e: &HttpError) -> TickError {
     let (kind, what, fix) = match e.kind {
-        HttpErrorKind::Dns => (ErrorKind::Network, "DNS lookup failed", "check the Okta domain spelling and the host's DNS"),
-        HttpErrorKind::Tls => (ErrorKind::Network, "TLS handshake failed", "check the domain and any TLS-intercepting proxy"),
-        HttpErrorKind::Timeout => (ErrorKind::Network, "connection timed out", "check the network path to Okta; retried next tick"),
-        HttpErrorKind::Network => (ErrorKind::Network, "connection failed", "check the network path to Okta; retried next tick"),
+        HttpErrorKind::Dns => (
+            ErrorKind::Network,
+            "DNS lookup failed",
+            "check the Okta domain spelling and the host's DNS",
+        ),
+        HttpErrorKind::Tls => (
+            ErrorKind::Network,
+            "TLS handshake failed",
+            "check the domain and any TLS-intercepting proxy",
+        ),
+        HttpErrorKind::Timeout => (
+            ErrorKind::Network,
+            "connection timed out",
+            "check the network path to Okta; retried next tick",
+        ),
+        HttpErrorKind::Network => (
+            ErrorKind::Network,
+            "connection failed",
+            "check the network path to Okta; retried next tick",
+        ),
         HttpErrorKind::Denied => (
             ErrorKind::Host,
             "the host refused the request",
             "the connector may only call https://<configured domain>; check the instance's domain",
         ),
     };
-    TickError::new(kind, format!("could not reach Okta at {domain}: {what} ({}); {fix}", e.message))
+    TickError::new(
+        kind,
+        format!(
+            "could not reach Okta at {domain}: {what} ({}); {fix}",
+            e.message
+        ),
+    )
 }

@@ -39,7 +39,10 @@ impl FakeEnv {
         self
     }
     pub fn push_err(&mut self, kind: HttpErrorKind, msg: &str) -> &mut Self {
-        self.responses.push_back(Err(HttpError { kind, message: msg.into() }));
+        self.responses.push_back(Err(HttpError {
+            kind,
+            message: msg.into(),
+        }));
         self
     }
 }
@@ -60,9 +63,12 @@ impl Env for FakeEnv {
     fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.requests.push(req);
         self.now += 10; // every request takes a little time
-        self.responses
-            .pop_front()
-            .unwrap_or_else(|| Err(HttpError { kind: HttpErrorKind::Network, message: "no scripted response".into() }))
+        self.responses.pop_front().unwrap_or_else(|| {
+            Err(HttpError {
+                kind: HttpErrorKind::Network,
+                message: "no scripted response".into(),
+            })
+        })
     }
     fn sign(&mut self, signing_input: &str) -> Result<String, String> {
         self.signed.push(signing_input.to_string());

@@ -32,7 +32,11 @@ pub fn build_filter(selected: Categories) -> String {
     let clauses = kept_exact
         .iter()
         .map(|e| format!("eventType eq {}", json_string(e)))
-        .chain(kept_prefixes.iter().map(|p| format!("eventType sw {}", json_string(p))));
+        .chain(
+            kept_prefixes
+                .iter()
+                .map(|p| format!("eventType sw {}", json_string(p))),
+        );
     clauses.collect::<Vec<_>>().join(" or ")
 }
 
@@ -101,7 +105,9 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), clauses.len());
-        assert!(clauses.iter().all(|c| c.starts_with("eventType eq \"") || c.starts_with("eventType sw \"")));
+        assert!(clauses
+            .iter()
+            .all(|c| c.starts_with("eventType eq \"") || c.starts_with("eventType sw \"")));
         assert_eq!(build_filter(Categories::NONE), "");
     }
 
@@ -112,7 +118,12 @@ mod tests {
 
     #[test]
     fn urls() {
-        let u = logs_url("acme.okta.com", 1000, "eventType eq \"a b\"", Some(1_794_457_980_000));
+        let u = logs_url(
+            "acme.okta.com",
+            1000,
+            "eventType eq \"a b\"",
+            Some(1_794_457_980_000),
+        );
         assert_eq!(
             u,
             "https://acme.okta.com/api/v1/logs?limit=1000&sortOrder=ASCENDING&filter=eventType%20eq%20%22a%20b%22\

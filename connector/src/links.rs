@@ -7,7 +7,11 @@ pub fn next_link(headers: &[(String, String)]) -> Option<&str> {
         .iter()
         .filter(|(n, _)| n == "link")
         .flat_map(|(_, v)| split_links(v))
-        .find_map(|link| parse_link(link).filter(|(_, is_next)| *is_next).map(|(url, _)| url))
+        .find_map(|link| {
+            parse_link(link)
+                .filter(|(_, is_next)| *is_next)
+                .map(|(url, _)| url)
+        })
 }
 
 /// Split a header value at commas outside `<…>` and quotes (URLs and params may contain commas).
@@ -38,11 +42,15 @@ fn parse_link(link: &str) -> Option<(&str, bool)> {
     let url = rest[..end].trim();
     let mut is_next = false;
     for param in rest[end + 1..].split(';') {
-        let Some((name, value)) = param.split_once('=') else { continue };
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
         if name.trim().eq_ignore_ascii_case("rel") {
             let value = value.trim().trim_matches('"');
             // rel may hold several space-separated relation types.
-            is_next |= value.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("next"));
+            is_next |= value
+                .split_ascii_whitespace()
+                .any(|r| r.eq_ignore_ascii_case("next"));
         }
     }
     Some((url, is_next))
@@ -52,11 +60,14 @@ fn parse_link(link: &str) -> Option<(&str, bool)> {
 /// Anything else (other host, scheme, path, userinfo tricks) is refused so a hostile or broken
 /// response cannot redirect the bearer token elsewhere.
 pub fn validate_logs_url<'a>(url: &'a str, domain: &str) -> Result<&'a str, String> {
-    let rest = strip_prefix_ci(url, "https://").ok_or_else(|| format!("next link is not https: {url}"))?;
+    let rest =
+        strip_prefix_ci(url, "https://").ok_or_else(|| format!("next link is not https: {url}"))?;
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..auth_end];
     if !authority.eq_ignore_ascii_case(domain) {
-        return Err(format!("next link points to {authority:?}, not the configured domain {domain:?}"));
+        return Err(format!(
+            "next link points to {authority:?}, not the configured domain {domain:?}"
+        ));
     }
     let path_query = &rest[auth_end..];
     if path_query.contains('#') {
@@ -71,7 +82,8 @@ pub fn validate_logs_url<'a>(url: &'a str, domain: &str) -> Result<&'a str, Stri
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// The raw (still percent-encoded) value of query parameter `name`.
@@ -87,7 +99,9 @@ mod tests {
     use super::*;
 
     fn h(v: &[&str]) -> Vec<(String, String)> {
-        v.iter().map(|s| ("link".to_string(), s.to_string())).collect()
+        v.iter()
+            .map(|s| ("link".to_string(), s.to_string()))
+            .collect()
     }
 
     const NEXT: &str = "https://acme.okta.com/api/v1/logs?limit=1000&after=1627500044869_1";
@@ -116,9 +130,14 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(validate_logs_url(NEXT, "acme.okta.com"), Ok("limit=1000&after=1627500044869_1"));
+        assert_eq!(
+            validate_logs_url(NEXT, "acme.okta.com"),
+            Ok("limit=1000&after=1627500044869_1")
+        );
         assert!(validate_logs_url("HTTPS://ACME.okta.com/api/v1/logs", "acme.okta.com").is_ok());
-        assert!(validate_logs_url("https://localhost:8443/api/v1/logs?a=1", "localhost:8443").is_ok());
+        assert!(
+            validate_logs_url("https://localhost:8443/api/v1/logs?a=1", "localhost:8443").is_ok()
+        );
         for bad in [
             "http://acme.okta.com/api/v1/logs?after=1",
             "https://evil.com/api/v1/logs?after=1",
@@ -138,7 +157,10 @@ mod tests {
 
     #[test]
     fn params() {
-        assert_eq!(query_param("limit=1000&after=1627500044869_1", "after"), Some("1627500044869_1"));
+        assert_eq!(
+            query_param("limit=1000&after=1627500044869_1", "after"),
+            Some("1627500044869_1")
+        );
         assert_eq!(query_param("limit=1000", "after"), None);
         assert_eq!(query_param("", "after"), None);
     }

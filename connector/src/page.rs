@@ -45,28 +45,41 @@ struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// `published` as a string: borrowed when it is a plain string literal, decoded when escaped, else empty.
 fn published_text(raw: Option<&RawValue>) -> Cow<'_, str> {
-    let Some(raw) = raw else { return Cow::Borrowed("") };
+    let Some(raw) = raw else {
+        return Cow::Borrowed("");
+    };
     let text = raw.get();
     match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
         Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
-        Some(_) => serde_json::from_str::<String>(text).map(Cow::Owned).unwrap_or(Cow::Borrowed("")),
+        Some(_) => serde_json::from_str::<String>(text)
+            .map(Cow::Owned)
+            .unwrap_or(Cow::Borrowed("")),
         None => Cow::Borrowed(""),
     }
 }
 
 /// Parse a page body: a JSON array of event objects.
 pub fn parse_page(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
-    let text = std::str::from_utf8(body).map_err(|e| PageError::NotJson(format!("body is not UTF-8: {e}")))?;
-    let raws: Vec<&RawValue> =
-        serde_json::from_str(text).map_err(|e| PageError::NotJson(format!("body is not a JSON array of events: {e}")))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|e| PageError::NotJson(format!("body is not UTF-8: {e}")))?;
+    let raws: Vec<&RawValue> = serde_json::from_str(text)
+        .map_err(|e| PageError::NotJson(format!("body is not a JSON array of events: {e}")))?;
     let mut out = Vec::with_capacity(raws.len());
     for (i, raw) in raws.into_iter().enumerate() {
-        let head: Head<'_> = serde_json::from_str(raw.get())
-            .map_err(|e| PageError::Malformed(format!("event #{i} is not a valid event object: {e}")))?;
+        let head: Head<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+            PageError::Malformed(format!("event #{i} is not a valid event object: {e}"))
+        })?;
         let (Some(Str(uuid)), Some(Str(event_type))) = (head.uuid, head.event_type) else {
-            return Err(PageError::Malformed(format!("event #{i} has no uuid or eventType")));
+            return Err(PageError::Malformed(format!(
+                "event #{i} has no uuid or eventType"
+            )));
         };
-        out.push(RawEvent { raw: raw.get(), uuid, event_type, published: published_text(head.published) });
+        out.push(RawEvent {
+            raw: raw.get(),
+            uuid,
+            event_type,
+            published: published_text(head.published),
+        });
     }
     Ok(out)
 }
@@ -96,11 +109,32 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(parse_page(b"[]").map(|p| p.len()), Ok(0));
-        for bad in [&b""[..], b"<html>", b"[{\"uuid\":\"a\",\"eventType\":\"b\"}", b"{\"errorCode\":\"E1\"}", b"[1,2", b"\xff[]"] {
-            assert!(matches!(parse_page(bad), Err(PageError::NotJson(_))), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"<html>",
+            b"[{\"uuid\":\"a\",\"eventType\":\"b\"}",
+            b"{\"errorCode\":\"E1\"}",
+            b"[1,2",
+            b"\xff[]",
+        ] {
+            assert!(
+                matches!(parse_page(bad), Err(PageError::NotJson(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
-        for bad in [&b"[{\"uuid\":\"a\"}]"[..], b"[{\"eventType\":\"b\"}]", b"[1]", b"[{\"uuid\":5,\"eventType\":\"b\"}]", b"[null]"] {
-            assert!(matches!(parse_page(bad), Err(PageError::Malformed(_))), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"[{\"uuid\":\"a\"}]"[..],
+            b"[{\"eventType\":\"b\"}]",
+            b"[1]",
+            b"[{\"uuid\":5,\"eventType\":\"b\"}]",
+            b"[null]",
+        ] {
+            assert!(
+                matches!(parse_page(bad), Err(PageError::Malformed(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let odd = parse_page(b"[{\"uuid\":\"a\",\"eventType\":\"b\",\"published\":null},{\"uuid\":\"c\",\"eventType\":\"b\",\"published\":5}]");
         assert!(odd.is_ok_and(|p| p[0].published.is_empty() && p[1].published.is_empty()));

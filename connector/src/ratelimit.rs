@@ -53,14 +53,20 @@ pub fn decide(headers: &[(String, String)], status: u16, now_ms: u64, tuning: &T
             Some(w) => Decision::TooLong { wait_ms: w },
             None => Decision::Backoff { rate_limited: true },
         },
-        500..=599 => Decision::Backoff { rate_limited: false },
-        _ => Decision::Accept { pace: pace(headers, reset_wait, tuning) },
+        500..=599 => Decision::Backoff {
+            rate_limited: false,
+        },
+        _ => Decision::Accept {
+            pace: pace(headers, reset_wait, tuning),
+        },
     }
 }
 
 fn pace(headers: &[(String, String)], reset_wait: Option<u64>, tuning: &Tuning) -> Pace {
-    let (Some(limit), Some(remaining)) = (num(headers, "x-rate-limit-limit"), num(headers, "x-rate-limit-remaining"))
-    else {
+    let (Some(limit), Some(remaining)) = (
+        num(headers, "x-rate-limit-limit"),
+        num(headers, "x-rate-limit-remaining"),
+    ) else {
         return Pace::None;
     };
     if limit == 0 {
@@ -94,7 +100,10 @@ fn num(headers: &[(String, String)], name: &str) -> Option<u64> {
 /// Back-off before retry number `attempt` (0-based): `retry_base_ms × 2^attempt`, capped.
 pub fn backoff_ms(tuning: &Tuning, attempt: u32) -> u64 {
     let factor = 1u64.checked_shl(attempt.min(32)).unwrap_or(u64::MAX);
-    tuning.retry_base_ms.saturating_mul(factor).min(MAX_BACKOFF_MS)
+    tuning
+        .retry_base_ms
+        .saturating_mul(factor)
+        .min(MAX_BACKOFF_MS)
 }
 
 #[cfg(test)]
@@ -103,7 +112,11 @@ mod tests {
 
     fn hs(l: Option<&str>, r: Option<&str>, reset: Option<&str>) -> Vec<(String, String)> {
         let mut v = Vec::new();
-        for (n, x) in [("x-rate-limit-limit", l), ("x-rate-limit-remaining", r), ("x-rate-limit-reset", reset)] {
+        for (n, x) in [
+            ("x-rate-limit-limit", l),
+            ("x-rate-limit-remaining", r),
+            ("x-rate-limit-reset", reset),
+        ] {
             if let Some(x) = x {
                 v.push((n.to_string(), x.to_string()));
             }
@@ -116,47 +129,118 @@ mod tests {
     #[test]
     fn status_429() {
         let t = Tuning::default();
-        assert_eq!(decide(&hs(None, None, Some("1800000010")), 429, NOW, &t), Decision::WaitAndRetry { wait_ms: 11_000 });
-        assert_eq!(decide(&hs(None, None, Some("1799999990")), 429, NOW, &t), Decision::WaitAndRetry { wait_ms: 0 });
-        assert_eq!(decide(&hs(None, None, Some("1800000100")), 429, NOW, &t), Decision::TooLong { wait_ms: 101_000 });
-        assert_eq!(decide(&hs(None, None, Some("soon")), 429, NOW, &t), Decision::Backoff { rate_limited: true });
-        assert_eq!(decide(&hs(None, None, Some("99999999999999999999")), 429, NOW, &t), Decision::Backoff { rate_limited: true });
-        assert_eq!(decide(&[], 429, NOW, &t), Decision::Backoff { rate_limited: true });
+        assert_eq!(
+            decide(&hs(None, None, Some("1800000010")), 429, NOW, &t),
+            Decision::WaitAndRetry { wait_ms: 11_000 }
+        );
+        assert_eq!(
+            decide(&hs(None, None, Some("1799999990")), 429, NOW, &t),
+            Decision::WaitAndRetry { wait_ms: 0 }
+        );
+        assert_eq!(
+            decide(&hs(None, None, Some("1800000100")), 429, NOW, &t),
+            Decision::TooLong { wait_ms: 101_000 }
+        );
+        assert_eq!(
+            decide(&hs(None, None, Some("soon")), 429, NOW, &t),
+            Decision::Backoff { rate_limited: true }
+        );
+        assert_eq!(
+            decide(&hs(None, None, Some("99999999999999999999")), 429, NOW, &t),
+            Decision::Backoff { rate_limited: true }
+        );
+        assert_eq!(
+            decide(&[], 429, NOW, &t),
+            Decision::Backoff { rate_limited: true }
+        );
     }
 
     #[test]
     fn status_5xx_and_others() {
         let t = Tuning::default();
-        assert_eq!(decide(&[], 503, NOW, &t), Decision::Backoff { rate_limited: false });
-        assert_eq!(decide(&[], 200, NOW, &t), Decision::Accept { pace: Pace::None });
-        assert_eq!(decide(&[], 401, NOW, &t), Decision::Accept { pace: Pace::None });
+        assert_eq!(
+            decide(&[], 503, NOW, &t),
+            Decision::Backoff {
+                rate_limited: false
+            }
+        );
+        assert_eq!(
+            decide(&[], 200, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
+        assert_eq!(
+            decide(&[], 401, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
     }
 
     #[test]
     fn pacing_by_share() {
-        let t = Tuning { rate_limit_share_percent: 50, ..Tuning::default() };
+        let t = Tuning {
+            rate_limit_share_percent: 50,
+            ..Tuning::default()
+        };
         let reset = Some("1800000020");
         // 59 of 120 used: under the 60 share.
-        assert_eq!(decide(&hs(Some("120"), Some("61"), reset), 200, NOW, &t), Decision::Accept { pace: Pace::None });
+        assert_eq!(
+            decide(&hs(Some("120"), Some("61"), reset), 200, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
         // 60 used: share reached.
-        assert_eq!(decide(&hs(Some("120"), Some("60"), reset), 200, NOW, &t), Decision::Accept { pace: Pace::Sleep(21_000) });
+        assert_eq!(
+            decide(&hs(Some("120"), Some("60"), reset), 200, NOW, &t),
+            Decision::Accept {
+                pace: Pace::Sleep(21_000)
+            }
+        );
         let far = Some("1800000999");
-        assert!(matches!(decide(&hs(Some("120"), Some("0"), far), 200, NOW, &t), Decision::Accept { pace: Pace::TooLong(_) }));
+        assert!(matches!(
+            decide(&hs(Some("120"), Some("0"), far), 200, NOW, &t),
+            Decision::Accept {
+                pace: Pace::TooLong(_)
+            }
+        ));
         // Missing or odd headers: no pacing, no panic.
-        assert_eq!(decide(&hs(Some("120"), None, reset), 200, NOW, &t), Decision::Accept { pace: Pace::None });
-        assert_eq!(decide(&hs(Some("0"), Some("0"), reset), 200, NOW, &t), Decision::Accept { pace: Pace::None });
-        assert_eq!(decide(&hs(Some("x"), Some("0"), reset), 200, NOW, &t), Decision::Accept { pace: Pace::None });
-        assert_eq!(decide(&hs(Some("10"), Some("50"), reset), 200, NOW, &t), Decision::Accept { pace: Pace::None });
+        assert_eq!(
+            decide(&hs(Some("120"), None, reset), 200, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
+        assert_eq!(
+            decide(&hs(Some("0"), Some("0"), reset), 200, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
+        assert_eq!(
+            decide(&hs(Some("x"), Some("0"), reset), 200, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
+        assert_eq!(
+            decide(&hs(Some("10"), Some("50"), reset), 200, NOW, &t),
+            Decision::Accept { pace: Pace::None }
+        );
         // Share used, reset missing: a small back-off step.
-        assert_eq!(decide(&hs(Some("10"), Some("0"), None), 200, NOW, &t), Decision::Accept { pace: Pace::Sleep(500) });
+        assert_eq!(
+            decide(&hs(Some("10"), Some("0"), None), 200, NOW, &t),
+            Decision::Accept {
+                pace: Pace::Sleep(500)
+            }
+        );
         // 100% share: pace only when nothing remains.
-        let full = Tuning { rate_limit_share_percent: 100, ..t };
-        assert_eq!(decide(&hs(Some("120"), Some("1"), reset), 200, NOW, &full), Decision::Accept { pace: Pace::None });
+        let full = Tuning {
+            rate_limit_share_percent: 100,
+            ..t
+        };
+        assert_eq!(
+            decide(&hs(Some("120"), Some("1"), reset), 200, NOW, &full),
+            Decision::Accept { pace: Pace::None }
+        );
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let t = Tuning { retry_base_ms: 500, ..Tuning::default() };
+        let t = Tuning {
+            retry_base_ms: 500,
+            ..Tuning::default()
+        };
         assert_eq!(backoff_ms(&t, 0), 500);
         assert_eq!(backoff_ms(&t, 3), 4_000);
         assert_eq!(backoff_ms(&t, 20), MAX_BACKOFF_MS);

@@ -50,7 +50,10 @@ impl<E: Env> Session<'_, E> {
                         return Err(rate_limited(&resp, Some(wait_ms)));
                     }
                     *retry += 1;
-                    self.env.log(LogLevel::Info, &format!("rate limited (429); waiting {wait_ms} ms for the reset"));
+                    self.env.log(
+                        LogLevel::Info,
+                        &format!("rate limited (429); waiting {wait_ms} ms for the reset"),
+                    );
                     self.env.sleep_ms(wait_ms);
                 }
                 Decision::Backoff { rate_limited: true } => {
@@ -58,7 +61,9 @@ impl<E: Env> Session<'_, E> {
                     let err = rate_limited(&resp, None);
                     self.back_off(retry, err)?;
                 }
-                Decision::Backoff { rate_limited: false } => {
+                Decision::Backoff {
+                    rate_limited: false,
+                } => {
                     let err = server_error(&resp);
                     self.back_off(retry, err)?;
                 }
@@ -71,13 +76,19 @@ impl<E: Env> Session<'_, E> {
     }
 
     /// Sleep the exponential back-off for the next retry, or give up with `err` when retries are spent.
-    pub fn back_off(&mut self, retry: &mut u32, err: TickError) -> Result<(), TickError> {
+    pub fn back_off(&mut self, retry: &mut u32, mut err: TickError) -> Result<(), TickError> {
         if *retry >= self.tuning.max_retries {
+            if *retry > 0 {
+                err.message = format!("{} (gave up after {} retries)", err.message, *retry);
+            }
             return Err(err);
         }
         let wait = backoff_ms(self.tuning, *retry);
         *retry += 1;
-        let msg = format!("retry {}/{} in {wait} ms after: {}", retry, self.tuning.max_retries, err.message);
+        let msg = format!(
+            "retry {}/{} in {wait} ms after: {}",
+            retry, self.tuning.max_retries, err.message
+        );
         self.env.log(LogLevel::Warn, &msg);
         self.env.sleep_ms(wait);
         Ok(())
@@ -89,7 +100,10 @@ impl<E: Env> Session<'_, E> {
             Pace::None => Ok(()),
             Pace::Sleep(ms) => {
                 self.rate_limited += 1;
-                self.env.log(LogLevel::Debug, &format!("rate-limit share used; pausing {ms} ms until the reset"));
+                self.env.log(
+                    LogLevel::Debug,
+                    &format!("rate-limit share used; pausing {ms} ms until the reset"),
+                );
                 self.env.sleep_ms(ms);
                 Ok(())
             }
@@ -127,7 +141,7 @@ fn server_error(resp: &HttpResponse) -> TickError {
     TickError::http(
         ErrorKind::ServerError,
         format!(
-            "Okta answered HTTP {} ({}) after all retries; Okta may be degraded, the next tick retries",
+            "Okta answered HTTP {} ({}); Okta may be degraded, the next tick retries",
             resp.status,
             e.describe(&resp.body)
         ),

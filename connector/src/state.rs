@@ -35,11 +35,15 @@ impl CursorState {
         let unreadable = |e: serde_json::Error| {
             TickError::new(
                 ErrorKind::State,
-                format!("cursor state is unreadable ({e}); reset the instance's cursor to start over"),
+                format!(
+                    "cursor state is unreadable ({e}); reset the instance's cursor to start over"
+                ),
             )
         };
         // Look at the schema first so a newer layout is reported as such, not as garbage.
-        let schema = serde_json::from_slice::<SchemaOnly>(bytes).map_err(unreadable)?.schema;
+        let schema = serde_json::from_slice::<SchemaOnly>(bytes)
+            .map_err(unreadable)?
+            .schema;
         if schema > SCHEMA {
             return Err(TickError::new(
                 ErrorKind::State,
@@ -112,7 +116,12 @@ struct StateRef<'a> {
 impl Recent {
     /// The state bytes for cursor `next` under `filter`, with this window.
     pub fn state_bytes(&self, next: &str, filter: &str) -> Vec<u8> {
-        let s = StateRef { schema: SCHEMA, next, filter, recent: &self.order };
+        let s = StateRef {
+            schema: SCHEMA,
+            next,
+            filter,
+            recent: &self.order,
+        };
         serde_json::to_vec(&s).unwrap_or_default()
     }
 }
@@ -137,8 +146,17 @@ mod tests {
     #[test]
     fn refuses_newer_and_garbage() {
         let e = CursorState::parse(br#"{"schema":2,"whatever":true}"#).err();
-        assert!(e.as_ref().is_some_and(|e| e.kind == ErrorKind::State && e.message.contains("newer connector (schema 2)")));
-        for bad in [&b"not json"[..], b"", b"{}", br#"{"schema":1}"#, br#"{"schema":0,"next":"","filter":""}"#, b"\xff"] {
+        assert!(e.as_ref().is_some_and(
+            |e| e.kind == ErrorKind::State && e.message.contains("newer connector (schema 2)")
+        ));
+        for bad in [
+            &b"not json"[..],
+            b"",
+            b"{}",
+            br#"{"schema":1}"#,
+            br#"{"schema":0,"next":"","filter":""}"#,
+            b"\xff",
+        ] {
             assert!(CursorState::parse(bad).is_err_and(|e| e.kind == ErrorKind::State));
         }
     }

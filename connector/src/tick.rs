@@ -15,14 +15,28 @@ const DAY_MS: u64 = 86_400_000;
 /// Run one tick: fetch pages until caught up, `max_pages`, or an error. Never panics on Okta's or the
 /// user's input; failures end up in `TickReport::error` with everything committed before them kept.
 pub fn run_tick<E: Env>(env: &mut E, input: TickInput) -> TickReport {
-    let TickInput { config, state, token, tuning } = input;
+    let TickInput {
+        config,
+        state,
+        token,
+        tuning,
+    } = input;
     let mut report = TickReport::default();
-    let mut s = Session { env, config: &config, tuning: &tuning, token, rate_limited: 0 };
+    let mut s = Session {
+        env,
+        config: &config,
+        tuning: &tuning,
+        token,
+        rate_limited: 0,
+    };
     let result = pages(&mut s, state, &mut report);
     report.rate_limited = s.rate_limited;
     report.token = s.token.take();
     if let Err(e) = result {
-        s.env.log(LogLevel::Warn, &format!("tick ended early ({:?}): {}", e.kind, e.message));
+        s.env.log(
+            LogLevel::Warn,
+            &format!("tick ended early ({:?}): {}", e.kind, e.message),
+        );
         report.error = Some(e);
     }
     report
@@ -35,36 +49,66 @@ struct Start {
     committed: Option<Vec<u8>>,
 }
 
-fn start<E: Env>(s: &mut Session<'_, E>, state: Option<Vec<u8>>, filter: &str) -> Result<Start, TickError> {
+fn start<E: Env>(
+    s: &mut Session<'_, E>,
+    state: Option<Vec<u8>>,
+    filter: &str,
+) -> Result<Start, TickError> {
     let config = s.config;
     let Some(bytes) = state else {
         // Very first tick: the only time `since` is sent; afterwards Okta's cursor alone drives us.
-        let since = s.env.now_ms().saturating_sub(u64::from(config.backfill_days) * DAY_MS);
+        let since = s
+            .env
+            .now_ms()
+            .saturating_sub(u64::from(config.backfill_days) * DAY_MS);
         let url = logs_url(&config.domain, s.tuning.page_size, filter, Some(since));
-        return Ok(Start { url, recent: Recent::default(), committed: None });
+        return Ok(Start {
+            url,
+            recent: Recent::default(),
+            committed: None,
+        });
     };
     let st = CursorState::parse(&bytes)?;
     let state_err = |why: String| {
-        TickError::new(ErrorKind::State, format!("stored cursor is unusable ({why}); reset the instance's cursor to start over"))
+        TickError::new(
+            ErrorKind::State,
+            format!("stored cursor is unusable ({why}); reset the instance's cursor to start over"),
+        )
     };
     let query = validate_logs_url(&st.next, &config.domain).map_err(state_err)?;
     let url = if st.filter == filter {
         st.next.clone()
     } else {
         // Categories changed: continue from the same position with the new filter.
-        let after = query_param(query, "after").ok_or_else(|| state_err("no after parameter".into()))?;
+        let after =
+            query_param(query, "after").ok_or_else(|| state_err("no after parameter".into()))?;
         logs_url_after(&config.domain, s.tuning.page_size, filter, after)
     };
-    Ok(Start { url, recent: Recent::from_list(st.recent), committed: Some(bytes) })
+    Ok(Start {
+        url,
+        recent: Recent::from_list(st.recent),
+        committed: Some(bytes),
+    })
 }
 
-fn pages<E: Env>(s: &mut Session<'_, E>, state: Option<Vec<u8>>, report: &mut TickReport) -> Result<(), TickError> {
+fn pages<E: Env>(
+    s: &mut Session<'_, E>,
+    state: Option<Vec<u8>>,
+    report: &mut TickReport,
+) -> Result<(), TickError> {
     let config: &InstanceConfig = s.config;
     let filter = build_filter(config.categories);
     if filter.is_empty() {
-        return Err(TickError::new(ErrorKind::InvalidRequest, "no event categories are selected; select at least one category"));
+        return Err(TickError::new(
+            ErrorKind::InvalidRequest,
+            "no event categories are selected; select at least one category",
+        ));
     }
-    let Start { mut url, mut recent, mut committed } = start(s, state, &filter)?;
+    let Start {
+        mut url,
+        mut recent,
+        mut committed,
+    } = start(s, state, &filter)?;
     let mut pace = Pace::None;
     while report.pages < s.tuning.max_pages {
         s.pace(pace)?;

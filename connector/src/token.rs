@@ -12,7 +12,8 @@ use serde::Deserialize;
 pub const MIN_VALIDITY_MS: u64 = 60_000;
 
 /// The message for DPoP-bound apps; the user has to change a setting in Okta.
-pub const DPOP_MESSAGE: &str = "the Okta app requires DPoP: uncheck \"Require Demonstrating Proof of Possession (DPoP)\" \
+pub const DPOP_MESSAGE: &str =
+    "the Okta app requires DPoP: uncheck \"Require Demonstrating Proof of Possession (DPoP)\" \
                                 in the app's General tab";
 
 /// True when `t` is still usable at `now_ms`.
@@ -48,7 +49,11 @@ impl<E: Env> Session<'_, E> {
         loop {
             let (resp, _pace) = self.send(|s| s.token_request(&url), &mut retry)?;
             if !(200..300).contains(&resp.status) {
-                return Err(classify_token_error(resp.status, &resp.body, &self.config.client_id));
+                return Err(classify_token_error(
+                    resp.status,
+                    &resp.body,
+                    &self.config.client_id,
+                ));
             }
             match serde_json::from_slice::<TokenResponse>(&resp.body) {
                 Ok(t) => return self.accept(t, resp.status),
@@ -68,7 +73,12 @@ impl<E: Env> Session<'_, E> {
     fn accept(&mut self, t: TokenResponse, status: u16) -> Result<AccessToken, TickError> {
         let token_type = t.token_type.unwrap_or_default();
         if token_type.eq_ignore_ascii_case("DPoP") {
-            return Err(TickError::http(ErrorKind::DpopRequired, DPOP_MESSAGE, status, None));
+            return Err(TickError::http(
+                ErrorKind::DpopRequired,
+                DPOP_MESSAGE,
+                status,
+                None,
+            ));
         }
         if !token_type.eq_ignore_ascii_case("Bearer") {
             return Err(TickError::http(
@@ -79,18 +89,32 @@ impl<E: Env> Session<'_, E> {
             ));
         }
         let token = t.access_token.filter(|a| !a.is_empty()).ok_or_else(|| {
-            TickError::http(ErrorKind::BadResponse, "Okta's token response has no access_token; retried next tick", status, None)
+            TickError::http(
+                ErrorKind::BadResponse,
+                "Okta's token response has no access_token; retried next tick",
+                status,
+                None,
+            )
         })?;
         // Okta's lifetime is fixed at one hour; assume that if expires_in is missing.
         let lifetime_ms = t.expires_in.unwrap_or(3600).saturating_mul(1000);
-        Ok(AccessToken { token, expires_at_ms: self.env.now_ms().saturating_add(lifetime_ms) })
+        Ok(AccessToken {
+            token,
+            expires_at_ms: self.env.now_ms().saturating_add(lifetime_ms),
+        })
     }
 
     /// Build one token request around a freshly signed assertion.
     fn token_request(&mut self, url: &str) -> Result<HttpRequest, TickError> {
         let now = self.env.now_ms();
         let jti = self.env.random_bytes(16);
-        let input = signing_input(&self.config.domain, &self.config.client_id, self.config.key_id.as_deref(), now, &jti);
+        let input = signing_input(
+            &self.config.domain,
+            &self.config.client_id,
+            self.config.key_id.as_deref(),
+            now,
+            &jti,
+        );
         let sig = self.env.sign(&input).map_err(|e| {
             TickError::new(ErrorKind::Host, format!("the host could not sign the client assertion ({e}); check the instance's private key"))
         })?;
@@ -105,7 +129,10 @@ impl<E: Env> Session<'_, E> {
             method: Method::Post,
             url: url.to_string(),
             headers: vec![
-                ("content-type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
                 ("accept".into(), "application/json".into()),
             ],
             body: body.into_bytes(),

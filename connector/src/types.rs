@@ -178,11 +178,26 @@ pub struct TickError {
 impl TickError {
     /// An error without HTTP details.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        TickError { kind, message: one_line(message.into()), http_status: None, okta_code: None }
+        TickError {
+            kind,
+            message: one_line(message.into()),
+            http_status: None,
+            okta_code: None,
+        }
     }
     /// An error carrying Okta's status and code.
-    pub fn http(kind: ErrorKind, message: impl Into<String>, status: u16, code: Option<String>) -> Self {
-        TickError { kind, message: one_line(message.into()), http_status: Some(status), okta_code: code }
+    pub fn http(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        status: u16,
+        code: Option<String>,
+    ) -> Self {
+        TickError {
+            kind,
+            message: one_line(message.into()),
+            http_status: Some(status),
+            okta_code: code,
+        }
     }
 }
 

@@ -74,7 +74,10 @@ enum Tok {
 }
 
 fn syntax(pos: usize, msg: impl Into<String>) -> FilterError {
-    FilterError::Syntax { pos, msg: msg.into() }
+    FilterError::Syntax {
+        pos,
+        msg: msg.into(),
+    }
 }
 
 fn tokenize(src: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
@@ -107,14 +110,18 @@ fn tokenize(src: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
                     }
                 }
                 i += 1;
-                let lit = src.get(start..i).ok_or_else(|| syntax(start, "bad string"))?;
+                let lit = src
+                    .get(start..i)
+                    .ok_or_else(|| syntax(start, "bad string"))?;
                 let v: Value = serde_json::from_str(lit)
                     .map_err(|e| syntax(start, format!("invalid string literal: {e}")))?;
                 out.push((start, Tok::Lit(v)));
             }
             _ => {
                 let start = i;
-                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'"') {
+                while i < b.len()
+                    && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'"')
+                {
                     i += 1;
                 }
                 let word = &src[start..i];
@@ -219,7 +226,9 @@ impl Parser {
 fn parse_path(word: &str, pos: usize) -> Result<Vec<String>, FilterError> {
     let parts: Vec<String> = word.split('.').map(str::to_string).collect();
     let valid = parts.iter().all(|p| {
-        !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-')
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-')
     });
     if !valid || !word.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(syntax(pos, format!("invalid attribute path '{word}'")));
@@ -233,7 +242,11 @@ fn parse_path(word: &str, pos: usize) -> Result<Vec<String>, FilterError> {
 /// Parses a filter expression.
 pub fn parse(src: &str) -> Result<Filter, FilterError> {
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, pos: 0, end: src.len() };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: src.len(),
+    };
     let f = p.or()?;
     if p.pos != p.toks.len() {
         return Err(syntax(p.at(), "unexpected trailing input"));
@@ -250,7 +263,9 @@ fn resolve<'a>(v: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
         Value::Object(map) => {
             // Attribute names are case-insensitive in SCIM; prefer the exact spelling.
             let child = map.get(&path[0]).or_else(|| {
-                map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&path[0])).map(|(_, v)| v)
+                map.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&path[0]))
+                    .map(|(_, v)| v)
             });
             if let Some(c) = child {
                 resolve(c, &path[1..], out);
@@ -273,7 +288,10 @@ fn compare(actual: &Value, op: Op, lit: &Value) -> bool {
                 _ => Some(a.cmp(&b)),
             }
         }
-        (Value::Number(a), Value::Number(b)) => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+        (Value::Number(a), Value::Number(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b)),
         (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
         (Value::Null, Value::Null) => Some(Ordering::Equal),
         _ => None,
@@ -300,7 +318,9 @@ impl Filter {
                 resolve(event, path, &mut vals);
                 vals.iter().any(|v| !v.is_null())
             }
-            Filter::Compare(path, Op::Ne, lit) => !Filter::Compare(path.clone(), Op::Eq, lit.clone()).matches(event),
+            Filter::Compare(path, Op::Ne, lit) => {
+                !Filter::Compare(path.clone(), Op::Eq, lit.clone()).matches(event)
+            }
             Filter::Compare(path, op, lit) => {
                 let mut vals = Vec::new();
                 resolve(event, path, &mut vals);
@@ -328,7 +348,9 @@ mod tests {
     }
 
     fn m(src: &str) -> bool {
-        parse(src).unwrap_or_else(|e| panic!("{src}: {e}")).matches(&ev())
+        parse(src)
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
+            .matches(&ev())
     }
 
     #[test]
@@ -354,25 +376,50 @@ mod tests {
 
     #[test]
     fn logic_and_precedence() {
-        assert!(m(r#"eventType eq "x" or eventType sw "user.session." and severity eq "INFO""#));
-        assert!(!m(r#"(eventType eq "x" or eventType sw "user.") and severity eq "WARN""#));
+        assert!(m(
+            r#"eventType eq "x" or eventType sw "user.session." and severity eq "INFO""#
+        ));
+        assert!(!m(
+            r#"(eventType eq "x" or eventType sw "user.") and severity eq "WARN""#
+        ));
         assert!(m(r#"not (eventType eq "x")"#));
         assert!(m(r#"not(eventType eq "x") and not severity eq "WARN""#));
-        assert!(!m(r#"not (eventType eq "x" or outcome.result eq "SUCCESS")"#));
+        assert!(!m(
+            r#"not (eventType eq "x" or outcome.result eq "SUCCESS")"#
+        ));
         assert!(m(r#"((eventType eq "user.session.start"))"#));
     }
 
     #[test]
     fn rejects_bad_input() {
         for bad in [
-            "", "eventType", "eventType eq", r#"eventType eq "x"#, r#"eventType xx "x""#,
-            r#"(eventType eq "x""#, r#"eventType eq "x")"#, r#"eventType eq "x" and"#,
-            r#"eventType eq "\q""#, r#"eventType eq "x" "y""#, "eventType eq 1x", r#"1 eq "x""#,
-            r#"a..b eq "x""#, r#"eventType eq unquoted"#,
+            "",
+            "eventType",
+            "eventType eq",
+            r#"eventType eq "x"#,
+            r#"eventType xx "x""#,
+            r#"(eventType eq "x""#,
+            r#"eventType eq "x")"#,
+            r#"eventType eq "x" and"#,
+            r#"eventType eq "\q""#,
+            r#"eventType eq "x" "y""#,
+            "eventType eq 1x",
+            r#"1 eq "x""#,
+            r#"a..b eq "x""#,
+            r#"eventType eq unquoted"#,
         ] {
-            assert!(matches!(parse(bad), Err(FilterError::Syntax { .. })), "{bad:?} parsed");
+            assert!(
+                matches!(parse(bad), Err(FilterError::Syntax { .. })),
+                "{bad:?} parsed"
+            );
         }
-        assert_eq!(parse(r#"published gt "2024-01-01T00:00:00Z""#), Err(FilterError::Published));
-        assert_eq!(parse(r#"eventType eq "x" or published pr"#), Err(FilterError::Published));
+        assert_eq!(
+            parse(r#"published gt "2024-01-01T00:00:00Z""#),
+            Err(FilterError::Published)
+        );
+        assert_eq!(
+            parse(r#"eventType eq "x" or published pr"#),
+            Err(FilterError::Published)
+        );
     }
 }

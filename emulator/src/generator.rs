@@ -39,13 +39,26 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
 impl Generator {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Generator { rng: StdRng::seed_from_u64(seed), fragments: Fragments::new() }
+        Generator {
+            rng: StdRng::seed_from_u64(seed),
+            fragments: Fragments::new(),
+        }
     }
 
     /// `n` events published over the last `days` days before `now_ms`, sorted by commit time.
     /// Commit = published + 0..2 s, except `late_fraction` of them: published + 2..30 min.
-    pub fn generate(&mut self, n: usize, days: u32, late_fraction: f64, now_ms: u64) -> Vec<GeneratedEvent> {
-        let late_fraction = if late_fraction.is_finite() { late_fraction.clamp(0.0, 1.0) } else { 0.0 };
+    pub fn generate(
+        &mut self,
+        n: usize,
+        days: u32,
+        late_fraction: f64,
+        now_ms: u64,
+    ) -> Vec<GeneratedEvent> {
+        let late_fraction = if late_fraction.is_finite() {
+            late_fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let span = u64::from(days) * 86_400_000;
         let mut out: Vec<GeneratedEvent> = (0..n)
             .map(|_| {
@@ -58,7 +71,13 @@ impl Generator {
                 let published_ms = now_ms.saturating_sub(delay + back + 1);
                 let event_type = self.event_type().to_string();
                 let (raw, uuid) = self.event_raw(&event_type, published_ms);
-                GeneratedEvent { raw, uuid, event_type, published_ms, commit_ms: published_ms + delay }
+                GeneratedEvent {
+                    raw,
+                    uuid,
+                    event_type,
+                    published_ms,
+                    commit_ms: published_ms + delay,
+                }
             })
             .collect();
         out.sort_by_key(|e| e.commit_ms);
@@ -74,7 +93,6 @@ impl Generator {
         }
     }
 
-
     /// One event as a JSON value (keys in serde_json's order). Helper for tests that want a
     /// realistic event to tweak and pass to `Emulator::commit_events`.
     pub fn event_json(&mut self, event_type: &str, published_ms: u64) -> Value {
@@ -86,10 +104,23 @@ impl Generator {
     pub fn event_raw(&mut self, event_type: &str, published_ms: u64) -> (String, String) {
         let f = &self.fragments;
         let r = &mut self.rng;
-        let (ui, ai, gi) = (r.gen_range(0..catalog::USERS.len()), r.gen_range(0..catalog::APPS.len()), r.gen_range(0..catalog::GROUPS.len()));
-        let (pi, ugi) = (r.gen_range(0..catalog::PLACES.len()), r.gen_range(0..catalog::AGENTS.len()));
-        let system_actor = event_type.starts_with("system.") || event_type.starts_with("core.") || event_type.starts_with("zone.");
-        let actor = if system_actor && r.gen_bool(0.5) { &f.system_actor } else { &f.actors[ui] };
+        let (ui, ai, gi) = (
+            r.gen_range(0..catalog::USERS.len()),
+            r.gen_range(0..catalog::APPS.len()),
+            r.gen_range(0..catalog::GROUPS.len()),
+        );
+        let (pi, ugi) = (
+            r.gen_range(0..catalog::PLACES.len()),
+            r.gen_range(0..catalog::AGENTS.len()),
+        );
+        let system_actor = event_type.starts_with("system.")
+            || event_type.starts_with("core.")
+            || event_type.starts_with("zone.");
+        let actor = if system_actor && r.gen_bool(0.5) {
+            &f.system_actor
+        } else {
+            &f.actors[ui]
+        };
         // Okta really sends the *string* "null" for an unknown zone most of the time.
         let zone = match r.gen_range(0..10) {
             0..=5 => r#""null""#,
@@ -97,12 +128,22 @@ impl Generator {
             7 => r#""BlockedIpZone""#,
             _ => r#""LegacyIpZone""#,
         };
-        let client_id = if r.gen_bool(0.3) { js(catalog::APPS[ai].0) } else { "null".to_string() };
+        let client_id = if r.gen_bool(0.3) {
+            js(catalog::APPS[ai].0)
+        } else {
+            "null".to_string()
+        };
         let agent_os = catalog::AGENTS[ugi].1;
-        let client_device = if agent_os == "iOS" || agent_os == "Android" { "Mobile" } else { "Computer" };
+        let client_device = if agent_os == "iOS" || agent_os == "Android" {
+            "Mobile"
+        } else {
+            "Computer"
+        };
         let client = format!(
             r#"{{"userAgent":{},"zone":{zone},"device":"{client_device}","id":{client_id},"ipAddress":{},"geographicalContext":{}}}"#,
-            f.agents[ugi], js(catalog::PLACES[pi].0), f.geos[pi]
+            f.agents[ugi],
+            js(catalog::PLACES[pi].0),
+            f.geos[pi]
         );
         let device = if r.gen_bool(0.7) {
             "null".to_string()
@@ -112,10 +153,21 @@ impl Generator {
                 alnum(r, 17)
             )
         };
-        let auth_provider = *pick(r, &["null", r#""OKTA_AUTHENTICATION_PROVIDER""#, r#""FACTOR_PROVIDER""#]);
+        let auth_provider = *pick(
+            r,
+            &[
+                "null",
+                r#""OKTA_AUTHENTICATION_PROVIDER""#,
+                r#""FACTOR_PROVIDER""#,
+            ],
+        );
         let cred_type = *pick(r, &["null", r#""PASSWORD""#, r#""OTP""#, r#""ASSERTION""#]);
         let root_session = alnum(r, 22);
-        let ext_session = if r.gen_bool(0.8) { format!("\"102{}\"", alnum(r, 22)) } else { r#""unknown""#.to_string() };
+        let ext_session = if r.gen_bool(0.8) {
+            format!("\"102{}\"", alnum(r, 22))
+        } else {
+            r#""unknown""#.to_string()
+        };
         let step: u8 = r.gen_range(0..3);
         let authentication_context = format!(
             r#"{{"authenticationProvider":{auth_provider},"credentialProvider":null,"credentialType":{cred_type},"issuer":null,"interface":null,"authenticationStep":{step},"rootSessionId":"idx{root_session}","externalSessionId":{ext_session}}}"#
@@ -123,7 +175,11 @@ impl Generator {
         let (result, reason) = outcome(r, event_type);
         let severity = severity(r, event_type, result);
         let risk = *pick(r, &["LOW", "LOW", "LOW", "MEDIUM", "HIGH"]);
-        let geo_behaviour = if r.gen_bool(0.85) { "NEGATIVE" } else { "POSITIVE" };
+        let geo_behaviour = if r.gen_bool(0.85) {
+            "NEGATIVE"
+        } else {
+            "POSITIVE"
+        };
         let request_id = alnum(r, 27);
         let dt_hash = hex(&r.gen::<[u8; 32]>());
         let threat = if severity == "WARN" { "true" } else { "false" };
@@ -131,10 +187,18 @@ impl Generator {
         let debug = format!(
             r#"{{"debugData":{{"requestId":"{request_id}","requestUri":"/idp/idx/authenticators/poll","url":"/idp/idx/authenticators/poll?","dtHash":"{dt_hash}","threatSuspected":"{threat}","behaviors":"{{New Geo-Location={geo_behaviour}, New Device=POSITIVE, New IP=NEGATIVE, New State=NEGATIVE, New Country=NEGATIVE, Velocity=NEGATIVE, New City=NEGATIVE}}","risk":"{{reasons=Anomalous Device, level={risk}}}","logOnlySecurityData":"{{behaviors=[New Geo-Location={geo_behaviour}], risk={{level={risk}}}}}"}}}}"#
         );
-        let tx_type = if event_type.starts_with("system.") || event_type.contains("lifecycle") { "JOB" } else { "WEB" };
+        let tx_type = if event_type.starts_with("system.") || event_type.contains("lifecycle") {
+            "JOB"
+        } else {
+            "WEB"
+        };
         let tx_id = alnum(r, 27);
         let uuid = uuid_v4(r);
-        let (tu, ta, tg) = (&f.target_users[ui], &f.target_apps[ai], &f.target_groups[gi]);
+        let (tu, ta, tg) = (
+            &f.target_users[ui],
+            &f.target_apps[ai],
+            &f.target_groups[gi],
+        );
         let target = if event_type.starts_with("group.") {
             format!("[{tu},{tg}]")
         } else if event_type.starts_with("app") || event_type.contains("sso") {
@@ -153,10 +217,24 @@ impl Generator {
                 r#""severity":"{}","debugContext":{},"legacyEventType":{},"transaction":{{"type":"{}","id":"{}","detail":{{}}}},"#,
                 r#""uuid":"{}","version":"0","request":{},"target":{}}}"#
             ),
-            actor, client, device, authentication_context, js(&catalog::display_message(event_type)),
-            js(event_type), result, reason, format_ms(published_ms), f.security[pi],
-            severity, debug, legacy, tx_type, tx_id,
-            uuid, f.requests[pi], target
+            actor,
+            client,
+            device,
+            authentication_context,
+            js(&catalog::display_message(event_type)),
+            js(event_type),
+            result,
+            reason,
+            format_ms(published_ms),
+            f.security[pi],
+            severity,
+            debug,
+            legacy,
+            tx_type,
+            tx_id,
+            uuid,
+            f.requests[pi],
+            target
         );
         (raw, uuid)
     }
@@ -168,7 +246,14 @@ fn uuid_v4(r: &mut StdRng) -> String {
     b[6] = (b[6] & 0x0f) | 0x40; // version 4
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
     let h = hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// JSON string literal for `s`.
@@ -178,7 +263,9 @@ fn js(s: &str) -> String {
 
 fn alnum(r: &mut StdRng, len: usize) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len).map(|_| A[r.gen_range(0..A.len())] as char).collect()
+    (0..len)
+        .map(|_| A[r.gen_range(0..A.len())] as char)
+        .collect()
 }
 
 /// The pool-derived parts of events, serialised once (most of an event's bytes).
@@ -200,11 +287,21 @@ impl Fragments {
         let geo = |p: &Place| {
             format!(
                 r#"{{"city":{},"state":{},"country":{},"postalCode":{},"geolocation":{{"lat":{},"lon":{}}}}}"#,
-                js(p.1), js(p.2), js(p.3), js(p.4), json!(p.5), json!(p.6)
+                js(p.1),
+                js(p.2),
+                js(p.3),
+                js(p.4),
+                json!(p.5),
+                json!(p.6)
             )
         };
         let user = |u: &(&str, &str, &str)| {
-            format!(r#"{{"id":{},"type":"User","alternateId":{},"displayName":{},"detailEntry":null}}"#, js(u.0), js(u.1), js(u.2))
+            format!(
+                r#"{{"id":{},"type":"User","alternateId":{},"displayName":{},"detailEntry":null}}"#,
+                js(u.0),
+                js(u.1),
+                js(u.2)
+            )
         };
         Fragments {
             actors: catalog::USERS.iter().map(user).collect(),
@@ -243,18 +340,29 @@ fn hex(bytes: &[u8]) -> String {
 
 fn outcome(r: &mut StdRng, event_type: &str) -> (&'static str, Option<&'static str>) {
     match event_type {
-        "security.request.blocked" | "app.generic.unauth_app_access_attempt" => ("DENY", Some("BLOCKED")),
+        "security.request.blocked" | "app.generic.unauth_app_access_attempt" => {
+            ("DENY", Some("BLOCKED"))
+        }
         "policy.evaluate_sign_on" => (*pick(r, &["ALLOW", "ALLOW", "CHALLENGE", "DENY"]), None),
         _ => match r.gen_range(0..100) {
             0..=84 => ("SUCCESS", None),
-            85..=96 => ("FAILURE", Some(*pick(r, &["INVALID_CREDENTIALS", "VERIFICATION_ERROR", "LOCKED_OUT"]))),
+            85..=96 => (
+                "FAILURE",
+                Some(*pick(
+                    r,
+                    &["INVALID_CREDENTIALS", "VERIFICATION_ERROR", "LOCKED_OUT"],
+                )),
+            ),
             _ => ("SKIPPED", None),
         },
     }
 }
 
 fn severity(r: &mut StdRng, event_type: &str, result: &str) -> &'static str {
-    if event_type.starts_with("security.") || event_type.contains("rate_limit") || event_type.contains("lock") {
+    if event_type.starts_with("security.")
+        || event_type.contains("rate_limit")
+        || event_type.contains("lock")
+    {
         "WARN"
     } else if event_type.starts_with("system.") && r.gen_bool(0.05) {
         "ERROR"
@@ -272,17 +380,30 @@ mod tests {
     use super::*;
 
     fn categories() -> Vec<(Vec<String>, Vec<String>)> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/okta/event-categories.json");
-        let spec: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("spec file")).expect("json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../spec/okta/event-categories.json"
+        );
+        let spec: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("spec file")).expect("json");
         let strs = |v: &Value| -> Vec<String> {
-            v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
         };
-        spec["categories"].as_object().expect("categories").values()
-            .map(|c| (strs(&c["exact"]), strs(&c["prefixes"]))).collect()
+        spec["categories"]
+            .as_object()
+            .expect("categories")
+            .values()
+            .map(|c| (strs(&c["exact"]), strs(&c["prefixes"])))
+            .collect()
     }
 
     fn in_any(t: &str, cats: &[(Vec<String>, Vec<String>)]) -> bool {
-        cats.iter().any(|(e, p)| e.iter().any(|x| x == t) || p.iter().any(|x| t.starts_with(x.as_str())))
+        cats.iter()
+            .any(|(e, p)| e.iter().any(|x| x == t) || p.iter().any(|x| t.starts_with(x.as_str())))
     }
 
     #[test]
@@ -290,11 +411,20 @@ mod tests {
         let cats = categories();
         for (exact, prefixes) in &cats {
             for e in exact {
-                assert!(catalog::CATEGORIZED.contains(&e.as_str()), "missing exact {e}");
+                assert!(
+                    catalog::CATEGORIZED.contains(&e.as_str()),
+                    "missing exact {e}"
+                );
             }
             for p in prefixes {
-                let n = catalog::CATEGORIZED.iter().filter(|t| t.starts_with(p.as_str())).count();
-                assert!(n >= 2 || p == "user.mfa.okta_verify" && n >= 1, "prefix {p} has {n} types");
+                let n = catalog::CATEGORIZED
+                    .iter()
+                    .filter(|t| t.starts_with(p.as_str()))
+                    .count();
+                assert!(
+                    n >= 2 || p == "user.mfa.okta_verify" && n >= 1,
+                    "prefix {p} has {n} types"
+                );
             }
         }
         assert!(catalog::CATEGORIZED.iter().all(|t| in_any(t, &cats)));
@@ -306,12 +436,21 @@ mod tests {
         let now = 1_780_000_000_000;
         let a = Generator::new(7).generate(2000, 14, 0.05, now);
         let b = Generator::new(7).generate(2000, 14, 0.05, now);
-        assert_eq!(a.iter().map(|e| &e.raw).collect::<Vec<_>>(), b.iter().map(|e| &e.raw).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|e| &e.raw).collect::<Vec<_>>(),
+            b.iter().map(|e| &e.raw).collect::<Vec<_>>()
+        );
         assert!(a.windows(2).all(|w| w[0].commit_ms <= w[1].commit_ms));
         let cats = categories();
         let uncategorised = a.iter().filter(|e| !in_any(&e.event_type, &cats)).count();
-        assert!((250..=550).contains(&uncategorised), "{uncategorised} of 2000 uncategorised");
-        let late = a.iter().filter(|e| e.commit_ms - e.published_ms >= 120_000).count();
+        assert!(
+            (250..=550).contains(&uncategorised),
+            "{uncategorised} of 2000 uncategorised"
+        );
+        let late = a
+            .iter()
+            .filter(|e| e.commit_ms - e.published_ms >= 120_000)
+            .count();
         assert!((50..=160).contains(&late), "{late} late");
         let mut uuids = std::collections::HashSet::new();
         for e in &a {
@@ -320,8 +459,20 @@ mod tests {
             assert_eq!(v["uuid"], json!(e.uuid));
             assert_eq!(v["eventType"], json!(e.event_type));
             assert_eq!(v["version"], json!("0"));
-            assert_eq!(crate::timefmt::parse_iso8601(v["published"].as_str().expect("published")), Some(e.published_ms));
-            for k in ["actor", "client", "authenticationContext", "outcome", "securityContext", "debugContext", "transaction", "request"] {
+            assert_eq!(
+                crate::timefmt::parse_iso8601(v["published"].as_str().expect("published")),
+                Some(e.published_ms)
+            );
+            for k in [
+                "actor",
+                "client",
+                "authenticationContext",
+                "outcome",
+                "securityContext",
+                "debugContext",
+                "transaction",
+                "request",
+            ] {
                 assert!(v[k].is_object(), "{k} missing");
             }
             assert!(v["target"].is_array() && v.get("device").is_some());
@@ -331,7 +482,11 @@ mod tests {
         }
         assert!(a[0].raw.starts_with(r#"{"actor":{"#), "Okta key order");
         let all: String = a.iter().map(|e| e.raw.as_str()).collect();
-        assert!(all.contains(r#""zone":"null""#) && all.contains(r#""device":null"#) && all.contains("José Müller 日本"));
+        assert!(
+            all.contains(r#""zone":"null""#)
+                && all.contains(r#""device":null"#)
+                && all.contains("José Müller 日本")
+        );
         assert!(all.contains("{behaviors=[New Geo-Location="));
     }
 }
@@ -343,6 +498,10 @@ mod perf {
     fn time_generation() {
         let t = std::time::Instant::now();
         let v = super::Generator::new(1).generate(10_000, 14, 0.02, 1_780_000_000_000);
-        eprintln!("10k in {:?}, {} bytes avg", t.elapsed(), v.iter().map(|e| e.raw.len()).sum::<usize>() / v.len());
+        eprintln!(
+            "10k in {:?}, {} bytes avg",
+            t.elapsed(),
+            v.iter().map(|e| e.raw.len()).sum::<usize>() / v.len()
+        );
     }
 }

@@ -92,7 +92,8 @@ fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
 /// Splits and decodes a compact JWS.
 pub fn decode(jwt: &str) -> Result<DecodedJwt, AssertionError> {
     let mut parts = jwt.trim().split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AssertionError::Malformed);
     };
@@ -237,7 +238,9 @@ pub fn sign_claims(pair: &ClientKeyPair, claims: &Value) -> Result<String, Emula
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let sig = SigningKey::<Sha256>::new(key).sign(input.as_bytes()).to_bytes();
+    let sig = SigningKey::<Sha256>::new(key)
+        .sign(input.as_bytes())
+        .to_bytes();
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
@@ -259,7 +262,10 @@ mod tests {
 
     fn check(jwt: &str, used: &HashMap<String, i64>) -> Result<Verified, AssertionError> {
         let key = parse_public_key(&pair().public_key_pem).expect("key");
-        let info = ClientKeyInfo { key: Some(&key), kid: Some(&pair().kid) };
+        let info = ClientKeyInfo {
+            key: Some(&key),
+            kid: Some(&pair().kid),
+        };
         verify(&decode(jwt)?, "0oa1", None, &info, AUD, now(), used)
     }
 
@@ -285,12 +291,32 @@ mod tests {
         let n = now();
         type Tweak = Box<dyn FnOnce(&mut Value)>;
         let cases: Vec<(Tweak, AssertionError)> = vec![
-            (Box::new(|c| c["aud"] = json!("https://localhost/oauth2/v1/token")), AssertionError::BadAudience),
-            (Box::new(move |c| c["exp"] = json!(n + 7200)), AssertionError::ExpTooFar),
-            (Box::new(move |c| c["exp"] = json!(n - 100)), AssertionError::Expired),
-            (Box::new(|c| { c.as_object_mut().map(|o| o.remove("exp")); }), AssertionError::MissingExp),
-            (Box::new(move |c| c["iat"] = json!(n + 600)), AssertionError::IssuedInFuture),
-            (Box::new(|c| c["sub"] = json!("other")), AssertionError::IssuerMismatch),
+            (
+                Box::new(|c| c["aud"] = json!("https://localhost/oauth2/v1/token")),
+                AssertionError::BadAudience,
+            ),
+            (
+                Box::new(move |c| c["exp"] = json!(n + 7200)),
+                AssertionError::ExpTooFar,
+            ),
+            (
+                Box::new(move |c| c["exp"] = json!(n - 100)),
+                AssertionError::Expired,
+            ),
+            (
+                Box::new(|c| {
+                    c.as_object_mut().map(|o| o.remove("exp"));
+                }),
+                AssertionError::MissingExp,
+            ),
+            (
+                Box::new(move |c| c["iat"] = json!(n + 600)),
+                AssertionError::IssuedInFuture,
+            ),
+            (
+                Box::new(|c| c["sub"] = json!("other")),
+                AssertionError::IssuerMismatch,
+            ),
         ];
         for (f, want) in cases {
             assert_eq!(check(&claims(f), &HashMap::new()), Err(want));
@@ -303,31 +329,72 @@ mod tests {
         let parts: Vec<&str> = jwt.split('.').collect();
         // alg none with an empty signature
         let none_hdr = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
-        assert_eq!(check(&format!("{none_hdr}.{}.", parts[1]), &HashMap::new()), Err(AssertionError::BadAlg));
+        assert_eq!(
+            check(&format!("{none_hdr}.{}.", parts[1]), &HashMap::new()),
+            Err(AssertionError::BadAlg)
+        );
         let hs = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
-        assert_eq!(check(&format!("{hs}.{}.{}", parts[1], parts[2]), &HashMap::new()), Err(AssertionError::BadAlg));
+        assert_eq!(
+            check(&format!("{hs}.{}.{}", parts[1], parts[2]), &HashMap::new()),
+            Err(AssertionError::BadAlg)
+        );
         let kid_hdr = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"nope"}"#);
-        assert_eq!(check(&format!("{kid_hdr}.{}.{}", parts[1], parts[2]), &HashMap::new()), Err(AssertionError::BadKid));
+        assert_eq!(
+            check(
+                &format!("{kid_hdr}.{}.{}", parts[1], parts[2]),
+                &HashMap::new()
+            ),
+            Err(AssertionError::BadKid)
+        );
         // Claims swapped after signing: signature must fail.
         let other = URL_SAFE_NO_PAD.encode(r#"{"iss":"0oa1","sub":"0oa1"}"#);
-        assert_eq!(check(&format!("{}.{other}.{}", parts[0], parts[2]), &HashMap::new()), Err(AssertionError::BadSignature));
-        assert_eq!(check("abc", &HashMap::new()).err(), Some(AssertionError::Malformed));
-        assert_eq!(check("a.b.c", &HashMap::new()).err(), Some(AssertionError::Malformed));
+        assert_eq!(
+            check(
+                &format!("{}.{other}.{}", parts[0], parts[2]),
+                &HashMap::new()
+            ),
+            Err(AssertionError::BadSignature)
+        );
+        assert_eq!(
+            check("abc", &HashMap::new()).err(),
+            Some(AssertionError::Malformed)
+        );
+        assert_eq!(
+            check("a.b.c", &HashMap::new()).err(),
+            Some(AssertionError::Malformed)
+        );
     }
 
     #[test]
     fn wrong_key_is_bad_signature_and_pkcs1_pem_parses() {
         let other = crate::generate_client_key_pair("0oa1").expect("keygen");
-        let jwt = sign_claims(&other, &json!({"iss":"0oa1","sub":"0oa1","aud":AUD,"exp":now()+60})).expect("sign");
+        let jwt = sign_claims(
+            &other,
+            &json!({"iss":"0oa1","sub":"0oa1","aud":AUD,"exp":now()+60}),
+        )
+        .expect("sign");
         let key = parse_public_key(&pair().public_key_pem).expect("key");
         // no registered kid: kid header is not compared, the signature decides
-        let info = ClientKeyInfo { key: Some(&key), kid: None };
-        let r = verify(&decode(&jwt).expect("decode"), "0oa1", None, &info, AUD, now(), &HashMap::new());
+        let info = ClientKeyInfo {
+            key: Some(&key),
+            kid: None,
+        };
+        let r = verify(
+            &decode(&jwt).expect("decode"),
+            "0oa1",
+            None,
+            &info,
+            AUD,
+            now(),
+            &HashMap::new(),
+        );
         assert_eq!(r, Err(AssertionError::BadSignature));
         use rsa::pkcs1::EncodeRsaPublicKey;
         let pkcs1 = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).expect("pem");
         assert_eq!(parse_public_key(&pkcs1), Some(key));
-        assert_eq!(AssertionError::BadSignature.response().1,
-            r#"{"error":"invalid_client","error_description":"The client_assertion signature is invalid."}"#);
+        assert_eq!(
+            AssertionError::BadSignature.response().1,
+            r#"{"error":"invalid_client","error_description":"The client_assertion signature is invalid."}"#
+        );
     }
 }

@@ -24,7 +24,8 @@ pub struct ClientKeyPair {
 /// for a given key.
 pub fn generate_client_key_pair(client_id: &str) -> Result<ClientKeyPair, EmulatorError> {
     let mut rng = rand::thread_rng();
-    let private = RsaPrivateKey::new(&mut rng, 2048).map_err(|e| EmulatorError::Key(e.to_string()))?;
+    let private =
+        RsaPrivateKey::new(&mut rng, 2048).map_err(|e| EmulatorError::Key(e.to_string()))?;
     let public = RsaPublicKey::from(&private);
     let private_key_pem = private
         .to_pkcs8_pem(LineEnding::LF)

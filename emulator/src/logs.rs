@@ -46,52 +46,102 @@ impl Query {
 }
 
 fn validation(field: &str, cause: &str) -> Reply {
-    Reply::json(400, okta::api_error("E0000001", &format!("Api validation failed: {field}"), &[cause.to_string()]))
+    Reply::json(
+        400,
+        okta::api_error(
+            "E0000001",
+            &format!("Api validation failed: {field}"),
+            &[cause.to_string()],
+        ),
+    )
 }
 
 /// Parses and validates the query string; `Err` is the 400 to send.
 pub fn parse_query(raw: &str, now: u64) -> Result<Query, Reply> {
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let mut q = Query { limit: 100, ..Query::default() };
+    let mut q = Query {
+        limit: 100,
+        ..Query::default()
+    };
     if let Some(l) = get("limit") {
         q.limit = match l.trim().parse::<i64>() {
             Ok(n) if (0..=1000).contains(&n) => n as usize,
-            _ => return Err(validation("limit", "limit: The limit must be an integer between 0 and 1000.")),
+            _ => {
+                return Err(validation(
+                    "limit",
+                    "limit: The limit must be an integer between 0 and 1000.",
+                ))
+            }
         };
     }
     if get("since").is_some() && get("after").is_some() {
-        return Err(validation("since", "since: The since and after parameters cannot be used together."));
+        return Err(validation(
+            "since",
+            "since: The since and after parameters cannot be used together.",
+        ));
     }
     if let Some(s) = get("since") {
-        let ms = parse_iso8601(s).ok_or_else(|| validation("since", "since: The value must be a valid ISO 8601 date-time."))?;
+        let ms = parse_iso8601(s).ok_or_else(|| {
+            validation(
+                "since",
+                "since: The value must be a valid ISO 8601 date-time.",
+            )
+        })?;
         if ms + MAX_SINCE_AGE_MS < now {
-            return Err(Reply::json(400, okta::api_error("E0000053", "Invalid search criteria.",
-                &["since: The since parameter may not be more than 180 days in the past.".to_string()])));
+            return Err(Reply::json(
+                400,
+                okta::api_error(
+                    "E0000053",
+                    "Invalid search criteria.",
+                    &[
+                        "since: The since parameter may not be more than 180 days in the past."
+                            .to_string(),
+                    ],
+                ),
+            ));
         }
         q.since = Some(ms);
     }
     if let Some(u) = get("until") {
-        q.until = Some(parse_iso8601(u).ok_or_else(|| validation("until", "until: The value must be a valid ISO 8601 date-time."))?);
+        q.until = Some(parse_iso8601(u).ok_or_else(|| {
+            validation(
+                "until",
+                "until: The value must be a valid ISO 8601 date-time.",
+            )
+        })?);
     }
     if let (Some(s), Some(u)) = (q.since, q.until) {
         if u < s {
-            return Err(validation("until", "until: The until parameter must not be before since."));
+            return Err(validation(
+                "until",
+                "until: The until parameter must not be before since.",
+            ));
         }
     }
     if let Some(a) = get("after") {
-        q.after = Some(parse_cursor(a).ok_or_else(|| validation("after", "after: Invalid cursor."))?);
+        q.after =
+            Some(parse_cursor(a).ok_or_else(|| validation("after", "after: Invalid cursor."))?);
     }
     match get("sortOrder") {
         None => {}
         Some(s) if s.eq_ignore_ascii_case("ASCENDING") => {}
         Some(s) if s.eq_ignore_ascii_case("DESCENDING") => q.descending = true,
-        Some(_) => return Err(validation("sortOrder", "sortOrder: The sortOrder must be ASCENDING or DESCENDING.")),
+        Some(_) => {
+            return Err(validation(
+                "sortOrder",
+                "sortOrder: The sortOrder must be ASCENDING or DESCENDING.",
+            ))
+        }
     }
     if let Some(f) = get("filter").filter(|f| !f.trim().is_empty()) {
         q.filter = Some(filter::parse(f).map_err(|e| {
-            Reply::json(400, okta::api_error("E0000053", "Invalid filter", &[e.to_string()]))
+            Reply::json(
+                400,
+                okta::api_error("E0000053", "Invalid filter", &[e.to_string()]),
+            )
         })?);
     }
     if let Some(k) = get("q") {
@@ -121,7 +171,9 @@ fn matches(q: &Query, raw: &str) -> bool {
     }
     match &q.filter {
         None => true,
-        Some(f) => serde_json::from_str::<Value>(raw).map(|v| f.matches(&v)).unwrap_or(false),
+        Some(f) => serde_json::from_str::<Value>(raw)
+            .map(|v| f.matches(&v))
+            .unwrap_or(false),
     }
 }
 
@@ -150,7 +202,10 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
         let picked: Vec<usize> = if q.limit == 0 {
             Vec::new()
         } else {
-            (start..events.len()).filter(|&i| matches(q, &events[i].raw)).take(q.limit).collect()
+            (start..events.len())
+                .filter(|&i| matches(q, &events[i].raw))
+                .take(q.limit)
+                .collect()
         };
         // On an empty page the cursor stays where the request left it.
         let next = match (picked.last(), raw_after) {
@@ -167,22 +222,40 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
     }
     let order = store.by_published();
     let key = |&i: &usize| (events[i].published_ms, i as u64);
-    let lo = q.since.map_or(0, |s| order.partition_point(|&i| events[i].published_ms < s));
-    let hi = q.until.map_or(order.len(), |u| order.partition_point(|&i| events[i].published_ms < u)).max(lo);
+    let lo = q.since.map_or(0, |s| {
+        order.partition_point(|&i| events[i].published_ms < s)
+    });
+    let hi = q
+        .until
+        .map_or(order.len(), |u| {
+            order.partition_point(|&i| events[i].published_ms < u)
+        })
+        .max(lo);
     let (lo, hi) = match q.after {
         Some(c) if q.descending => (lo, order.partition_point(|i| key(i) < c).clamp(lo, hi)),
         Some(c) => (order.partition_point(|i| key(i) <= c).clamp(lo, hi), hi),
         None => (lo, hi),
     };
     let range = &order[lo..hi];
-    let candidates: Box<dyn Iterator<Item = &usize>> =
-        if q.descending { Box::new(range.iter().rev()) } else { Box::new(range.iter()) };
-    let picked: Vec<usize> = candidates.filter(|&&i| matches(q, &events[i].raw)).take(q.limit).copied().collect();
+    let candidates: Box<dyn Iterator<Item = &usize>> = if q.descending {
+        Box::new(range.iter().rev())
+    } else {
+        Box::new(range.iter())
+    };
+    let picked: Vec<usize> = candidates
+        .filter(|&&i| matches(q, &events[i].raw))
+        .take(q.limit)
+        .copied()
+        .collect();
     let next_after = match picked.last() {
         Some(&i) if picked.len() == q.limit => Some(format!("{}_{}", events[i].published_ms, i)),
         _ => None,
     };
-    Page { body: body_of(picked.iter().map(|&i| &*events[i].raw)), count: picked.len(), next_after }
+    Page {
+        body: body_of(picked.iter().map(|&i| &*events[i].raw)),
+        count: picked.len(),
+        next_after,
+    }
 }
 
 fn www_authenticate(host: &str, error: &str, description: &str) -> String {
@@ -192,12 +265,26 @@ fn www_authenticate(host: &str, error: &str, description: &str) -> String {
 }
 
 /// Checks the bearer token; `Err` is the 401/403 to send.
-fn authorize(shared: &Shared, headers: &http::HeaderMap, host: &str, now: u64) -> Result<(), Reply> {
+fn authorize(
+    shared: &Shared,
+    headers: &http::HeaderMap,
+    host: &str,
+    now: u64,
+) -> Result<(), Reply> {
     let unauthorized = || {
-        Reply::json(401, okta::api_error("E0000011", "Invalid token provided", &[]))
-            .header("www-authenticate", www_authenticate(host, "invalid_token", "The token has expired."))
+        Reply::json(
+            401,
+            okta::api_error("E0000011", "Invalid token provided", &[]),
+        )
+        .header(
+            "www-authenticate",
+            www_authenticate(host, "invalid_token", "The token has expired."),
+        )
     };
-    let auth = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let token = match auth.split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
         _ => return Err(unauthorized()),
@@ -211,12 +298,36 @@ fn authorize(shared: &Shared, headers: &http::HeaderMap, host: &str, now: u64) -
         return Err(unauthorized());
     }
     if !info.scopes.iter().any(|s| s == SCOPE) {
-        return Err(Reply::json(403, okta::api_error("E0000006", "You do not have permission to perform the requested action", &[]))
-            .header("www-authenticate", www_authenticate(host, "insufficient_scope", "The access token provided does not contain the required scopes.")));
+        return Err(Reply::json(
+            403,
+            okta::api_error(
+                "E0000006",
+                "You do not have permission to perform the requested action",
+                &[],
+            ),
+        )
+        .header(
+            "www-authenticate",
+            www_authenticate(
+                host,
+                "insufficient_scope",
+                "The access token provided does not contain the required scopes.",
+            ),
+        ));
     }
-    let admin = inner.clients.get(&info.client_id).is_some_and(|c| c.reg.admin_role);
+    let admin = inner
+        .clients
+        .get(&info.client_id)
+        .is_some_and(|c| c.reg.admin_role);
     if !admin {
-        return Err(Reply::json(403, okta::api_error("E0000006", "You do not have permission to perform the requested action", &[])));
+        return Err(Reply::json(
+            403,
+            okta::api_error(
+                "E0000006",
+                "You do not have permission to perform the requested action",
+                &[],
+            ),
+        ));
     }
     Ok(())
 }
@@ -233,7 +344,12 @@ fn link_url(host: &str, params: &[(String, String)]) -> String {
 }
 
 /// Handles one `/api/v1/logs` request.
-pub async fn handle(shared: &Shared, headers: &http::HeaderMap, raw_query: &str, host: &str) -> Outcome {
+pub async fn handle(
+    shared: &Shared,
+    headers: &http::HeaderMap,
+    raw_query: &str,
+    host: &str,
+) -> Outcome {
     let (decision, fault) = {
         let mut inner = lock(&shared.inner);
         inner.stats.log_requests += 1;
@@ -241,7 +357,10 @@ pub async fn handle(shared: &Shared, headers: &http::HeaderMap, raw_query: &str,
         if !decision.allowed {
             inner.stats.rate_limited += 1;
         }
-        let pos = inner.faults.iter().position(|f| !matches!(f, Fault::TokenEndpoint { .. }));
+        let pos = inner
+            .faults
+            .iter()
+            .position(|f| !matches!(f, Fault::TokenEndpoint { .. }));
         let fault = pos.and_then(|p| inner.faults.remove(p));
         if let Some(f) = &fault {
             inner.stats.faults_served += 1;
@@ -263,8 +382,17 @@ pub async fn handle(shared: &Shared, headers: &http::HeaderMap, raw_query: &str,
     match &fault {
         Some(Fault::ResetConnection) => return Outcome::Reset,
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
-        Some(Fault::Status { status, body, headers: extra }) => {
-            let mut r = Reply { status: *status, headers: vec![], body: Bytes::from(body.clone()), truncated: false };
+        Some(Fault::Status {
+            status,
+            body,
+            headers: extra,
+        }) => {
+            let mut r = Reply {
+                status: *status,
+                headers: vec![],
+                body: Bytes::from(body.clone()),
+                truncated: false,
+            };
             for (n, v) in extra {
                 r = r.header(n, v.clone());
             }
@@ -274,8 +402,13 @@ pub async fn handle(shared: &Shared, headers: &http::HeaderMap, raw_query: &str,
             return Outcome::Reply(with_limits(r));
         }
         Some(Fault::NotJson) => {
-            let r = Reply { status: 200, headers: vec![], body: Bytes::from_static(b"<html>oops</html>"), truncated: false }
-                .header("content-type", "text/html");
+            let r = Reply {
+                status: 200,
+                headers: vec![],
+                body: Bytes::from_static(b"<html>oops</html>"),
+                truncated: false,
+            }
+            .header("content-type", "text/html");
             return Outcome::Reply(with_limits(r));
         }
         _ => {}
@@ -283,13 +416,25 @@ pub async fn handle(shared: &Shared, headers: &http::HeaderMap, raw_query: &str,
     let mut reply = if !decision.allowed {
         Reply::json(429, okta::rate_limited())
     } else {
-        answer(shared, headers, raw_query, host, matches!(fault, Some(Fault::NoNextLink)))
+        answer(
+            shared,
+            headers,
+            raw_query,
+            host,
+            matches!(fault, Some(Fault::NoNextLink)),
+        )
     };
     reply.truncated = matches!(fault, Some(Fault::TruncatedBody));
     Outcome::Reply(with_limits(reply))
 }
 
-fn answer(shared: &Shared, headers: &http::HeaderMap, raw_query: &str, host: &str, no_next: bool) -> Reply {
+fn answer(
+    shared: &Shared,
+    headers: &http::HeaderMap,
+    raw_query: &str,
+    host: &str,
+    no_next: bool,
+) -> Reply {
     let now = now_ms();
     if let Err(r) = authorize(shared, headers, host, now) {
         return r;
@@ -301,7 +446,11 @@ fn answer(shared: &Shared, headers: &http::HeaderMap, raw_query: &str, host: &st
     if q.bounded() && shared.store_read().needs_reindex() {
         shared.store_write().reindex();
     }
-    let raw_after = q.params.iter().find(|(k, _)| k == "after").map(|(_, v)| v.as_str());
+    let raw_after = q
+        .params
+        .iter()
+        .find(|(k, _)| k == "after")
+        .map(|(_, v)| v.as_str());
     let page = {
         let store = shared.store_read();
         if q.bounded() && store.needs_reindex() {
@@ -314,11 +463,19 @@ fn answer(shared: &Shared, headers: &http::HeaderMap, raw_query: &str, host: &st
             select(&store, &q, raw_after)
         }
     };
-    tracing::debug!(events = page.count, bounded = q.bounded(), "served a logs page");
+    tracing::debug!(
+        events = page.count,
+        bounded = q.bounded(),
+        "served a logs page"
+    );
     let self_link = format!("<{}>; rel=\"self\"", link_url(host, &q.params));
     let next_link = page.next_after.filter(|_| !no_next).map(|after| {
-        let mut params: Vec<(String, String)> =
-            q.params.iter().filter(|(k, _)| k != "since" && k != "after").cloned().collect();
+        let mut params: Vec<(String, String)> = q
+            .params
+            .iter()
+            .filter(|(k, _)| k != "since" && k != "after")
+            .cloned()
+            .collect();
         params.push(("after".into(), after));
         format!("<{}>; rel=\"next\"", link_url(host, &params))
     });
@@ -346,10 +503,19 @@ mod tests {
     fn store() -> Store {
         let mut s = Store::default();
         // commit order: published deliberately out of order.
-        let evs = [(1000, 900, "user.session.start"), (1000, 100, "zone.update"), (2000, 1900, "user.session.end"),
-                   (3000, 50, "user.lifecycle.create"), (4000, 3990, "user.session.start")];
+        let evs = [
+            (1000, 900, "user.session.start"),
+            (1000, 100, "zone.update"),
+            (2000, 1900, "user.session.end"),
+            (3000, 50, "user.lifecycle.create"),
+            (4000, 3990, "user.session.start"),
+        ];
         s.append(evs.iter().enumerate().map(|(i, &(c, p, t))| NewEvent {
-            uuid: format!("u{i}"), event_type: t.into(), published: None, published_ms: p, commit_ms: c,
+            uuid: format!("u{i}"),
+            event_type: t.into(),
+            published: None,
+            published_ms: p,
+            commit_ms: c,
             raw: format!(r#"{{"uuid":"u{i}","eventType":"{t}"}}"#),
         }));
         s.reindex();
@@ -358,7 +524,9 @@ mod tests {
 
     fn uuids(p: &Page) -> Vec<String> {
         let v: Vec<Value> = serde_json::from_slice(&p.body).expect("json array");
-        v.iter().map(|e| e["uuid"].as_str().unwrap_or("").to_string()).collect()
+        v.iter()
+            .map(|e| e["uuid"].as_str().unwrap_or("").to_string())
+            .collect()
     }
 
     fn q(raw: &str) -> Query {
@@ -377,13 +545,21 @@ mod tests {
         let p3 = select(&s, &q("limit=2&after=3000_1"), Some("3000_1"));
         assert_eq!(uuids(&p3), ["u4"]);
         let p4 = select(&s, &q("limit=2&after=4000_1"), Some("4000_1"));
-        assert_eq!((p4.count, p4.next_after.as_deref()), (0, Some("4000_1")), "empty page keeps its cursor");
+        assert_eq!(
+            (p4.count, p4.next_after.as_deref()),
+            (0, Some("4000_1")),
+            "empty page keeps its cursor"
+        );
         assert_eq!(&p4.body[..], b"[]");
         let since = select(&s, &q("since=1970-01-01T00:00:02.000Z"), None);
         assert_eq!(uuids(&since), ["u2", "u3", "u4"]);
         let empty = select(&s, &q("since=1970-01-01T00:00:05.000Z"), None);
         assert_eq!(empty.next_after.as_deref(), Some("4000_1"));
-        let filtered = select(&s, &q("filter=eventType+sw+%22user.session.%22&limit=2"), None);
+        let filtered = select(
+            &s,
+            &q("filter=eventType+sw+%22user.session.%22&limit=2"),
+            None,
+        );
         assert_eq!(uuids(&filtered), ["u0", "u2"]);
         let kw = select(&s, &q("q=LIFECYCLE"), None);
         assert_eq!(uuids(&kw), ["u3"]);
@@ -395,11 +571,22 @@ mod tests {
         let all = select(&s, &q("until=1970-01-01T00:00:05Z&limit=2"), None);
         assert_eq!(uuids(&all), ["u3", "u1"]);
         let after = all.next_after.clone().expect("more");
-        let rest = select(&s, &q(&format!("until=1970-01-01T00:00:05Z&limit=2&after={after}")), None);
+        let rest = select(
+            &s,
+            &q(&format!("until=1970-01-01T00:00:05Z&limit=2&after={after}")),
+            None,
+        );
         assert_eq!(uuids(&rest), ["u0", "u2"]);
-        let window = select(&s, &q("since=1970-01-01T00:00:00.100Z&until=1970-01-01T00:00:01.900Z"), None);
+        let window = select(
+            &s,
+            &q("since=1970-01-01T00:00:00.100Z&until=1970-01-01T00:00:01.900Z"),
+            None,
+        );
         assert_eq!(uuids(&window), ["u1", "u0"]);
-        assert!(window.next_after.is_none(), "exhausted bounded query has no next link");
+        assert!(
+            window.next_after.is_none(),
+            "exhausted bounded query has no next link"
+        );
         let desc = select(&s, &q("sortOrder=DESCENDING&limit=3"), None);
         assert_eq!(uuids(&desc), ["u4", "u2", "u0"]);
     }
@@ -414,11 +601,17 @@ mod tests {
         assert_eq!(code("limit=1001"), (400, "E0000001".into()));
         assert_eq!(code("limit=-1"), (400, "E0000001".into()));
         assert_eq!(code("limit=ten"), (400, "E0000001".into()));
-        assert_eq!(code("since=2023-11-01T00:00:00Z&after=1_1"), (400, "E0000001".into()));
+        assert_eq!(
+            code("since=2023-11-01T00:00:00Z&after=1_1"),
+            (400, "E0000001".into())
+        );
         assert_eq!(code("since=2020-01-01T00:00:00Z"), (400, "E0000053".into()));
         assert_eq!(code("since=garbage"), (400, "E0000001".into()));
         assert_eq!(code("after=garbage"), (400, "E0000001".into()));
-        assert_eq!(code("filter=published+gt+%222023-01-01%22"), (400, "E0000053".into()));
+        assert_eq!(
+            code("filter=published+gt+%222023-01-01%22"),
+            (400, "E0000053".into())
+        );
         assert_eq!(code("filter=eventType+eq"), (400, "E0000053".into()));
         assert_eq!(code("sortOrder=sideways"), (400, "E0000001".into()));
         assert!(parse_query("limit=1000&limit=5", 0).is_ok());

@@ -15,6 +15,11 @@ pub fn error_id() -> String {
     format!("oae{tail}")
 }
 
+/// A random Okta-looking request id (27 base64url characters, like `XkH3xj0DQ0d2BqM-jn3lPgAABPA`).
+pub fn request_id() -> String {
+    random_token(20)
+}
+
 /// A random opaque token (base64url of `bytes` random bytes).
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -25,7 +30,10 @@ pub fn random_token(bytes: usize) -> String {
 /// The Management-API error body: `errorCode`, `errorSummary`, `errorLink`, `errorId`,
 /// `errorCauses` (each cause an `{"errorSummary": …}` object).
 pub fn api_error(code: &str, summary: &str, causes: &[String]) -> String {
-    let causes: Vec<_> = causes.iter().map(|c| json!({ "errorSummary": c })).collect();
+    let causes: Vec<_> = causes
+        .iter()
+        .map(|c| json!({ "errorSummary": c }))
+        .collect();
     ordered_error(code, summary, code, &Value::Array(causes))
 }
 

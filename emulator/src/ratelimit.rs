@@ -45,7 +45,13 @@ pub struct Bucket {
 impl Bucket {
     /// A bucket allowing `per_minute` requests a window (`None`: never limits).
     pub fn new(per_minute: Option<u32>) -> Self {
-        Bucket { per_minute, window_start_ms: None, count: 0, after_first_429: None, max_after_first_429: 0 }
+        Bucket {
+            per_minute,
+            window_start_ms: None,
+            count: 0,
+            after_first_429: None,
+            max_after_first_429: 0,
+        }
     }
 
     /// Changes the limit; the current window keeps its count.
@@ -92,12 +98,18 @@ mod tests {
         let t0 = 1_000_000_500;
         let d: Vec<_> = (0..3).map(|i| b.hit(t0 + i * 1000)).collect();
         assert!(d.iter().all(|d| d.allowed));
-        assert_eq!(d.iter().map(|d| d.remaining).collect::<Vec<_>>(), vec![2, 1, 0]);
+        assert_eq!(
+            d.iter().map(|d| d.remaining).collect::<Vec<_>>(),
+            vec![2, 1, 0]
+        );
         assert_eq!(d[0].reset_epoch_s, (t0 + 60_000).div_ceil(1000));
         let limited = b.hit(t0 + 5_000);
         assert!(!limited.allowed);
         assert_eq!((limited.remaining, limited.limit), (0, 3));
-        assert_eq!(b.max_after_first_429, 0, "the first 429 itself is not counted");
+        assert_eq!(
+            b.max_after_first_429, 0,
+            "the first 429 itself is not counted"
+        );
         b.hit(t0 + 6_000);
         b.hit(t0 + 7_000);
         assert_eq!(b.max_after_first_429, 2);
@@ -119,6 +131,9 @@ mod tests {
             assert_eq!(d.limit, UNLIMITED);
         }
         b.set_limit(Some(10));
-        assert!(!b.hit(2001).allowed, "a lowered limit applies to the running window");
+        assert!(
+            !b.hit(2001).allowed,
+            "a lowered limit applies to the running window"
+        );
     }
 }

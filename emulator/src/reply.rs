@@ -48,7 +48,9 @@ impl Reply {
 
     /// True when a header of that name is present.
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
     /// Converts into a hyper response; invalid header names/values (only possible from a
@@ -56,13 +58,18 @@ impl Reply {
     pub fn into_response(self) -> hyper::Response<RespBody> {
         let mut b = hyper::Response::builder().status(self.status);
         for (n, v) in &self.headers {
-            if http::HeaderName::from_bytes(n.as_bytes()).is_ok() && http::HeaderValue::from_str(v).is_ok() {
+            if http::HeaderName::from_bytes(n.as_bytes()).is_ok()
+                && http::HeaderValue::from_str(v).is_ok()
+            {
                 b = b.header(n.as_str(), v.as_str());
             }
         }
         let body = if self.truncated {
             b = b.header("content-length", (self.body.len() + 512).to_string());
-            RespBody::Truncated { data: Some(self.body), sleep: None }
+            RespBody::Truncated {
+                data: Some(self.body),
+                sleep: None,
+            }
         } else {
             RespBody::Full(Some(self.body))
         };
@@ -92,17 +99,24 @@ impl Body for RespBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             RespBody::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
             RespBody::Truncated { data, sleep } => {
                 if let Some(b) = data.take() {
                     return Poll::Ready(Some(Ok(Frame::data(b))));
                 }
-                let s = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(100))));
+                let s = sleep.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep(Duration::from_millis(100)))
+                });
                 match s.as_mut().poll(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::other("body truncated by fault")))),
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(std::io::Error::other("body truncated by fault"))))
+                    }
                 }
             }
         }

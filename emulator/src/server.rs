@@ -25,7 +25,12 @@ const MAX_BODY: usize = 64 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `stop` flips to true.
-pub async fn run(listener: TcpListener, tls: Arc<ServerConfig>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -47,13 +52,21 @@ pub async fn run(listener: TcpListener, tls: Arc<ServerConfig>, shared: Arc<Shar
     }
     drop(listener);
     // Give in-flight requests a moment, then drop whatever is left.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async { while conns.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
     conns.abort_all();
 }
 
 type SvcFuture = Pin<Box<dyn Future<Output = Result<Response<RespBody>, Infallible>> + Send>>;
 
-async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn connection(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -69,7 +82,7 @@ async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>, 
         let kill = kill_svc.clone();
         Box::pin(async move {
             match route(&shared, req).await {
-                Outcome::Reply(r) => Ok(r.into_response()),
+                Outcome::Reply(r) => Ok(with_request_id(r).into_response()),
                 Outcome::Reset => {
                     kill.notify_one();
                     // The connection task drops the socket; this response never happens.
@@ -127,21 +140,51 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Outcome {
             let body = match Limited::new(body, MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(_) => {
-                    return Outcome::Reply(Reply::json(400, okta::oauth_error("invalid_request", "The request body is too large or unreadable.")))
+                    return Outcome::Reply(Reply::json(
+                        400,
+                        okta::oauth_error(
+                            "invalid_request",
+                            "The request body is too large or unreadable.",
+                        ),
+                    ))
                 }
             };
-            Outcome::Reply(crate::token::handle(shared, &parts.method, &parts.headers, &host, &body))
+            Outcome::Reply(crate::token::handle(
+                shared,
+                &parts.method,
+                &parts.headers,
+                &host,
+                &body,
+            ))
         }
         _ => Outcome::Reply(with_other_limits(
             shared,
-            Reply::json(404, okta::api_error("E0000007", &format!("Not found: Resource not found: {path} (GET)"), &[])),
+            Reply::json(
+                404,
+                okta::api_error(
+                    "E0000007",
+                    &format!("Not found: Resource not found: {path} (GET)"),
+                    &[],
+                ),
+            ),
         )),
     }
 }
 
+/// Okta tags every response with `X-Okta-Request-Id` (what support asks for; the official SDKs
+/// echo it as `X-Okta-Retry-For` when they retry a 429). A fault that sets its own keeps it.
+fn with_request_id(reply: Reply) -> Reply {
+    if reply.has_header("x-okta-request-id") {
+        return reply;
+    }
+    reply.header("x-okta-request-id", okta::request_id())
+}
+
 /// Okta sends rate-limit headers on every response, even errors outside the two endpoints.
 fn with_other_limits(shared: &Shared, mut reply: Reply) -> Reply {
-    let decision = lock(&shared.inner).other_bucket.hit(crate::timefmt::now_ms());
+    let decision = lock(&shared.inner)
+        .other_bucket
+        .hit(crate::timefmt::now_ms());
     for (n, v) in decision.headers() {
         reply = reply.header(n, v);
     }
@@ -149,7 +192,13 @@ fn with_other_limits(shared: &Shared, mut reply: Reply) -> Reply {
 }
 
 fn method_not_allowed(allow: &str) -> Reply {
-    Reply::json(405, okta::api_error("E0000022", "The endpoint does not support the provided HTTP method", &[]))
-        .header("allow", allow)
+    Reply::json(
+        405,
+        okta::api_error(
+            "E0000022",
+            "The endpoint does not support the provided HTTP method",
+            &[],
+        ),
+    )
+    .header("allow", allow)
 }
-

@@ -115,21 +115,26 @@ impl Shared {
         if key.is_none() {
             tracing::warn!(client_id = %reg.client_id, "registered public key is not a usable RSA PEM");
         }
-        lock(&self.inner).clients.insert(reg.client_id.clone(), ClientEntry { reg, key });
+        lock(&self.inner)
+            .clients
+            .insert(reg.client_id.clone(), ClientEntry { reg, key });
     }
 
     /// Generates and appends events.
     pub fn generate(&self, n: usize, days: u32, late_fraction: f64) -> usize {
         let now = now_ms();
-        let events = lock(&self.inner).generator.generate(n, days, late_fraction, now);
-        self.store_write().append(events.into_iter().map(|g| NewEvent {
-            uuid: g.uuid,
-            event_type: g.event_type,
-            published: None,
-            published_ms: g.published_ms,
-            commit_ms: g.commit_ms,
-            raw: g.raw,
-        }));
+        let events = lock(&self.inner)
+            .generator
+            .generate(n, days, late_fraction, now);
+        self.store_write()
+            .append(events.into_iter().map(|g| NewEvent {
+                uuid: g.uuid,
+                event_type: g.event_type,
+                published: None,
+                published_ms: g.published_ms,
+                commit_ms: g.commit_ms,
+                raw: g.raw,
+            }));
         n
     }
 

@@ -72,9 +72,17 @@ impl Store {
     /// past (which would hide it from clients already holding a later cursor).
     pub fn append(&mut self, new: impl IntoIterator<Item = NewEvent>) {
         for n in new {
-            let (last_ms, last_seq) = self.events.last().map(|e| (e.commit_ms, e.seq)).unwrap_or((0, 0));
+            let (last_ms, last_seq) = self
+                .events
+                .last()
+                .map(|e| (e.commit_ms, e.seq))
+                .unwrap_or((0, 0));
             let commit_ms = n.commit_ms.max(last_ms);
-            let seq = if commit_ms == last_ms { last_seq + 1 } else { 1 };
+            let seq = if commit_ms == last_ms {
+                last_seq + 1
+            } else {
+                1
+            };
             self.events.push(StoredEvent {
                 uuid: n.uuid,
                 event_type: n.event_type,
@@ -89,7 +97,8 @@ impl Store {
 
     /// Index of the first event strictly after cursor `(commit_ms, seq)`.
     pub fn after_cursor(&self, cursor: (u64, u64)) -> usize {
-        self.events.partition_point(|e| (e.commit_ms, u64::from(e.seq)) <= cursor)
+        self.events
+            .partition_point(|e| (e.commit_ms, u64::from(e.seq)) <= cursor)
     }
 
     /// Index of the first event committed at or after `ms`.
@@ -124,7 +133,14 @@ mod tests {
     use super::*;
 
     fn ev(commit_ms: u64, published_ms: u64) -> NewEvent {
-        NewEvent { uuid: format!("u{commit_ms}"), event_type: "t".into(), published: None, published_ms, commit_ms, raw: "{}".into() }
+        NewEvent {
+            uuid: format!("u{commit_ms}"),
+            event_type: "t".into(),
+            published: None,
+            published_ms,
+            commit_ms,
+            raw: "{}".into(),
+        }
     }
 
     #[test]
@@ -140,7 +156,10 @@ mod tests {
         assert_eq!(s.after_cursor((105, 2)), 4);
         assert_eq!(s.after_cursor((104, 99)), 2);
         assert_eq!(s.committed_since(101), 2);
-        assert_eq!(parse_cursor("1627500044869_1"), Some((1_627_500_044_869, 1)));
+        assert_eq!(
+            parse_cursor("1627500044869_1"),
+            Some((1_627_500_044_869, 1))
+        );
         assert_eq!(parse_cursor("x_1"), None);
         assert_eq!(parse_cursor("12"), None);
         assert!(s.needs_reindex());

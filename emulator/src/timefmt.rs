@@ -142,7 +142,10 @@ mod tests {
         let base = parse_iso8601("2021-07-28T19:20:44.869Z");
         assert_eq!(parse_iso8601("2021-07-28T21:20:44.869+02:00"), base);
         assert_eq!(parse_iso8601("2021-07-28T19:20:44.869000Z"), base);
-        assert_eq!(parse_iso8601("2021-07-28"), parse_iso8601("2021-07-28T00:00:00Z"));
+        assert_eq!(
+            parse_iso8601("2021-07-28"),
+            parse_iso8601("2021-07-28T00:00:00Z")
+        );
         assert!(parse_iso8601("yesterday").is_none());
         assert!(parse_iso8601("2021-13-28T00:00:00Z").is_none());
         assert!(parse_iso8601("2021-07-28T00:00:00Zjunk").is_none());

@@ -19,13 +19,22 @@ fn oauth(status: u16, error: &str, description: &str) -> Reply {
 }
 
 /// Handles one token request; `host` is the Host header the client used (the `aud` must match).
-pub fn handle(shared: &Shared, method: &http::Method, headers: &http::HeaderMap, host: &str, body: &Bytes) -> Reply {
+pub fn handle(
+    shared: &Shared,
+    method: &http::Method,
+    headers: &http::HeaderMap,
+    host: &str,
+    body: &Bytes,
+) -> Reply {
     let now = now_ms();
     let (decision, fault) = {
         let mut inner = lock(&shared.inner);
         inner.stats.token_requests += 1;
         let decision = inner.token_bucket.hit(now);
-        let pos = inner.faults.iter().position(|f| matches!(f, Fault::TokenEndpoint { .. }));
+        let pos = inner
+            .faults
+            .iter()
+            .position(|f| matches!(f, Fault::TokenEndpoint { .. }));
         let fault = pos.and_then(|p| inner.faults.remove(p));
         if fault.is_some() {
             inner.stats.faults_served += 1;
@@ -39,17 +48,33 @@ pub fn handle(shared: &Shared, method: &http::Method, headers: &http::HeaderMap,
     } else {
         answer(shared, method, headers, host, body, now)
     };
-    let mut reply = reply.header("cache-control", "no-cache, no-store").header("pragma", "no-cache");
+    let mut reply = reply
+        .header("cache-control", "no-cache, no-store")
+        .header("pragma", "no-cache");
     for (n, v) in decision.headers() {
         reply = reply.header(n, v);
     }
     reply
 }
 
-fn answer(shared: &Shared, method: &http::Method, headers: &http::HeaderMap, host: &str, body: &Bytes, now: u64) -> Reply {
+fn answer(
+    shared: &Shared,
+    method: &http::Method,
+    headers: &http::HeaderMap,
+    host: &str,
+    body: &Bytes,
+    now: u64,
+) -> Reply {
     if method != http::Method::POST {
-        return Reply::json(405, okta::api_error("E0000022", "The endpoint does not support the provided HTTP method", &[]))
-            .header("allow", "POST");
+        return Reply::json(
+            405,
+            okta::api_error(
+                "E0000022",
+                "The endpoint does not support the provided HTTP method",
+                &[],
+            ),
+        )
+        .header("allow", "POST");
     }
     // First occurrence wins, like most servlet containers.
     let mut form: HashMap<String, String> = HashMap::new();
@@ -74,7 +99,11 @@ fn answer(shared: &Shared, method: &http::Method, headers: &http::HeaderMap, hos
         return oauth(401, "invalid_client", "Client authentication failed. Either the client or the client credentials are invalid.");
     };
     if field("client_assertion_type") != Some(JWT_BEARER) {
-        return oauth(400, "invalid_request", &format!("The 'client_assertion_type' parameter must be '{JWT_BEARER}'."));
+        return oauth(
+            400,
+            "invalid_request",
+            &format!("The 'client_assertion_type' parameter must be '{JWT_BEARER}'."),
+        );
     }
     let decoded = match jwt::decode(assertion) {
         Ok(d) => d,
@@ -90,8 +119,19 @@ fn answer(shared: &Shared, method: &http::Method, headers: &http::HeaderMap, hos
     let Some(client) = inner.clients.get(&client_id) else {
         return error_reply(&AssertionError::UnknownClient);
     };
-    let info = ClientKeyInfo { key: client.key.as_ref(), kid: client.reg.kid.as_deref() };
-    let verified = match jwt::verify(&decoded, &client_id, form_client_id, &info, &aud, now_s, &inner.used_jti) {
+    let info = ClientKeyInfo {
+        key: client.key.as_ref(),
+        kid: client.reg.kid.as_deref(),
+    };
+    let verified = match jwt::verify(
+        &decoded,
+        &client_id,
+        form_client_id,
+        &info,
+        &aud,
+        now_s,
+        &inner.used_jti,
+    ) {
         Ok(v) => v,
         Err(e) => return error_reply(&e),
     };
@@ -103,25 +143,41 @@ fn answer(shared: &Shared, method: &http::Method, headers: &http::HeaderMap, hos
         inner.used_jti.insert(jti, verified.exp);
     }
     if require_dpop && !headers.contains_key("dpop") {
-        return oauth(400, "invalid_dpop_proof", "The DPoP proof JWT header is missing.");
+        return oauth(
+            400,
+            "invalid_dpop_proof",
+            "The DPoP proof JWT header is missing.",
+        );
     }
     if require_dpop {
         // DPoP proofs are not emulated: a proof is refused rather than silently accepted.
         return oauth(400, "invalid_dpop_proof", "The DPoP proof JWT is invalid.");
     }
-    let requested: Vec<String> = field("scope").unwrap_or("").split_whitespace().map(str::to_string).collect();
+    let requested: Vec<String> = field("scope")
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     if requested.is_empty() {
         return oauth(400, "invalid_scope", "The authorization server resource does not have any configured default scopes, 'scope' must be provided.");
     }
     if requested.iter().any(|s| !granted.contains(s)) {
-        return oauth(400, "invalid_scope", "One or more scopes are not configured for the authorization server resource.");
+        return oauth(
+            400,
+            "invalid_scope",
+            "One or more scopes are not configured for the authorization server resource.",
+        );
     }
     let token = okta::random_token(48);
     let lifetime = shared.token_lifetime.as_secs();
     inner.tokens.retain(|_, t| t.expires_ms > now);
     inner.tokens.insert(
         token.clone(),
-        TokenInfo { client_id, scopes: requested.clone(), expires_ms: now + shared.token_lifetime.as_millis() as u64 },
+        TokenInfo {
+            client_id,
+            scopes: requested.clone(),
+            expires_ms: now + shared.token_lifetime.as_millis() as u64,
+        },
     );
     inner.stats.tokens_issued += 1;
     drop(inner);

@@ -86,7 +86,9 @@ pub enum ConfigError {
     #[error("unknown event category {0:?}: choose from authentication, security, itp, lifecycle")]
     UnknownCategory(String),
     /// `--events` was empty.
-    #[error("no event categories given: choose one or more of authentication, security, itp, lifecycle")]
+    #[error(
+        "no event categories given: choose one or more of authentication, security, itp, lifecycle"
+    )]
     NoCategories,
     /// An empty or malformed client id.
     #[error("invalid --client-id {0:?}: copy the Client ID from the app's General tab in the Okta admin console")]
@@ -211,9 +213,18 @@ mod tests {
 
     #[test]
     fn domain_strips_scheme_and_slash() {
-        assert_eq!(normalize_domain("https://Acme.okta.com/").unwrap(), "acme.okta.com");
-        assert_eq!(normalize_domain("127.0.0.1:8443").unwrap(), "127.0.0.1:8443");
-        assert_eq!(normalize_domain(" acme.oktapreview.com ").unwrap(), "acme.oktapreview.com");
+        assert_eq!(
+            normalize_domain("https://Acme.okta.com/").unwrap(),
+            "acme.okta.com"
+        );
+        assert_eq!(
+            normalize_domain("127.0.0.1:8443").unwrap(),
+            "127.0.0.1:8443"
+        );
+        assert_eq!(
+            normalize_domain(" acme.oktapreview.com ").unwrap(),
+            "acme.oktapreview.com"
+        );
     }
 
     #[test]
@@ -253,7 +264,10 @@ mod tests {
             Err(ConfigError::UnknownCategory("billing".into()))
         );
         assert_eq!(parse_categories(" , "), Err(ConfigError::NoCategories));
-        assert_eq!(Categories::DEFAULT.to_string(), "authentication,security,itp");
+        assert_eq!(
+            Categories::DEFAULT.to_string(),
+            "authentication,security,itp"
+        );
     }
 
     #[test]

@@ -146,7 +146,10 @@ impl AllowedOrigin {
 
 fn split_authority(domain: &str) -> Option<(String, u16)> {
     let auth: http::uri::Authority = domain.parse().ok()?;
-    Some((auth.host().to_ascii_lowercase(), auth.port_u16().unwrap_or(443)))
+    Some((
+        auth.host().to_ascii_lowercase(),
+        auth.port_u16().unwrap_or(443),
+    ))
 }
 
 /// The `wasi:http` hooks for one tick of one instance.
@@ -175,8 +178,9 @@ impl WasiHttpHooks for InstanceHttp {
         options: Option<RequestOptions>,
         fut: IoFuture,
     ) -> Box<
-        dyn std::future::Future<Output = Result<(http::Response<WasiBody>, IoFuture), WasiHttpError>>
-            + Send,
+        dyn std::future::Future<
+                Output = Result<(http::Response<WasiBody>, IoFuture), WasiHttpError>,
+            > + Send,
     > {
         drop(fut);
         let allowed = self.origin.allows(request.uri());
@@ -188,9 +192,9 @@ impl WasiHttpHooks for InstanceHttp {
                 tracing::warn!(%instance, uri = %request.uri(), "refused an outbound request: only https://<instance domain> is allowed");
                 return Err(WasiHttpError::HttpRequestDenied);
             }
-            let resp = send(client, request, options, &limits)
-                .await
-                .inspect_err(|e| tracing::debug!(%instance, error = ?e, "outbound request failed"))?;
+            let resp = send(client, request, options, &limits).await.inspect_err(
+                |e| tracing::debug!(%instance, error = ?e, "outbound request failed"),
+            )?;
             Ok((resp, Box::new(async { Ok(()) }) as IoFuture))
         })
     }

@@ -224,7 +224,6 @@ pub struct Host {
     observer: Mutex<Option<CommitObserver>>,
 }
 
-
 impl Host {
     /// Opens the state database (creating it, mode 0600). The component is compiled on first use.
     pub fn open(config: HostConfig) -> Result<Host, HostError> {
@@ -266,7 +265,11 @@ impl Host {
         let name = config::validate_name(&new.name)?;
         let domain = config::normalize_domain(&new.domain)?;
         let client_id = config::validate_client_id(&new.client_id)?;
-        let key_id = new.key_id.as_deref().map(config::validate_key_id).transpose()?;
+        let key_id = new
+            .key_id
+            .as_deref()
+            .map(config::validate_key_id)
+            .transpose()?;
         if new.backfill_days > config::MAX_BACKFILL_DAYS {
             return Err(ConfigError::Backfill(new.backfill_days.to_string()).into());
         }
@@ -302,7 +305,11 @@ impl Host {
     }
 
     /// Edits an instance; every new value is validated first.
-    pub fn edit_instance(&self, name: &str, edit: EditInstance) -> Result<InstanceRecord, HostError> {
+    pub fn edit_instance(
+        &self,
+        name: &str,
+        edit: EditInstance,
+    ) -> Result<InstanceRecord, HostError> {
         if edit.backfill_days.is_some() {
             return Err(HostError::BackfillNotEditable);
         }
@@ -318,8 +325,16 @@ impl Host {
             return Err(ConfigError::NoCategories.into());
         }
         let e = InstanceEdit {
-            domain: edit.domain.as_deref().map(config::normalize_domain).transpose()?,
-            client_id: edit.client_id.as_deref().map(config::validate_client_id).transpose()?,
+            domain: edit
+                .domain
+                .as_deref()
+                .map(config::normalize_domain)
+                .transpose()?,
+            client_id: edit
+                .client_id
+                .as_deref()
+                .map(config::validate_client_id)
+                .transpose()?,
             key_id: edit
                 .key_id
                 .map(|k| k.as_deref().map(config::validate_key_id).transpose())
@@ -381,7 +396,11 @@ impl Host {
                 limits: self.clients.limits().clone(),
                 instance: rec.name.clone(),
             },
-            observer: self.observer.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            observer: self
+                .observer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         })
     }
 
@@ -390,7 +409,10 @@ impl Host {
         let rec = self.instance(name)?;
         let rt = self.runtime().await?;
         let ctx = self.call_context(&rec, false)?;
-        match rt.check(ctx, Self::wit_config(&rec), self.config.tuning.to_wit()).await? {
+        match rt
+            .check(ctx, Self::wit_config(&rec), self.config.tuning.to_wit())
+            .await?
+        {
             Ok(msg) => Ok(msg),
             Err(e) => Err(HostError::Tick {
                 instance: rec.name,
@@ -401,7 +423,10 @@ impl Host {
     }
 
     /// Runs one tick of one instance: fetches up to `max_pages_per_tick` pages, committing each.
-    pub async fn tick(&self, rec: &InstanceRecord) -> Result<(wit::TickReport, CommitStats), HostError> {
+    pub async fn tick(
+        &self,
+        rec: &InstanceRecord,
+    ) -> Result<(wit::TickReport, CommitStats), HostError> {
         let rt = self.runtime().await?;
         let ctx = self.call_context(rec, true)?;
         let state = self.db().cursor(rec.id)?;
@@ -555,14 +580,25 @@ impl DeliveryWorker {
                     if finishing {
                         return (delivered, None);
                     }
-                    let wait = if last_error.is_some() { Duration::from_secs(2) } else { Duration::from_millis(500) };
+                    let wait = if last_error.is_some() {
+                        Duration::from_secs(2)
+                    } else {
+                        Duration::from_millis(500)
+                    };
                     match rx.recv_timeout(wait) {
-                        Ok(true) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => finishing = true,
+                        Ok(true) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            finishing = true
+                        }
                         Ok(false) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     }
                 }
             })
-            .map_err(|e| HostError::Sink(SinkError::Other { sink: "delivery".into(), message: e.to_string() }))?;
+            .map_err(|e| {
+                HostError::Sink(SinkError::Other {
+                    sink: "delivery".into(),
+                    message: e.to_string(),
+                })
+            })?;
         Ok(DeliveryWorker { tx, handle })
     }
 
@@ -579,9 +615,13 @@ impl DeliveryWorker {
     async fn finish(self) -> (u64, Option<String>) {
         let _ = self.tx.send(true);
         let handle = self.handle;
-        tokio::task::spawn_blocking(move || handle.join().unwrap_or((0, Some("delivery thread panicked".into()))))
-            .await
-            .unwrap_or((0, Some("delivery thread panicked".into())))
+        tokio::task::spawn_blocking(move || {
+            handle
+                .join()
+                .unwrap_or((0, Some("delivery thread panicked".into())))
+        })
+        .await
+        .unwrap_or((0, Some("delivery thread panicked".into())))
     }
 }
 

@@ -14,5 +14,7 @@ pub mod sink;
 pub mod state;
 
 pub use config::Categories;
-pub use ingest::{EditInstance, Host, HostConfig, HostError, InstanceRun, NewInstance, RunSummary, Tuning};
+pub use ingest::{
+    EditInstance, Host, HostConfig, HostError, InstanceRun, NewInstance, RunSummary, Tuning,
+};
 pub use runtime::{CommitStats, ComponentSource, SandboxLimits};

@@ -227,7 +227,11 @@ impl okta_ingest::connector::host::Host for StoreData {
         }
     }
 
-    async fn log(&mut self, level: okta_ingest::connector::host::LogLevel, message: String) -> wasmtime::Result<()> {
+    async fn log(
+        &mut self,
+        level: okta_ingest::connector::host::LogLevel,
+        message: String,
+    ) -> wasmtime::Result<()> {
         use okta_ingest::connector::host::LogLevel;
         let instance = &self.ctx.instance;
         // Bound what a component can push into our logs.
@@ -285,18 +289,34 @@ impl StoreData {
     fn validate_page(&self, events: &[wit::Event], state: &[u8]) -> Result<(), String> {
         let lim = &self.sandbox;
         if events.len() > lim.max_events_per_page {
-            return Err(format!("page has {} events, over the limit of {}", events.len(), lim.max_events_per_page));
+            return Err(format!(
+                "page has {} events, over the limit of {}",
+                events.len(),
+                lim.max_events_per_page
+            ));
         }
         if state.len() > lim.max_state_bytes {
-            return Err(format!("cursor state is {} bytes, over the limit of {}", state.len(), lim.max_state_bytes));
+            return Err(format!(
+                "cursor state is {} bytes, over the limit of {}",
+                state.len(),
+                lim.max_state_bytes
+            ));
         }
         for e in events {
             if e.raw.len() > lim.max_event_bytes {
-                return Err(format!("event {} is {} bytes, over the limit of {}", e.uuid, e.raw.len(), lim.max_event_bytes));
+                return Err(format!(
+                    "event {} is {} bytes, over the limit of {}",
+                    e.uuid,
+                    e.raw.len(),
+                    lim.max_event_bytes
+                ));
             }
             let raw = e.raw.trim();
             if e.uuid.is_empty() || !raw.starts_with('{') || !raw.ends_with('}') {
-                return Err(format!("event {:?} is not a JSON object with a uuid", e.uuid));
+                return Err(format!(
+                    "event {:?} is not a JSON object with a uuid",
+                    e.uuid
+                ));
             }
             if categories_bits(e.categories) == 0 {
                 return Err(format!("event {} belongs to no category", e.uuid));
@@ -339,14 +359,22 @@ fn engine() -> Result<Engine, RuntimeError> {
 
 impl ConnectorRuntime {
     /// Compiles and checks a component; `describe` is called once to learn its version.
-    pub async fn load(source: &ComponentSource, limits: SandboxLimits) -> Result<ConnectorRuntime, RuntimeError> {
+    pub async fn load(
+        source: &ComponentSource,
+        limits: SandboxLimits,
+    ) -> Result<ConnectorRuntime, RuntimeError> {
         let engine = engine()?;
         let (what, bytes): (String, std::borrow::Cow<'static, [u8]>) = match source {
-            ComponentSource::Embedded => ("the embedded connector".into(), EMBEDDED_CONNECTOR.into()),
+            ComponentSource::Embedded => {
+                ("the embedded connector".into(), EMBEDDED_CONNECTOR.into())
+            }
             ComponentSource::File(p) => (
                 p.display().to_string(),
                 std::fs::read(p)
-                    .map_err(|source| RuntimeError::Read { path: p.display().to_string(), source })?
+                    .map_err(|source| RuntimeError::Read {
+                        path: p.display().to_string(),
+                        source,
+                    })?
                     .into(),
             ),
         };
@@ -358,18 +386,28 @@ impl ConnectorRuntime {
             };
             return Err(RuntimeError::NotAComponent { what, detail });
         }
-        let component = Component::new(&engine, &bytes)
-            .map_err(|e| RuntimeError::NotAComponent { what: what.clone(), detail: format!("{e:#}") })?;
+        let component =
+            Component::new(&engine, &bytes).map_err(|e| RuntimeError::NotAComponent {
+                what: what.clone(),
+                detail: format!("{e:#}"),
+            })?;
         check_exports(&engine, &component, &what)?;
         let mut linker: Linker<StoreData> = Linker::new(&engine);
-        let incompatible = |e: wasmtime::Error| RuntimeError::Incompatible { what: what.clone(), detail: format!("{e:#}") };
+        let incompatible = |e: wasmtime::Error| RuntimeError::Incompatible {
+            what: what.clone(),
+            detail: format!("{e:#}"),
+        };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(incompatible)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(incompatible)?;
-        OktaConnector::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s).map_err(incompatible)?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| RuntimeError::Incompatible {
-            what: what.clone(),
-            detail: format!("it needs imports this host does not provide: {e:#}"),
-        })?;
+        OktaConnector::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
+            .map_err(incompatible)?;
+        let instance_pre =
+            linker
+                .instantiate_pre(&component)
+                .map_err(|e| RuntimeError::Incompatible {
+                    what: what.clone(),
+                    detail: format!("it needs imports this host does not provide: {e:#}"),
+                })?;
         let pre = OktaConnectorPre::new(instance_pre).map_err(incompatible)?;
         let stop_epoch = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), stop_epoch.clone());
@@ -386,7 +424,12 @@ impl ConnectorRuntime {
             stop_epoch,
         };
         rt.description = rt.describe().await?;
-        let wit_major = rt.description.wit_version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+        let wit_major = rt
+            .description
+            .wit_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok());
         if wit_major != Some(WIT_MAJOR) {
             return Err(RuntimeError::Incompatible {
                 what,
@@ -412,7 +455,11 @@ impl ConnectorRuntime {
     fn store(&self, ctx: CallContext) -> Store<StoreData> {
         let data = StoreData {
             // No preopens, no env, no args, no stdio, no sockets: the component sees nothing of the host.
-            wasi: WasiCtxBuilder::new().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build(),
+            wasi: WasiCtxBuilder::new()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build(),
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
             ctx,
@@ -451,7 +498,10 @@ impl ConnectorRuntime {
         let timeout = Duration::from_secs(10);
         let fut = async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
-            bindings.okta_ingest_connector_connector().call_describe(&mut store).await
+            bindings
+                .okta_ingest_connector_connector()
+                .call_describe(&mut store)
+                .await
         };
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(RuntimeError::Timeout(timeout)),
@@ -461,12 +511,19 @@ impl ConnectorRuntime {
     }
 
     /// Runs one tick in a fresh store. Returns the report and what was committed.
-    pub async fn tick(&self, ctx: CallContext, input: wit::TickInput) -> Result<(wit::TickReport, CommitStats), RuntimeError> {
+    pub async fn tick(
+        &self,
+        ctx: CallContext,
+        input: wit::TickInput,
+    ) -> Result<(wit::TickReport, CommitStats), RuntimeError> {
         let mut store = self.store(ctx);
         let timeout = self.limits.call_timeout;
         let fut = async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
-            bindings.okta_ingest_connector_connector().call_tick(&mut store, &input).await
+            bindings
+                .okta_ingest_connector_connector()
+                .call_tick(&mut store, &input)
+                .await
         };
         let result = tokio::time::timeout(timeout, fut).await;
         let stats = std::mem::take(&mut store.data_mut().stats);
@@ -488,7 +545,10 @@ impl ConnectorRuntime {
         let timeout = Duration::from_secs(120).min(self.limits.call_timeout);
         let fut = async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
-            bindings.okta_ingest_connector_connector().call_check(&mut store, &config, tuning).await
+            bindings
+                .okta_ingest_connector_connector()
+                .call_check(&mut store, &config, tuning)
+                .await
         };
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(RuntimeError::Timeout(timeout)),
@@ -501,7 +561,10 @@ impl ConnectorRuntime {
 fn check_exports(engine: &Engine, component: &Component, what: &str) -> Result<(), RuntimeError> {
     let ty = component.component_type();
     let names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    let ours: Vec<&String> = names.iter().filter(|n| n.starts_with(EXPORT_PREFIX)).collect();
+    let ours: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with(EXPORT_PREFIX))
+        .collect();
     let wanted = format!("{EXPORT_PREFIX}{WIT_MAJOR}.");
     if ours.iter().any(|n| n.starts_with(&wanted)) {
         return Ok(());
@@ -512,7 +575,10 @@ fn check_exports(engine: &Engine, component: &Component, what: &str) -> Result<(
         ),
         None => format!("it does not export {wanted}x (exports: {})", names.join(", ")),
     };
-    Err(RuntimeError::Incompatible { what: what.to_string(), detail })
+    Err(RuntimeError::Incompatible {
+        what: what.to_string(),
+        detail,
+    })
 }
 
 /// Advances the engine's epoch every 10 ms until the runtime is dropped.

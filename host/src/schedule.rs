@@ -57,7 +57,9 @@ impl Scheduler {
                 next_scan = now + RESCAN;
             }
             while tasks.len() < self.concurrency {
-                let Some(Reverse((at, id))) = due.peek().copied() else { break };
+                let Some(Reverse((at, id))) = due.peek().copied() else {
+                    break;
+                };
                 if at > now {
                     break;
                 }
@@ -91,7 +93,11 @@ impl Scheduler {
                     (id, more)
                 });
             }
-            let next_due = due.peek().map(|Reverse((at, _))| *at).unwrap_or(next_scan).min(next_scan);
+            let next_due = due
+                .peek()
+                .map(|Reverse((at, _))| *at)
+                .unwrap_or(next_scan)
+                .min(next_scan);
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -104,7 +110,10 @@ impl Scheduler {
                 _ = tokio::time::sleep_until(next_due) => {}
             }
         }
-        tracing::info!(in_flight = tasks.len(), "shutting down: waiting for ticks in flight");
+        tracing::info!(
+            in_flight = tasks.len(),
+            "shutting down: waiting for ticks in flight"
+        );
         while tasks.join_next().await.is_some() {}
         Ok(())
     }
@@ -118,7 +127,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         for _ in 0..1000 {
             let d = jittered(Duration::from_secs(300));
-            assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(270) && d <= Duration::from_secs(330),
+                "{d:?}"
+            );
         }
     }
 }

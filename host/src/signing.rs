@@ -90,7 +90,9 @@ impl Rs256Signer {
             Some(l) => return Err(format!("unexpected PEM block {l:?}; give an RSA private key (PKCS#1 or PKCS#8)")),
         };
         if key.size() < 256 {
-            return Err("the RSA key is shorter than 2048 bits; Okta requires at least 2048".into());
+            return Err(
+                "the RSA key is shorter than 2048 bits; Okta requires at least 2048".into(),
+            );
         }
         Ok(Rs256Signer {
             key: SigningKey::<Sha256>::new(key),

@@ -132,11 +132,16 @@ impl Sink for FileSink {
         format!("file:{}", self.path.display())
     }
     fn position(&mut self) -> Result<Option<u64>, SinkError> {
-        let end = self.file.seek(SeekFrom::End(0)).map_err(self.io("seeking"))?;
+        let end = self
+            .file
+            .seek(SeekFrom::End(0))
+            .map_err(self.io("seeking"))?;
         Ok(Some(end))
     }
     fn truncate(&mut self, offset: u64) -> Result<(), SinkError> {
-        self.file.set_len(offset).map_err(self.io("truncating a torn write"))?;
+        self.file
+            .set_len(offset)
+            .map_err(self.io("truncating a torn write"))?;
         self.file.sync_data().map_err(self.io("syncing"))
     }
     fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
@@ -144,7 +149,9 @@ impl Sink for FileSink {
         for e in events {
             push_line(&mut buf, &e.raw);
         }
-        self.file.seek(SeekFrom::End(0)).map_err(self.io("seeking"))?;
+        self.file
+            .seek(SeekFrom::End(0))
+            .map_err(self.io("seeking"))?;
         self.file.write_all(&buf).map_err(self.io("writing"))?;
         self.file.sync_data().map_err(self.io("syncing to disk"))
     }
@@ -268,7 +275,9 @@ mod tests {
         let mut db = db_with_events(dir.path(), 25);
         let out = dir.path().join("out.jsonl");
         let mut sink = FileSink::open(&out).unwrap();
-        let n = Delivery::new(10).drain(&mut db, &mut sink, &mut |_| {}).unwrap();
+        let n = Delivery::new(10)
+            .drain(&mut db, &mut sink, &mut |_| {})
+            .unwrap();
         assert_eq!(n, 25);
         let text = std::fs::read_to_string(&out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -284,13 +293,28 @@ mod tests {
         let out = dir.path().join("out.jsonl");
         std::fs::write(&out, "{\"earlier\":1}\n").unwrap();
         // Simulate a crash: the intent was recorded at offset 14, half a line was written, no ack.
-        db.begin_write(&PendingWrite { sink: format!("file:{}", out.display()), first_seq: 1, last_seq: 3, offset: 14 })
+        db.begin_write(&PendingWrite {
+            sink: format!("file:{}", out.display()),
+            first_seq: 1,
+            last_seq: 3,
+            offset: 14,
+        })
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&out)
+            .unwrap()
+            .write_all(b"{\"uuid\":\"u0\"}\n{\"uu")
             .unwrap();
-        std::fs::OpenOptions::new().append(true).open(&out).unwrap().write_all(b"{\"uuid\":\"u0\"}\n{\"uu").unwrap();
         let mut sink = FileSink::open(&out).unwrap();
-        Delivery::new(100).drain(&mut db, &mut sink, &mut |_| {}).unwrap();
+        Delivery::new(100)
+            .drain(&mut db, &mut sink, &mut |_| {})
+            .unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(text, "{\"earlier\":1}\n{\"uuid\":\"u0\"}\n{\"uuid\":\"u1\"}\n{\"uuid\":\"u2\"}\n");
+        assert_eq!(
+            text,
+            "{\"earlier\":1}\n{\"uuid\":\"u0\"}\n{\"uuid\":\"u1\"}\n{\"uuid\":\"u2\"}\n"
+        );
     }
 
     struct Failing;
@@ -299,7 +323,10 @@ mod tests {
             "failing".into()
         }
         fn write(&mut self, _: &[OutboxRow]) -> Result<(), SinkError> {
-            Err(SinkError::Other { sink: "failing".into(), message: "down".into() })
+            Err(SinkError::Other {
+                sink: "failing".into(),
+                message: "down".into(),
+            })
         }
     }
 
@@ -307,7 +334,9 @@ mod tests {
     fn a_failing_sink_keeps_events_queued() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = db_with_events(dir.path(), 5);
-        assert!(Delivery::new(10).drain(&mut db, &mut Failing, &mut |_| {}).is_err());
+        assert!(Delivery::new(10)
+            .drain(&mut db, &mut Failing, &mut |_| {})
+            .is_err());
         assert_eq!(db.outbox_depth().unwrap(), 5);
     }
 

@@ -209,7 +209,8 @@ impl StateDb {
             StateError::Sqlite(inner)
                 if matches!(
                     inner.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+                    Some(rusqlite::ErrorCode::DatabaseBusy)
+                        | Some(rusqlite::ErrorCode::DatabaseLocked)
                 ) =>
             {
                 StateError::Locked(path)
@@ -220,7 +221,10 @@ impl StateDb {
                     Some(rusqlite::ErrorCode::ReadOnly) | Some(rusqlite::ErrorCode::CannotOpen)
                 ) =>
             {
-                StateError::Open { path, source: inner }
+                StateError::Open {
+                    path,
+                    source: inner,
+                }
             }
             other => other,
         }
@@ -346,13 +350,21 @@ impl StateDb {
     /// One instance by name.
     pub fn get_instance(&self, name: &str) -> Result<InstanceRecord, StateError> {
         self.conn
-            .query_row(&format!("{} WHERE name = ?1", Self::SELECT), [name], Self::row)
+            .query_row(
+                &format!("{} WHERE name = ?1", Self::SELECT),
+                [name],
+                Self::row,
+            )
             .optional()?
             .ok_or_else(|| StateError::NoSuchInstance(name.to_string()))
     }
 
     /// Applies an edit. Changing the domain drops the cursor: it points into another org.
-    pub fn edit_instance(&self, name: &str, edit: &InstanceEdit) -> Result<InstanceRecord, StateError> {
+    pub fn edit_instance(
+        &self,
+        name: &str,
+        edit: &InstanceEdit,
+    ) -> Result<InstanceRecord, StateError> {
         let cur = self.get_instance(name)?;
         let domain_changed = edit.domain.as_ref().is_some_and(|d| *d != cur.domain);
         let tx = self.conn.unchecked_transaction()?;
@@ -384,7 +396,9 @@ impl StateDb {
 
     /// Removes an instance; its undelivered events stay in the outbox and are still delivered.
     pub fn remove_instance(&self, name: &str) -> Result<(), StateError> {
-        let n = self.conn.execute("DELETE FROM instances WHERE name=?1", [name])?;
+        let n = self
+            .conn
+            .execute("DELETE FROM instances WHERE name=?1", [name])?;
         if n == 0 {
             return Err(StateError::NoSuchInstance(name.to_string()));
         }
@@ -395,7 +409,11 @@ impl StateDb {
     pub fn cursor(&self, instance_id: i64) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self
             .conn
-            .query_row("SELECT cursor FROM instances WHERE id=?1", [instance_id], |r| r.get(0))
+            .query_row(
+                "SELECT cursor FROM instances WHERE id=?1",
+                [instance_id],
+                |r| r.get(0),
+            )
             .optional()?
             .flatten())
     }
@@ -454,7 +472,9 @@ impl StateDb {
     pub fn acked_seq(&self) -> Result<i64, StateError> {
         Ok(self
             .conn
-            .query_row("SELECT acked_seq FROM delivery WHERE id=1", [], |r| r.get(0))?)
+            .query_row("SELECT acked_seq FROM delivery WHERE id=1", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Up to `limit` outbox rows after `after_seq`, in order.
@@ -590,8 +610,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
         let id = db.add_instance(&rec("a")).unwrap();
-        db.commit_page(id, &[ev("u1", "{\"a\":1}"), ev("u2", "{\"b\": \"null\"}")], b"c1")
-            .unwrap();
+        db.commit_page(
+            id,
+            &[ev("u1", "{\"a\":1}"), ev("u2", "{\"b\": \"null\"}")],
+            b"c1",
+        )
+        .unwrap();
         assert_eq!(db.cursor(id).unwrap().as_deref(), Some(&b"c1"[..]));
         let rows = db.read_outbox(0, 10).unwrap();
         assert_eq!(rows.len(), 2);
@@ -599,7 +623,10 @@ mod tests {
         assert_eq!(db.outbox_depth().unwrap(), 2);
         db.ack(rows[0].seq).unwrap();
         assert_eq!(db.outbox_depth().unwrap(), 1);
-        assert_eq!(db.read_outbox(db.acked_seq().unwrap(), 10).unwrap().len(), 1);
+        assert_eq!(
+            db.read_outbox(db.acked_seq().unwrap(), 10).unwrap().len(),
+            1
+        );
         assert_eq!(db.get_instance("a").unwrap().events_total, 2);
     }
 
@@ -618,9 +645,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(&dir.path().join("s.db")).unwrap();
         db.add_instance(&rec("a")).unwrap();
-        assert!(matches!(db.add_instance(&rec("a")), Err(StateError::DuplicateInstance(_))));
-        assert!(matches!(db.get_instance("zz"), Err(StateError::NoSuchInstance(_))));
-        assert!(matches!(db.remove_instance("zz"), Err(StateError::NoSuchInstance(_))));
+        assert!(matches!(
+            db.add_instance(&rec("a")),
+            Err(StateError::DuplicateInstance(_))
+        ));
+        assert!(matches!(
+            db.get_instance("zz"),
+            Err(StateError::NoSuchInstance(_))
+        ));
+        assert!(matches!(
+            db.remove_instance("zz"),
+            Err(StateError::NoSuchInstance(_))
+        ));
     }
 
     #[test]
@@ -630,12 +666,24 @@ mod tests {
         let id = db.add_instance(&rec("a")).unwrap();
         db.commit_page(id, &[], b"c").unwrap();
         let r = db
-            .edit_instance("a", &InstanceEdit { categories: Some(15), ..Default::default() })
+            .edit_instance(
+                "a",
+                &InstanceEdit {
+                    categories: Some(15),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert!(r.has_cursor);
         assert_eq!(r.categories, 15);
         let r = db
-            .edit_instance("a", &InstanceEdit { domain: Some("other.okta.com".into()), ..Default::default() })
+            .edit_instance(
+                "a",
+                &InstanceEdit {
+                    domain: Some("other.okta.com".into()),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert!(!r.has_cursor);
     }
@@ -644,7 +692,12 @@ mod tests {
     fn pending_write_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
-        let w = PendingWrite { sink: "file:/x".into(), first_seq: 1, last_seq: 5, offset: 42 };
+        let w = PendingWrite {
+            sink: "file:/x".into(),
+            first_seq: 1,
+            last_seq: 5,
+            offset: 42,
+        };
         db.begin_write(&w).unwrap();
         assert_eq!(db.pending_write().unwrap(), Some(w));
         db.ack(5).unwrap();

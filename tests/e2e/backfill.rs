@@ -6,7 +6,12 @@ use okta_emulator::EmulatorConfig;
 
 fn config(events: usize) -> EmulatorConfig {
     // 13 days so no event sits on the edge of the 14-day `since` window when the test runs.
-    EmulatorConfig { events, days: 13, late_fraction: 0.05, ..EmulatorConfig::default() }
+    EmulatorConfig {
+        events,
+        days: 13,
+        late_fraction: 0.05,
+        ..EmulatorConfig::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +41,10 @@ async fn backfill_delivers_exactly_the_selected_categories() {
     let mut expected = Vec::new();
     for (_, selection) in selections {
         let e = spec.expected(&committed, selection);
-        assert!(!e.is_empty(), "the generator must produce events for {selection:?}");
+        assert!(
+            !e.is_empty(),
+            "the generator must produce events for {selection:?}"
+        );
         expected.extend(e);
     }
     assert_eq!(got.len(), expected.len(), "{}", text(&run));
@@ -44,7 +52,10 @@ async fn backfill_delivers_exactly_the_selected_categories() {
     let mut e = expected.clone();
     g.sort();
     e.sort();
-    assert!(g == e, "delivered events are not exactly the selected ones, verbatim");
+    assert!(
+        g == e,
+        "delivered events are not exactly the selected ones, verbatim"
+    );
     // Events outside every category exist and were not delivered.
     let all: &[&str] = &["authentication", "security", "itp", "lifecycle"];
     assert!(committed.iter().any(|c| !spec.selected(all, &c.event_type)));
@@ -87,7 +98,10 @@ async fn later_runs_deliver_only_new_events_including_late_ones() {
     assert!(second.status.success(), "{}", text(&second));
     let after = fx.emulator.committed();
     assert_exactly(&lines(&out), &spec.expected(&after, selection));
-    assert_eq!(lines(&out).len(), spec.expected(&before, selection).len() + 20);
+    assert_eq!(
+        lines(&out).len(),
+        spec.expected(&before, selection).len() + 20
+    );
 
     // Nothing new: nothing delivered.
     let third = fx.run_once(&out).await;

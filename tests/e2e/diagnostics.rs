@@ -4,10 +4,21 @@ use crate::support::*;
 use okta_emulator::{generate_client_key_pair, ClientRegistration, EmulatorConfig};
 
 async fn fixture() -> Fixture {
-    Fixture::new(EmulatorConfig { events: 50, days: 1, ..EmulatorConfig::default() }).await
+    Fixture::new(EmulatorConfig {
+        events: 50,
+        days: 1,
+        ..EmulatorConfig::default()
+    })
+    .await
 }
 
-fn register(fx: &Fixture, client_id: &str, public_key_pem: &str, require_dpop: bool, admin_role: bool) {
+fn register(
+    fx: &Fixture,
+    client_id: &str,
+    public_key_pem: &str,
+    require_dpop: bool,
+    admin_role: bool,
+) {
     fx.emulator.register_client(ClientRegistration {
         client_id: client_id.into(),
         public_key_pem: public_key_pem.into(),
@@ -22,7 +33,21 @@ async fn check(fx: &Fixture, client_id: &str) -> std::process::Output {
     let key = fx.path("key.pem").display().to_string();
     let ca = fx.path("ca.pem").display().to_string();
     let domain = fx.emulator.domain();
-    let add = fx.cli(&["instance", "add", client_id, "--domain", &domain, "--client-id", client_id, "--private-key", &key, "--ca-file", &ca]).await;
+    let add = fx
+        .cli(&[
+            "instance",
+            "add",
+            client_id,
+            "--domain",
+            &domain,
+            "--client-id",
+            client_id,
+            "--private-key",
+            &key,
+            "--ca-file",
+            &ca,
+        ])
+        .await;
     assert!(add.status.success(), "{}", text(&add));
     fx.cli(&["check", client_id]).await
 }
@@ -32,7 +57,11 @@ async fn check_says_ok_for_a_good_setup() {
     let fx = fixture().await;
     let out = check(&fx, &fx.client.client_id.clone()).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("OK"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,8 +80,12 @@ async fn check_diagnoses_dpop_wrong_key_unknown_client_and_missing_role() {
     for (client, want) in cases {
         let out = check(&fx, client).await;
         assert!(!out.status.success(), "{client}: {}", text(&out));
-        let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(said.to_lowercase().contains(&want.to_lowercase()), "{client}: expected {want:?} in: {said}");
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.to_lowercase().contains(&want.to_lowercase()),
+            "{client}: expected {want:?} in: {said}"
+        );
     }
 }
 
@@ -62,10 +95,26 @@ async fn check_reports_an_untrusted_certificate() {
     let key = fx.path("key.pem").display().to_string();
     let domain = fx.emulator.domain();
     // No --ca-file: the emulator's CA is not trusted.
-    let add = fx.cli(&["instance", "add", "tls", "--domain", &domain, "--client-id", &fx.client.client_id, "--private-key", &key]).await;
+    let add = fx
+        .cli(&[
+            "instance",
+            "add",
+            "tls",
+            "--domain",
+            &domain,
+            "--client-id",
+            &fx.client.client_id,
+            "--private-key",
+            &key,
+        ])
+        .await;
     assert!(add.status.success(), "{}", text(&add));
     let out = fx.cli(&["check", "tls"]).await;
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stdout).to_lowercase();
-    assert!(said.contains("tls") || said.contains("certificate"), "{}", text(&out));
+    assert!(
+        said.contains("tls") || said.contains("certificate"),
+        "{}",
+        text(&out)
+    );
 }

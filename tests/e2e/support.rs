@@ -1,7 +1,10 @@
 //! Shared fixture: an emulator with a registered client, a temp dir with key and CA files, and helpers to
 //! run the binary and read the file sink.
 
-use okta_emulator::{generate_client_key_pair, ClientKeyPair, ClientRegistration, CommittedEvent, Emulator, EmulatorConfig};
+use okta_emulator::{
+    generate_client_key_pair, ClientKeyPair, ClientRegistration, CommittedEvent, Emulator,
+    EmulatorConfig,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -9,7 +12,14 @@ use std::process::Output;
 pub const BIN: &str = env!("CARGO_BIN_EXE_okta-ingest");
 
 /// Test-speed pacing: short back-offs so fault tests take seconds, not minutes.
-pub const FAST: &[&str] = &["--retry-base", "50ms", "--max-wait", "30s", "--request-timeout", "5s"];
+pub const FAST: &[&str] = &[
+    "--retry-base",
+    "50ms",
+    "--max-wait",
+    "30s",
+    "--request-timeout",
+    "5s",
+];
 
 pub struct Fixture {
     pub emulator: Emulator,
@@ -32,7 +42,11 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("key.pem"), &client.private_key_pem).unwrap();
         std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem()).unwrap();
-        Fixture { emulator, dir, client }
+        Fixture {
+            emulator,
+            dir,
+            client,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -46,7 +60,10 @@ impl Fixture {
     /// Runs the binary with `--db` and `args`.
     pub async fn cli(&self, args: &[&str]) -> Output {
         let mut cmd = tokio::process::Command::new(BIN);
-        cmd.arg("--db").arg(self.db()).args(args).env_remove("RUST_LOG");
+        cmd.arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env_remove("RUST_LOG");
         cmd.output().await.expect("binary runs")
     }
 
@@ -56,8 +73,17 @@ impl Fixture {
         let ca = self.path("ca.pem").display().to_string();
         let domain = self.emulator.domain();
         let mut args = vec![
-            "instance", "add", name, "--domain", &domain, "--client-id", &self.client.client_id,
-            "--private-key", &key, "--ca-file", &ca,
+            "instance",
+            "add",
+            name,
+            "--domain",
+            &domain,
+            "--client-id",
+            &self.client.client_id,
+            "--private-key",
+            &key,
+            "--ca-file",
+            &ca,
         ];
         args.extend_from_slice(extra);
         let out = self.cli(&args).await;
@@ -97,10 +123,17 @@ pub struct CategorySpec {
 impl CategorySpec {
     pub fn load() -> CategorySpec {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/okta/event-categories.json");
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut cats = HashMap::new();
         for (name, c) in v["categories"].as_object().unwrap() {
-            let list = |k: &str| c[k].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+            let list = |k: &str| {
+                c[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect()
+            };
             cats.insert(name.clone(), (list("exact"), list("prefixes")));
         }
         CategorySpec { cats }
@@ -109,13 +142,18 @@ impl CategorySpec {
     pub fn selected(&self, selection: &[&str], event_type: &str) -> bool {
         selection.iter().any(|s| {
             let (exact, prefixes) = &self.cats[*s];
-            exact.iter().any(|e| e == event_type) || prefixes.iter().any(|p| event_type.starts_with(p.as_str()))
+            exact.iter().any(|e| e == event_type)
+                || prefixes.iter().any(|p| event_type.starts_with(p.as_str()))
         })
     }
 
     /// The raw JSON of every committed event in `selection`, in commit order.
     pub fn expected(&self, events: &[CommittedEvent], selection: &[&str]) -> Vec<String> {
-        events.iter().filter(|e| self.selected(selection, &e.event_type)).map(|e| e.raw.clone()).collect()
+        events
+            .iter()
+            .filter(|e| self.selected(selection, &e.event_type))
+            .map(|e| e.raw.clone())
+            .collect()
     }
 }
 
@@ -126,8 +164,24 @@ pub fn assert_exactly(got: &[String], expected: &[String]) {
     g.sort();
     e.sort();
     let dup = g.windows(2).find(|w| w[0] == w[1]);
-    assert!(dup.is_none(), "an event was delivered twice: {:?}", dup.map(|w| &w[0][..w[0].len().min(200)]));
-    assert_eq!(g.len(), e.len(), "delivered {} events, expected {}", g.len(), e.len());
-    assert!(g == e, "delivered events differ from the expected ones (first mismatch: {:?})",
-        g.iter().zip(&e).find(|(a, b)| a != b).map(|(a, _)| &a[..a.len().min(200)]));
+    assert!(
+        dup.is_none(),
+        "an event was delivered twice: {:?}",
+        dup.map(|w| &w[0][..w[0].len().min(200)])
+    );
+    assert_eq!(
+        g.len(),
+        e.len(),
+        "delivered {} events, expected {}",
+        g.len(),
+        e.len()
+    );
+    assert!(
+        g == e,
+        "delivered events differ from the expected ones (first mismatch: {:?})",
+        g.iter()
+            .zip(&e)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| &a[..a.len().min(200)])
+    );
 }

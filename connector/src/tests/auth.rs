@@ -5,7 +5,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 fn form_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
-    body.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
+    body.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
 }
 
 fn claims(assertion: &str) -> serde_json::Value {
@@ -24,8 +28,13 @@ fn token_request_carries_a_fresh_signed_assertion() {
     let req = &e.requests[0];
     assert_eq!(req.method, Method::Post);
     assert_eq!(req.url, "https://acme.okta.com/oauth2/v1/token");
-    assert!(req.headers.contains(&("content-type".into(), "application/x-www-form-urlencoded".into())));
-    assert!(req.headers.contains(&("accept".into(), "application/json".into())));
+    assert!(req.headers.contains(&(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into()
+    )));
+    assert!(req
+        .headers
+        .contains(&("accept".into(), "application/json".into())));
     let body = String::from_utf8(req.body.clone()).unwrap_or_default();
     assert_eq!(form_value(&body, "grant_type"), Some("client_credentials"));
     assert_eq!(form_value(&body, "scope"), Some("okta.logs.read"));
@@ -36,12 +45,20 @@ fn token_request_carries_a_fresh_signed_assertion() {
     let assertion = form_value(&body, "client_assertion").unwrap_or_default();
     assert_eq!(assertion, format!("{}.c2lnbmF0dXJl", e.signed[0]));
     let header: serde_json::Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD.decode(assertion.split('.').next().unwrap_or_default()).unwrap_or_default(),
+        &URL_SAFE_NO_PAD
+            .decode(assertion.split('.').next().unwrap_or_default())
+            .unwrap_or_default(),
     )
     .unwrap_or_default();
-    assert_eq!(header, serde_json::json!({"alg":"RS256","typ":"JWT","kid":"key-7"}));
+    assert_eq!(
+        header,
+        serde_json::json!({"alg":"RS256","typ":"JWT","kid":"key-7"})
+    );
     let c = claims(assertion);
-    assert_eq!((c["iss"].as_str(), c["sub"].as_str()), (Some("0oaclient"), Some("0oaclient")));
+    assert_eq!(
+        (c["iss"].as_str(), c["sub"].as_str()),
+        (Some("0oaclient"), Some("0oaclient"))
+    );
     assert_eq!(c["aud"], "https://acme.okta.com/oauth2/v1/token");
     assert_eq!(c["iat"], NOW / 1000);
     assert_eq!(c["exp"], NOW / 1000 + 300);
@@ -61,7 +78,10 @@ fn cached_token_is_reused_and_near_expiry_is_replaced() {
 
     let mut e = env();
     e.push(token_ok("fresh")).push(page(&[], "1"));
-    let stale = AccessToken { token: "old".into(), expires_at_ms: NOW + 59_000 };
+    let stale = AccessToken {
+        token: "old".into(),
+        expires_at_ms: NOW + 59_000,
+    };
     let r = run_tick(&mut e, input(None, Some(stale)));
     assert_eq!(e.requests.len(), 2);
     assert_eq!(r.token.map(|t| t.token), Some("fresh".to_string()));
@@ -71,18 +91,27 @@ fn cached_token_is_reused_and_near_expiry_is_replaced() {
 fn expired_token_401_reauthenticates_once() {
     let www = "Bearer authorization_uri=\"x\", error=\"invalid_token\", error_description=\"The token has expired.\"";
     let mut e = env();
-    e.push(resp(401, &[("www-authenticate", www)], "")).push(token_ok("t2")).push(page(&[], "1"));
+    e.push(resp(401, &[("www-authenticate", www)], ""))
+        .push(token_ok("t2"))
+        .push(page(&[], "1"));
     let r = run_tick(&mut e, input(None, Some(valid_token())));
     assert_eq!(r.error, None);
     assert_eq!(e.requests.len(), 3);
-    assert!(e.requests[2].headers.contains(&("authorization".into(), "Bearer t2".into())));
+    assert!(e.requests[2]
+        .headers
+        .contains(&("authorization".into(), "Bearer t2".into())));
     assert_eq!(r.token.map(|t| t.token), Some("t2".to_string()));
 
     let mut e = env();
-    e.push(resp(401, &[("www-authenticate", www)], "")).push(token_ok("t2")).push(resp(401, &[("www-authenticate", www)], ""));
+    e.push(resp(401, &[("www-authenticate", www)], ""))
+        .push(token_ok("t2"))
+        .push(resp(401, &[("www-authenticate", www)], ""));
     let r = run_tick(&mut e, input(None, Some(valid_token())));
     let err = r.error.expect("error");
-    assert_eq!((err.kind, err.http_status), (ErrorKind::AuthFailed, Some(401)));
+    assert_eq!(
+        (err.kind, err.http_status),
+        (ErrorKind::AuthFailed, Some(401))
+    );
 }
 
 fn token_failure(status: u16, body: &str) -> crate::TickError {
@@ -95,17 +124,35 @@ fn token_failure(status: u16, body: &str) -> crate::TickError {
 
 #[test]
 fn token_errors_are_classified() {
-    let dpop = token_failure(400, r#"{"error":"invalid_dpop_proof","error_description":"The DPoP proof JWT header is missing."}"#);
+    let dpop = token_failure(
+        400,
+        r#"{"error":"invalid_dpop_proof","error_description":"The DPoP proof JWT header is missing."}"#,
+    );
     assert_eq!(dpop.kind, ErrorKind::DpopRequired);
-    assert!(dpop.message.contains("Require Demonstrating Proof of Possession (DPoP)") && dpop.message.contains("General tab"));
+    assert!(
+        dpop.message
+            .contains("Require Demonstrating Proof of Possession (DPoP)")
+            && dpop.message.contains("General tab")
+    );
     assert_eq!(dpop.okta_code.as_deref(), Some("invalid_dpop_proof"));
-    assert_eq!(token_failure(400, r#"{"error":"use_dpop_nonce","error_description":"x"}"#).kind, ErrorKind::DpopRequired);
+    assert_eq!(
+        token_failure(400, r#"{"error":"use_dpop_nonce","error_description":"x"}"#).kind,
+        ErrorKind::DpopRequired
+    );
 
-    let sig = token_failure(401, r#"{"error":"invalid_client","error_description":"The client_assertion signature is invalid."}"#);
+    let sig = token_failure(
+        401,
+        r#"{"error":"invalid_client","error_description":"The client_assertion signature is invalid."}"#,
+    );
     assert_eq!(sig.kind, ErrorKind::InvalidSignature);
-    assert!(sig.message.contains("wrong private key for this client id, or the public key is not registered"));
+    assert!(sig
+        .message
+        .contains("wrong private key for this client id, or the public key is not registered"));
 
-    let kid = token_failure(401, r#"{"error":"invalid_client","error_description":"The client_assertion JWT kid is invalid."}"#);
+    let kid = token_failure(
+        401,
+        r#"{"error":"invalid_client","error_description":"The client_assertion JWT kid is invalid."}"#,
+    );
     assert_eq!(kid.kind, ErrorKind::InvalidSignature);
     assert!(kid.message.contains("--key-id"));
 
@@ -113,24 +160,38 @@ fn token_errors_are_classified() {
         401,
         r#"{"errorCode":"invalid_client","errorSummary":"Invalid value for 'client_id' parameter.","errorLink":"invalid_client","errorId":"oae1","errorCauses":[]}"#,
     );
-    assert_eq!((unknown.kind, unknown.okta_code.as_deref()), (ErrorKind::UnknownClient, Some("invalid_client")));
+    assert_eq!(
+        (unknown.kind, unknown.okta_code.as_deref()),
+        (ErrorKind::UnknownClient, Some("invalid_client"))
+    );
 
-    let scope = token_failure(400, r#"{"error":"invalid_scope","error_description":"The following scopes are not granted"}"#);
+    let scope = token_failure(
+        400,
+        r#"{"error":"invalid_scope","error_description":"The following scopes are not granted"}"#,
+    );
     assert_eq!(scope.kind, ErrorKind::ScopeNotGranted);
     assert!(scope.message.contains("Okta API Scopes tab"));
 
-    let other = token_failure(401, r#"{"error":"invalid_grant","error_description":"Something\nelse."}"#);
+    let other = token_failure(
+        401,
+        r#"{"error":"invalid_grant","error_description":"Something\nelse."}"#,
+    );
     assert_eq!(other.kind, ErrorKind::AuthFailed);
     assert!(other.message.contains("Something else.") && !other.message.contains('\n'));
 
     let garbage = token_failure(400, "<html>");
-    assert_eq!((garbage.kind, garbage.http_status), (ErrorKind::AuthFailed, Some(400)));
+    assert_eq!(
+        (garbage.kind, garbage.http_status),
+        (ErrorKind::AuthFailed, Some(400))
+    );
 }
 
 #[test]
 fn token_endpoint_5xx_is_retried_with_fresh_assertions() {
     let mut e = env();
-    e.push(resp(502, &[], "")).push(token_ok("t")).push(page(&[], "1"));
+    e.push(resp(502, &[], ""))
+        .push(token_ok("t"))
+        .push(page(&[], "1"));
     let r = run_tick(&mut e, input(None, None));
     assert_eq!(r.error, None);
     assert_eq!(e.signed.len(), 2);
@@ -140,8 +201,15 @@ fn token_endpoint_5xx_is_retried_with_fresh_assertions() {
 #[test]
 fn dpop_token_type_and_signing_failure() {
     let mut e = env();
-    e.push(resp(200, &[], r#"{"token_type":"DPoP","expires_in":3600,"access_token":"x"}"#));
-    assert_eq!(run_tick(&mut e, input(None, None)).error.map(|e| e.kind), Some(ErrorKind::DpopRequired));
+    e.push(resp(
+        200,
+        &[],
+        r#"{"token_type":"DPoP","expires_in":3600,"access_token":"x"}"#,
+    ));
+    assert_eq!(
+        run_tick(&mut e, input(None, None)).error.map(|e| e.kind),
+        Some(ErrorKind::DpopRequired)
+    );
 
     let mut e = env();
     e.sign_result = Err("no key".into());
@@ -153,15 +221,38 @@ fn dpop_token_type_and_signing_failure() {
 #[test]
 fn logs_refusals_are_classified() {
     let cases = [
-        (resp(403, &[], r#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action"}"#), ErrorKind::Forbidden),
-        (resp(403, &[("www-authenticate", "Bearer error=\"insufficient_scope\"")], ""), ErrorKind::ScopeNotGranted),
-        (resp(400, &[], r#"{"errorCode":"E0000053","errorSummary":"Invalid filter"}"#), ErrorKind::InvalidRequest),
+        (
+            resp(
+                403,
+                &[],
+                r#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action"}"#,
+            ),
+            ErrorKind::Forbidden,
+        ),
+        (
+            resp(
+                403,
+                &[("www-authenticate", "Bearer error=\"insufficient_scope\"")],
+                "",
+            ),
+            ErrorKind::ScopeNotGranted,
+        ),
+        (
+            resp(
+                400,
+                &[],
+                r#"{"errorCode":"E0000053","errorSummary":"Invalid filter"}"#,
+            ),
+            ErrorKind::InvalidRequest,
+        ),
         (resp(404, &[], "not found"), ErrorKind::BadResponse),
     ];
     for (r, kind) in cases {
         let mut e = env();
         e.push(r);
-        let err = run_tick(&mut e, input(None, Some(valid_token()))).error.expect("error");
+        let err = run_tick(&mut e, input(None, Some(valid_token())))
+            .error
+            .expect("error");
         assert_eq!(err.kind, kind, "{}", err.message);
         if kind == ErrorKind::Forbidden {
             assert!(err.message.contains("Report Administrator"));
@@ -176,17 +267,30 @@ fn logs_refusals_are_classified() {
 #[test]
 fn check_reports_one_line() {
     let mut e = env();
-    e.push(token_ok("t")).push(page(&[ev("a", "user.session.start")], "1"));
+    e.push(token_ok("t"))
+        .push(page(&[ev("a", "user.session.start")], "1"));
     let cfg = config(Categories::AUTHENTICATION);
     let ok = run_check(&mut e, &cfg, &tuning());
-    assert_eq!(ok, Ok("OK: token obtained, System Log readable (1 event(s) in the last hour sample)".to_string()));
+    assert_eq!(
+        ok,
+        Ok(
+            "OK: token obtained, System Log readable (1 event(s) in the last hour sample)"
+                .to_string()
+        )
+    );
     let url = &e.requests[1].url;
-    assert!(url.contains("limit=1&") && url.ends_with("&since=2026-11-25T23%3A00%3A00.000Z"), "{url}");
+    assert!(
+        url.contains("limit=1&") && url.ends_with("&since=2026-11-25T23%3A00%3A00.000Z"),
+        "{url}"
+    );
     assert!(e.commits.is_empty());
 
     let mut e = env();
     e.push(token_ok("t")).push(resp(403, &[], "{}"));
-    assert_eq!(run_check(&mut e, &cfg, &tuning()).err().map(|e| e.kind), Some(ErrorKind::Forbidden));
+    assert_eq!(
+        run_check(&mut e, &cfg, &tuning()).err().map(|e| e.kind),
+        Some(ErrorKind::Forbidden)
+    );
 
     let mut e = env();
     for _ in 0..3 {
@@ -199,6 +303,9 @@ fn check_reports_one_line() {
 #[test]
 fn describe_names_the_build() {
     let d = crate::describe();
-    assert_eq!((d.name.as_str(), d.wit_version.as_str(), d.state_schema), ("okta-system-log", "1.0.0", 1));
+    assert_eq!(
+        (d.name.as_str(), d.wit_version.as_str(), d.state_schema),
+        ("okta-system-log", "1.0.0", 1)
+    );
     assert_eq!(d.version, env!("CARGO_PKG_VERSION"));
 }

@@ -23,15 +23,27 @@ pub fn config(categories: Categories) -> InstanceConfig {
 }
 
 pub fn tuning() -> Tuning {
-    Tuning { max_retries: 2, retry_base_ms: 100, ..Tuning::default() }
+    Tuning {
+        max_retries: 2,
+        retry_base_ms: 100,
+        ..Tuning::default()
+    }
 }
 
 pub fn valid_token() -> AccessToken {
-    AccessToken { token: "cached".into(), expires_at_ms: NOW + 3_600_000 }
+    AccessToken {
+        token: "cached".into(),
+        expires_at_ms: NOW + 3_600_000,
+    }
 }
 
 pub fn input(state: Option<Vec<u8>>, token: Option<AccessToken>) -> TickInput {
-    TickInput { config: config(Categories::AUTHENTICATION | Categories::SECURITY | Categories::ITP), state, token, tuning: tuning() }
+    TickInput {
+        config: config(Categories::AUTHENTICATION | Categories::SECURITY | Categories::ITP),
+        state,
+        token,
+        tuning: tuning(),
+    }
 }
 
 pub fn next_url(after: &str) -> String {
@@ -41,7 +53,10 @@ pub fn next_url(after: &str) -> String {
 pub fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
     HttpResponse {
         status,
-        headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
         body: body.as_bytes().to_vec(),
     }
 }
@@ -53,8 +68,14 @@ pub fn page(events: &[String], after: &str) -> HttpResponse {
         status: 200,
         headers: vec![
             ("content-type".into(), "application/json".into()),
-            ("link".into(), format!("<https://{DOMAIN}/api/v1/logs?limit=1000>; rel=\"self\"")),
-            ("link".into(), format!("<{}>; rel=\"next\"", next_url(after))),
+            (
+                "link".into(),
+                format!("<https://{DOMAIN}/api/v1/logs?limit=1000>; rel=\"self\""),
+            ),
+            (
+                "link".into(),
+                format!("<{}>; rel=\"next\"", next_url(after)),
+            ),
         ],
         body: body.into_bytes(),
     }

@@ -21,8 +21,11 @@ pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs the demo.
@@ -39,7 +42,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    eprintln!("starting the Okta emulator with {} events over 14 days ...", args.events);
+    eprintln!(
+        "starting the Okta emulator with {} events over 14 days ...",
+        args.events
+    );
     let emulator = Emulator::start(EmulatorConfig {
         events: args.events,
         days: 14,
@@ -47,7 +53,8 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("starting the emulator")?;
-    let client = generate_client_key_pair("0oa-okta-ingest-demo").context("generating a client key")?;
+    let client =
+        generate_client_key_pair("0oa-okta-ingest-demo").context("generating a client key")?;
     emulator.register_client(ClientRegistration {
         client_id: client.client_id.clone(),
         public_key_pem: client.public_key_pem.clone(),
@@ -62,7 +69,9 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     write_private(&ca_path, &emulator.ca_pem())?;
 
     let host = Host::open(HostConfig::new(dir.join("state.db")))?;
-    let all = Categories::ALL.iter().fold(Categories::default(), |a, (_, c)| a | *c);
+    let all = Categories::ALL
+        .iter()
+        .fold(Categories::default(), |a, (_, c)| a | *c);
     let rec = host.add_instance(NewInstance {
         name: "demo".into(),
         domain: emulator.domain(),
@@ -73,7 +82,10 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         categories: all,
         ca_file: Some(ca_path),
     })?;
-    eprintln!("instance demo -> https://{} (all categories, 14-day backfill)", rec.domain);
+    eprintln!(
+        "instance demo -> https://{} (all categories, 14-day backfill)",
+        rec.domain
+    );
     let progress = Progress::new(&[rec]);
     host.set_commit_observer(progress.observer());
     let out: PathBuf = dir.join("events.jsonl");
@@ -85,7 +97,10 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let inst = summary.instances.first().cloned().unwrap_or_default();
     println!();
     println!("okta-ingest demo summary");
-    println!("  emulator events (all types):  {}", emulator.committed().len());
+    println!(
+        "  emulator events (all types):  {}",
+        emulator.committed().len()
+    );
     println!("  events delivered:             {}", summary.delivered);
     for (i, (name, _)) in Categories::ALL.iter().enumerate() {
         println!("    {name:<27} {}", inst.per_category[i]);
@@ -94,7 +109,10 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  pages:                        {}", inst.pages);
     println!("  lines in events.jsonl:        {lines}");
     println!("  seconds:                      {secs:.2}");
-    println!("  events/s:                     {:.0}", summary.delivered as f64 / secs.max(1e-9));
+    println!(
+        "  events/s:                     {:.0}",
+        summary.delivered as f64 / secs.max(1e-9)
+    );
     emulator.shutdown().await;
     if !summary.ok() || lines != summary.delivered {
         eprintln!("demo FAILED");

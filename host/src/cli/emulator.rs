@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 /// Runs the emulator until Ctrl-C.
 pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let dir = std::path::absolute(&args.dir).unwrap_or(args.dir.clone());
     let emulator = Emulator::start(EmulatorConfig {
         bind: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
@@ -20,7 +21,8 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .with_context(|| format!("starting the emulator on 127.0.0.1:{}", args.port))?;
-    let client = generate_client_key_pair("0oa-okta-emulator-client").context("generating a client key")?;
+    let client =
+        generate_client_key_pair("0oa-okta-emulator-client").context("generating a client key")?;
     emulator.register_client(ClientRegistration {
         client_id: client.client_id.clone(),
         public_key_pem: client.public_key_pem.clone(),
@@ -33,7 +35,12 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     let ca = dir.join("ca.pem");
     write_private(&key, &client.private_key_pem)?;
     write_private(&ca, &emulator.ca_pem())?;
-    println!("Okta emulator on https://{} with {} events over {} days", emulator.domain(), args.events, args.days);
+    println!(
+        "Okta emulator on https://{} with {} events over {} days",
+        emulator.domain(),
+        args.events,
+        args.days
+    );
     println!("Use it with:");
     println!(
         "  okta-ingest instance add emulator --domain {} --client-id {} --key-id {} --private-key {} --ca-file {} --backfill-days {} --events authentication,security,itp,lifecycle",
@@ -45,7 +52,9 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         args.days.min(14)
     );
     println!("Ctrl-C stops it.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     emulator.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -65,9 +65,17 @@ fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
             domain: e.domain,
             client_id: e.client_id,
             private_key: e.private_key,
-            key_id: if e.no_key_id { Some(None) } else { e.key_id.map(Some) },
+            key_id: if e.no_key_id {
+                Some(None)
+            } else {
+                e.key_id.map(Some)
+            },
             categories: e.events,
-            ca_file: if e.no_ca_file { Some(None) } else { e.ca_file.map(Some) },
+            ca_file: if e.no_ca_file {
+                Some(None)
+            } else {
+                e.ca_file.map(Some)
+            },
             backfill_days: backfill,
         },
     )?;
@@ -116,12 +124,32 @@ fn print_details(r: &InstanceRecord) {
     println!("domain:        {}", r.domain);
     println!("client id:     {}", r.client_id);
     println!("key id:        {}", r.key_id.as_deref().unwrap_or("-"));
-    println!("private key:   {} (file; contents never stored)", r.private_key_path.display());
-    println!("ca file:       {}", r.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "- (system roots)".into()));
+    println!(
+        "private key:   {} (file; contents never stored)",
+        r.private_key_path.display()
+    );
+    println!(
+        "ca file:       {}",
+        r.ca_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "- (system roots)".into())
+    );
     println!("events:        {}", Categories::from_bits(r.categories));
     println!("backfill:      {} days", r.backfill_days);
-    println!("cursor:        {}", if r.has_cursor { "saved" } else { "none yet (first run backfills)" });
-    println!("last tick:     {} ({})", when(r.last_tick_ms), r.last_outcome.as_deref().unwrap_or("-"));
+    println!(
+        "cursor:        {}",
+        if r.has_cursor {
+            "saved"
+        } else {
+            "none yet (first run backfills)"
+        }
+    );
+    println!(
+        "last tick:     {} ({})",
+        when(r.last_tick_ms),
+        r.last_outcome.as_deref().unwrap_or("-")
+    );
     if let Some(e) = &r.last_error {
         println!("last error:    {e}");
     }

@@ -26,7 +26,9 @@ fn now_ms() -> i64 {
 /// Parses Okta's `published` (RFC 3339, UTC) to Unix ms.
 fn published_ms(s: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok()?;
-    t.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as i64)
 }
 
 impl Progress {
@@ -77,10 +79,17 @@ impl Progress {
                 return;
             };
             let last = stats.last_published.as_deref().unwrap_or("-");
-            bar.set_message(format!("{} events, {} pages, up to {last}", stats.events, stats.pages));
-            if let (Some((start, end)), Some(p)) = (window, stats.last_published.as_deref().and_then(published_ms)) {
+            bar.set_message(format!(
+                "{} events, {} pages, up to {last}",
+                stats.events, stats.pages
+            ));
+            if let (Some((start, end)), Some(p)) = (
+                window,
+                stats.last_published.as_deref().and_then(published_ms),
+            ) {
                 let span = (end - start).max(1);
-                let pos = ((p - start).clamp(0, span) as u128 * u128::from(SCALE) / span as u128) as u64;
+                let pos =
+                    ((p - start).clamp(0, span) as u128 * u128::from(SCALE) / span as u128) as u64;
                 bar.set_position(pos.max(bar.position()));
             } else {
                 bar.tick();

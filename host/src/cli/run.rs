@@ -9,7 +9,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub(crate) fn host_config(db: &Path, t: &TuningArgs, component: Option<&Path>, concurrency: usize) -> HostConfig {
+pub(crate) fn host_config(
+    db: &Path,
+    t: &TuningArgs,
+    component: Option<&Path>,
+    concurrency: usize,
+) -> HostConfig {
     let mut cfg = HostConfig::new(db);
     cfg.component = match component {
         Some(p) => ComponentSource::File(p.to_path_buf()),
@@ -30,13 +35,23 @@ pub(crate) fn host_config(db: &Path, t: &TuningArgs, component: Option<&Path>, c
 
 /// Runs `run`.
 pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let host = Host::open(host_config(db, &args.tuning, args.component.as_deref(), args.concurrency))?;
+    let host = Host::open(host_config(
+        db,
+        &args.tuning,
+        args.component.as_deref(),
+        args.concurrency,
+    ))?;
     let sink = open_sink(&args.sink)?;
     if host.list_instances()?.is_empty() {
-        anyhow::bail!("no instances configured in {}; add one with `okta-ingest instance add`", db.display());
+        anyhow::bail!(
+            "no instances configured in {}; add one with `okta-ingest instance add`",
+            db.display()
+        );
     }
     if args.once {
-        let progress = std::io::stderr().is_terminal().then(|| Progress::new(&host.list_instances().unwrap_or_default()));
+        let progress = std::io::stderr()
+            .is_terminal()
+            .then(|| Progress::new(&host.list_instances().unwrap_or_default()));
         if let Some(p) = &progress {
             host.set_commit_observer(p.observer());
         }
@@ -45,7 +60,11 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             p.finish();
         }
         report(&summary);
-        return Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if summary.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let host = Arc::new(host);
     tracing::info!(interval = ?args.interval, "running; Ctrl-C or SIGTERM stops cleanly");
@@ -58,12 +77,18 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn report(s: &RunSummary) {
     for i in &s.instances {
         match &i.error {
-            None => eprintln!("{}: caught up: {} events in {} pages", i.name, i.events, i.pages),
+            None => eprintln!(
+                "{}: caught up: {} events in {} pages",
+                i.name, i.events, i.pages
+            ),
             Some(e) => eprintln!("{}: FAILED after {} events: {e}", i.name, i.events),
         }
     }
     if let Some(e) = &s.sink_error {
-        eprintln!("delivery FAILED, {} events still queued (delivered on the next run): {e}", s.queued);
+        eprintln!(
+            "delivery FAILED, {} events still queued (delivered on the next run): {e}",
+            s.queued
+        );
     }
 }
 
@@ -71,13 +96,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -1,0 +1,197 @@
+//! Emulator fidelity: the OFFICIAL Okta Python SDK (`okta==3.4.6`, pinned in
+//! `tests/sdk/requirements.txt`) against the emulator over HTTPS. The SDK's own `private_key_jwt`
+//! token flow must be accepted, its strict pydantic models must parse every event the emulator
+//! serves (paged with `limit=1000` along the `after` cursors of the `rel="next"` links), its
+//! 429 retry must work on the emulator's rate-limit answer, and the emulator's error bodies must
+//! come out as `OktaAPIError`s. Needs `python3` (3.11 tested); the SDK is installed once into
+//! `target/okta-sdk-venv` from PyPI. Does not use the okta-ingest binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use okta_emulator::{generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig, Fault};
+
+use crate::support::text;
+
+const EVENTS: usize = 3_000;
+const DAYS: u32 = 13;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Removes the install lock when the installer is done (or panics).
+struct LockGuard(PathBuf);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// True when `venv` has the SDK installed from exactly this requirements file.
+async fn venv_ready(venv: &Path, requirements: &str) -> bool {
+    let stamp = std::fs::read_to_string(venv.join("requirements.installed")).unwrap_or_default();
+    if stamp != requirements {
+        return false;
+    }
+    tokio::process::Command::new(venv.join("bin/python"))
+        .args(["-c", "import okta"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+async fn run_checked(cmd: &mut tokio::process::Command, what: &str) {
+    let out = cmd.output().await.unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", text(&out));
+}
+
+/// Ensures `<workspace>/target/okta-sdk-venv` holds the pinned SDK; returns its python. A lock
+/// file (`create_new`) keeps two test processes from installing at the same time.
+async fn sdk_python() -> PathBuf {
+    let ws = workspace();
+    let requirements_path = ws.join("tests/sdk/requirements.txt");
+    let requirements = std::fs::read_to_string(&requirements_path).expect("tests/sdk/requirements.txt");
+    let target = ws.join("target");
+    let venv = target.join("okta-sdk-venv");
+    let python = venv.join("bin/python");
+    if venv_ready(&venv, &requirements).await {
+        return python;
+    }
+    std::fs::create_dir_all(&target).expect("target dir");
+    let lock = target.join("okta-sdk-venv.lock");
+    let started = Instant::now();
+    let _guard = loop {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(_) => break LockGuard(lock.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Another process is installing: wait for it, then use its venv.
+                if venv_ready(&venv, &requirements).await {
+                    return python;
+                }
+                let stale = std::fs::metadata(&lock)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(20 * 60));
+                if stale {
+                    let _ = std::fs::remove_file(&lock);
+                    continue;
+                }
+                assert!(started.elapsed() < Duration::from_secs(25 * 60), "waited too long for {}", lock.display());
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => panic!("cannot create {}: {e}", lock.display()),
+        }
+    };
+    if venv_ready(&venv, &requirements).await {
+        return python;
+    }
+    eprintln!("installing the Okta Python SDK into {} (one-off)", venv.display());
+    let _ = std::fs::remove_file(venv.join("requirements.installed"));
+    run_checked(
+        tokio::process::Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv),
+        "python3 -m venv (is python3 with the venv module installed?)",
+    )
+    .await;
+    run_checked(
+        tokio::process::Command::new(&python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", "-r"])
+            .arg(&requirements_path),
+        "pip install -r tests/sdk/requirements.txt",
+    )
+    .await;
+    std::fs::write(venv.join("requirements.installed"), &requirements).expect("venv stamp");
+    assert!(venv_ready(&venv, &requirements).await, "the SDK does not import after installing it");
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_okta_python_sdk_reads_every_event() {
+    let python = sdk_python().await;
+
+    let emu = Emulator::start(EmulatorConfig { events: EVENTS, days: DAYS, ..Default::default() })
+        .await
+        .expect("emulator starts");
+    let keys = generate_client_key_pair("0oa-sdk-compat").expect("key pair");
+    emu.register_client(ClientRegistration {
+        client_id: keys.client_id.clone(),
+        public_key_pem: keys.public_key_pem.clone(),
+        kid: Some(keys.kid.clone()),
+        require_dpop: false,
+        scopes: vec!["okta.logs.read".into()],
+        admin_role: true,
+    });
+    let committed = emu.committed().len();
+    assert_eq!(committed, EVENTS);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("client-key.pem");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&key, &keys.private_key_pem).unwrap();
+    std::fs::write(&ca, emu.ca_pem()).unwrap();
+
+    // The SDK's first logs request is rate-limited: it must wait for X-Rate-Limit-Reset (against
+    // the emulator's Date header) and retry. The reset is 1 s ahead, so this costs ~2 s.
+    let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+    emu.push_fault(Fault::Status {
+        status: 429,
+        body: r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests.","errorLink":"E0000047","errorId":"oaeSdkCompatRateLimit0001","errorCauses":[]}"#.into(),
+        headers: vec![
+            ("x-rate-limit-limit".into(), "60".into()),
+            ("x-rate-limit-remaining".into(), "0".into()),
+            ("x-rate-limit-reset".into(), reset.to_string()),
+        ],
+    });
+
+    let script = workspace().join("tests/sdk/okta_sdk_compat.py");
+    let org_url = format!("https://{}", emu.domain());
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.arg(&script)
+        .args(["--org-url", &org_url, "--client-id", &keys.client_id, "--kid", &keys.kid])
+        .arg("--private-key")
+        .arg(&key)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["--expected", &committed.to_string()])
+        // aiohttp reads SSL_CERT_FILE at import; requests/urllib3 read REQUESTS_CA_BUNDLE.
+        .env("SSL_CERT_FILE", &ca)
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .kill_on_drop(true);
+    // Loopback only: never route the emulator's traffic through a proxy from the environment.
+    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        cmd.env_remove(v);
+    }
+    let started = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("the SDK script finishes within 5 minutes")
+        .expect("the SDK script runs");
+    let elapsed = started.elapsed();
+    assert!(out.status.success(), "the Okta SDK disagrees with the emulator:\n{}", text(&out));
+
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_else(|| panic!("no summary:\n{}", text(&out)));
+    let summary: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"));
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["sdk_version"], "3.4.6", "{summary}");
+    assert_eq!(summary["events"].as_u64(), Some(committed as u64), "SDK parsed a different number of events: {summary}");
+    assert_eq!(summary["unique_uuids"].as_u64(), Some(committed as u64), "{summary}");
+    assert_eq!(summary["duplicates"].as_u64(), Some(0), "{summary}");
+    // 3 full pages of 1,000 and the empty page that ends the poll.
+    assert_eq!(summary["pages"].as_u64(), Some(committed.div_ceil(1000) as u64 + 1), "{summary}");
+    assert_eq!(summary["error_checks"].as_array().map(Vec::len), Some(2), "{summary}");
+
+    let stats = emu.stats();
+    assert_eq!(stats.faults_served, 1, "the 429 was served");
+    assert!(stats.rate_limited >= 1);
+    // 1 rate-limited + 4 pages + the since-too-old check; the unknown client never gets a token.
+    assert_eq!(stats.log_requests, 6, "{stats:?}");
+    assert_eq!(stats.tokens_issued, 2, "one token per SDK client that authenticates: {stats:?}");
+    eprintln!("Okta SDK read {committed} events in {elapsed:?}: {line}");
+    emu.shutdown().await;
+}
