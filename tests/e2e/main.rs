@@ -5,5 +5,9 @@ mod support;
 
 mod backfill;
 mod cli_validation;
+mod crash;
 mod diagnostics;
+mod edge_cases;
 mod faults;
+mod hostile;
+mod sdk_compat;
