@@ -4,6 +4,11 @@
 //! The nested cargo gets its own `CARGO_TARGET_DIR` under `OUT_DIR`: sharing the outer target dir would
 //! deadlock on cargo's build-directory lock. A missing wasm target is installed with rustup (machines here
 //! set `RUSTUP_AUTO_INSTALL=0`, so `rust-toolchain.toml` alone does not install it).
+//!
+//! It also builds the test-only components under `tests/components/` (a hostile connector and one built
+//! for another WIT major) in the same nested target dir, so they share its compiled dependencies, and
+//! exports their paths as `OKTA_INGEST_TEST_COMPONENT_*` for the e2e tests. With
+//! `OKTA_INGEST_PREBUILT_CONNECTOR` nothing is built for wasm and those variables are not set.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +28,7 @@ fn main() {
         "wit",
         "spec/okta/event-categories.json",
         "Cargo.lock",
+        "tests/components",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
@@ -66,11 +72,62 @@ fn main() {
                 .join("okta_ingest_connector.wasm"),
             &dest,
         );
+        build_test_components(&root, &target_dir, &out_dir);
     }
     println!(
         "cargo:rustc-env=OKTA_INGEST_CONNECTOR_WASM={}",
         dest.display()
     );
+}
+
+/// Test-only components (`tests/components/*`), built in the connector's nested target dir with the same
+/// settings; each path is exported as `OKTA_INGEST_TEST_COMPONENT_<NAME>`.
+fn build_test_components(root: &Path, target_dir: &Path, out_dir: &Path) {
+    const COMPONENTS: [(&str, &str, &str); 2] = [
+        (
+            "okta-ingest-test-hostile",
+            "okta_ingest_test_hostile",
+            "HOSTILE",
+        ),
+        (
+            "okta-ingest-test-wit-v2",
+            "okta_ingest_test_wit_v2",
+            "WIT_V2",
+        ),
+    ];
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", TARGET]);
+    for (package, _, _) in COMPONENTS {
+        cmd.args(["-p", package]);
+    }
+    let status = cmd
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build the test components: {e}"));
+    if !status.success() {
+        panic!("building the test components for {TARGET} failed (see the output above)");
+    }
+    for (_, file, var) in COMPONENTS {
+        let dest = out_dir.join(format!("{file}.wasm"));
+        copy(
+            &target_dir
+                .join(TARGET)
+                .join("release")
+                .join(format!("{file}.wasm")),
+            &dest,
+        );
+        println!(
+            "cargo:rustc-env=OKTA_INGEST_TEST_COMPONENT_{var}={}",
+            dest.display()
+        );
+    }
 }
 
 fn env(name: &str) -> String {

@@ -17,17 +17,18 @@ impl<E: Env> Session<'_, E> {
     ) -> Result<(HttpResponse, Pace), TickError> {
         let mut reauthenticated = false;
         loop {
-            let bearer = self.bearer()?;
-            let authorization = format!("Bearer {bearer}");
             let timeout_ms = self.tuning.request_timeout_ms;
+            // The bearer is taken per attempt: a retry after a long rate-limit wait or back-off must not
+            // resend a token that expired meanwhile.
             let (resp, pace) = self.send(
-                |_| {
+                |s| {
+                    let bearer = s.bearer()?;
                     Ok(HttpRequest {
                         method: Method::Get,
                         url: url.to_string(),
                         headers: vec![
                             ("accept".into(), "application/json".into()),
-                            ("authorization".into(), authorization.clone()),
+                            ("authorization".into(), format!("Bearer {bearer}")),
                         ],
                         body: Vec::new(),
                         timeout_ms,

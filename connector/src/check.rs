@@ -27,6 +27,7 @@ pub fn run_check<E: Env>(
         tuning,
         token: None,
         rate_limited: 0,
+        limit_waited_ms: 0,
     };
     let n = s.with_page(&url, |_, _, page, _| Ok(page.len()))?;
     Ok(format!(

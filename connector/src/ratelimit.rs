@@ -5,6 +5,16 @@ use crate::types::Tuning;
 
 /// Back-off is capped so one wait never exceeds a minute (Okta's windows are ~60 s).
 pub const MAX_BACKOFF_MS: u64 = 60_000;
+/// All waits for announced 429 resets in one tick together stay within this many `max_wait_ms`
+/// (default 2 min → 10 min, under the host's default 15-min tick limit): an org whose budget stays
+/// exhausted for minutes is waited out, yet a tick never sleeps unboundedly.
+pub const RATE_LIMIT_BUDGET_WAITS: u64 = 5;
+
+/// The most one tick sleeps in total waiting for 429 resets.
+pub fn rate_limit_budget_ms(tuning: &Tuning) -> u64 {
+    tuning.max_wait_ms.saturating_mul(RATE_LIMIT_BUDGET_WAITS)
+}
+
 /// Margin added to `X-Rate-Limit-Reset`: it has one-second resolution and clocks drift.
 const RESET_MARGIN_MS: u64 = 1_000;
 
@@ -16,12 +26,13 @@ pub enum Decision {
         /// Pacing before the next request.
         pace: Pace,
     },
-    /// 429 with a usable reset: sleep `wait_ms`, then retry.
+    /// 429 with a usable reset (in the future): sleep `wait_ms`, then retry.
     WaitAndRetry {
         /// How long to sleep.
         wait_ms: u64,
     },
-    /// 429 without a usable reset, or 5xx: exponential back-off, then retry.
+    /// 429 without a usable reset (missing, invalid or already past — e.g. clock skew), or 5xx:
+    /// exponential back-off, then retry; spends a retry.
     Backoff {
         /// True for 429 (counted as rate limited), false for 5xx.
         rate_limited: bool,
@@ -49,9 +60,10 @@ pub fn decide(headers: &[(String, String)], status: u16, now_ms: u64, tuning: &T
     let reset_wait = reset_wait_ms(headers, now_ms);
     match status {
         429 => match reset_wait {
+            // A reset already past would mean retrying at once, again and again: back off instead.
+            Some(0) | None => Decision::Backoff { rate_limited: true },
             Some(w) if w <= tuning.max_wait_ms => Decision::WaitAndRetry { wait_ms: w },
             Some(w) => Decision::TooLong { wait_ms: w },
-            None => Decision::Backoff { rate_limited: true },
         },
         500..=599 => Decision::Backoff {
             rate_limited: false,
@@ -133,9 +145,15 @@ mod tests {
             decide(&hs(None, None, Some("1800000010")), 429, NOW, &t),
             Decision::WaitAndRetry { wait_ms: 11_000 }
         );
+        // A reset already past (clock skew, stale header): back off rather than retry at once.
         assert_eq!(
             decide(&hs(None, None, Some("1799999990")), 429, NOW, &t),
-            Decision::WaitAndRetry { wait_ms: 0 }
+            Decision::Backoff { rate_limited: true }
+        );
+        // A concurrency 429 reports 0/0 and an estimated reset: wait for it.
+        assert_eq!(
+            decide(&hs(Some("0"), Some("0"), Some("1800000002")), 429, NOW, &t),
+            Decision::WaitAndRetry { wait_ms: 3_000 }
         );
         assert_eq!(
             decide(&hs(None, None, Some("1800000100")), 429, NOW, &t),

@@ -2,7 +2,7 @@
 
 use crate::env::{Env, HttpRequest, HttpResponse};
 use crate::errors::{transport, OktaError};
-use crate::ratelimit::{backoff_ms, decide, Decision, Pace};
+use crate::ratelimit::{backoff_ms, decide, rate_limit_budget_ms, Decision, Pace};
 use crate::types::{AccessToken, ErrorKind, InstanceConfig, LogLevel, TickError, Tuning};
 
 /// Shared state while talking to Okta.
@@ -17,12 +17,19 @@ pub struct Session<'a, E: Env> {
     pub token: Option<AccessToken>,
     /// 429 answers and rate-limit waits so far.
     pub rate_limited: u32,
+    /// Time slept so far in this tick waiting for announced rate-limit resets after a 429.
+    pub limit_waited_ms: u64,
 }
 
 impl<E: Env> Session<'_, E> {
     /// Send a request built by `build` (called again for every attempt, so token requests get a fresh
     /// assertion), retrying transport errors, 5xx and 429 within `tuning`. `retry` counts retries already
     /// spent on this logical request. Returns any response that is neither 429 nor 5xx.
+    ///
+    /// A 429 announcing its reset is waited out without spending a retry: that is what Okta asks for, and a
+    /// bucket exhausted by other tools can stay empty for several windows. What bounds it is `max_wait_ms`
+    /// per wait and [`rate_limit_budget_ms`] for all such waits in one tick; beyond either the tick ends
+    /// (everything committed stays committed) and the next tick continues.
     pub fn send(
         &mut self,
         mut build: impl FnMut(&mut Self) -> Result<HttpRequest, TickError>,
@@ -46,10 +53,11 @@ impl<E: Env> Session<'_, E> {
                 Decision::Accept { pace } => return Ok((resp, pace)),
                 Decision::WaitAndRetry { wait_ms } => {
                     self.rate_limited += 1;
-                    if *retry >= self.tuning.max_retries {
-                        return Err(rate_limited(&resp, Some(wait_ms)));
+                    let budget = rate_limit_budget_ms(self.tuning);
+                    if self.limit_waited_ms.saturating_add(wait_ms) > budget {
+                        return Err(rate_limited_too_long(&resp, self.limit_waited_ms));
                     }
-                    *retry += 1;
+                    self.limit_waited_ms += wait_ms;
                     self.env.log(
                         LogLevel::Info,
                         &format!("rate limited (429); waiting {wait_ms} ms for the reset"),
@@ -131,6 +139,21 @@ fn rate_limited(resp: &HttpResponse, wait_ms: Option<u64>) -> TickError {
     TickError::http(
         ErrorKind::RateLimited,
         format!("Okta rate-limited the request (429) and {when}; the next tick continues — other tools may share the org's budget"),
+        429,
+        e.code().map(str::to_string),
+    )
+}
+
+fn rate_limited_too_long(resp: &HttpResponse, waited_ms: u64) -> TickError {
+    let e = OktaError::parse(&resp.body);
+    TickError::http(
+        ErrorKind::RateLimited,
+        format!(
+            "Okta kept rate-limiting the System Log (429) after this tick already waited {} s for resets; \
+             the tick stops here with everything fetched so far committed, the next tick continues — other \
+             tools may be using the org's budget",
+            waited_ms / 1000
+        ),
         429,
         e.code().map(str::to_string),
     )

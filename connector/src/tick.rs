@@ -28,6 +28,7 @@ pub fn run_tick<E: Env>(env: &mut E, input: TickInput) -> TickReport {
         tuning: &tuning,
         token,
         rate_limited: 0,
+        limit_waited_ms: 0,
     };
     let result = pages(&mut s, state, &mut report);
     report.rate_limited = s.rate_limited;

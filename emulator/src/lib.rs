@@ -53,6 +53,9 @@ pub struct EmulatorConfig {
     /// `/api/v1/logs` requests allowed per window; `None` never answers 429 (the headers are
     /// still sent, with a limit of 1,000,000).
     pub rate_limit_per_minute: Option<u32>,
+    /// Length of a `/api/v1/logs` rate-limit window (default 60 s, like Okta); tests shorten it to
+    /// exercise several windows in seconds.
+    pub rate_limit_window: Duration,
     /// Lifetime of issued access tokens (default one hour, like Okta).
     pub token_lifetime: Duration,
 }
@@ -66,6 +69,7 @@ impl Default for EmulatorConfig {
             seed: 1,
             late_fraction: 0.02,
             rate_limit_per_minute: None,
+            rate_limit_window: Duration::from_secs(60),
             token_lifetime: Duration::from_secs(3600),
         }
     }

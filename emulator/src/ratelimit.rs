@@ -1,7 +1,7 @@
 //! Okta-style per-minute rate-limit bucket. A window opens with the first request after the
 //! previous window ended and lasts 60 s (Okta's windows are not aligned to the wall clock).
 
-/// Window length.
+/// Default window length.
 pub const WINDOW_MS: u64 = 60_000;
 /// The `X-Rate-Limit-Limit` reported when no limit is enforced.
 pub const UNLIMITED: u32 = 1_000_000;
@@ -34,6 +34,7 @@ impl Decision {
 #[derive(Debug, Clone)]
 pub struct Bucket {
     per_minute: Option<u32>,
+    window_ms: u64,
     window_start_ms: Option<u64>,
     count: u64,
     /// Requests received in this window after its first 429 (`None` until that 429).
@@ -47,11 +48,18 @@ impl Bucket {
     pub fn new(per_minute: Option<u32>) -> Self {
         Bucket {
             per_minute,
+            window_ms: WINDOW_MS,
             window_start_ms: None,
             count: 0,
             after_first_429: None,
             max_after_first_429: 0,
         }
+    }
+
+    /// The same bucket with windows of `window_ms` instead of 60 s (tests).
+    pub fn with_window(mut self, window_ms: u64) -> Self {
+        self.window_ms = window_ms.max(1);
+        self
     }
 
     /// Changes the limit; the current window keeps its count.
@@ -62,7 +70,7 @@ impl Bucket {
     /// Counts one request arriving at `now_ms`.
     pub fn hit(&mut self, now_ms: u64) -> Decision {
         let start = match self.window_start_ms {
-            Some(s) if now_ms < s + WINDOW_MS => s,
+            Some(s) if now_ms < s + self.window_ms => s,
             _ => {
                 self.window_start_ms = Some(now_ms);
                 self.count = 0;
@@ -83,7 +91,7 @@ impl Bucket {
             allowed,
             limit,
             remaining: u64::from(limit).saturating_sub(self.count) as u32,
-            reset_epoch_s: (start + WINDOW_MS).div_ceil(1000),
+            reset_epoch_s: (start + self.window_ms).div_ceil(1000),
         }
     }
 }
@@ -120,6 +128,17 @@ mod tests {
         assert_eq!(fresh.remaining, 2);
         assert_eq!(fresh.reset_epoch_s, (t0 + 120_000).div_ceil(1000));
         assert_eq!(b.max_after_first_429, 3);
+    }
+
+    #[test]
+    fn a_shorter_window_resets_sooner() {
+        let mut b = Bucket::new(Some(1)).with_window(2_000);
+        let t0 = 1_000_000_500;
+        assert!(b.hit(t0).allowed);
+        let limited = b.hit(t0 + 1_000);
+        assert!(!limited.allowed);
+        assert_eq!(limited.reset_epoch_s, (t0 + 2_000).div_ceil(1000));
+        assert!(b.hit(t0 + 2_000).allowed);
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl Shared {
                 tokens: HashMap::new(),
                 used_jti: HashMap::new(),
                 faults: VecDeque::new(),
-                logs_bucket: Bucket::new(config.rate_limit_per_minute),
+                logs_bucket: Bucket::new(config.rate_limit_per_minute)
+                    .with_window(config.rate_limit_window.as_millis().max(1) as u64),
                 token_bucket: Bucket::new(Some(TOKEN_RATE_LIMIT)),
                 other_bucket: Bucket::new(None),
                 stats: Stats::default(),

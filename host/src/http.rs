@@ -144,6 +144,15 @@ impl AllowedOrigin {
     }
 }
 
+impl std::fmt::Display for AllowedOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            443 => write!(f, "{}", self.host),
+            port => write!(f, "{}:{port}", self.host),
+        }
+    }
+}
+
 fn split_authority(domain: &str) -> Option<(String, u16)> {
     let auth: http::uri::Authority = domain.parse().ok()?;
     Some((
@@ -152,12 +161,26 @@ fn split_authority(domain: &str) -> Option<(String, u16)> {
     ))
 }
 
+/// Answers a request in memory: `(method, uri, headers, body) -> response`.
+pub type InMemoryHandler =
+    Arc<dyn Fn(&http::request::Parts, &[u8]) -> http::Response<Bytes> + Send + Sync>;
+
+/// How an instance's allowed requests leave the host.
+#[derive(Clone)]
+pub enum Transport {
+    /// HTTPS through a pooled client (the normal case).
+    Network(reqwest::Client),
+    /// Answered in memory by the embedder, e.g. to measure the sandbox alone in benchmarks. The
+    /// allow-list still applies.
+    InMemory(InMemoryHandler),
+}
+
 /// The `wasi:http` hooks for one tick of one instance.
 pub struct InstanceHttp {
     /// Where requests may go.
     pub origin: AllowedOrigin,
-    /// The pooled client for this instance's CA settings.
-    pub client: reqwest::Client,
+    /// Where allowed requests go: the pooled client for this instance's CA settings, or a handler.
+    pub transport: Transport,
     /// Limits.
     pub limits: HttpLimits,
     /// Instance name, for logs.
@@ -184,7 +207,7 @@ impl WasiHttpHooks for InstanceHttp {
     > {
         drop(fut);
         let allowed = self.origin.allows(request.uri());
-        let client = self.client.clone();
+        let transport = self.transport.clone();
         let limits = self.limits.clone();
         let instance = self.instance.clone();
         Box::new(async move {
@@ -192,6 +215,19 @@ impl WasiHttpHooks for InstanceHttp {
                 tracing::warn!(%instance, uri = %request.uri(), "refused an outbound request: only https://<instance domain> is allowed");
                 return Err(WasiHttpError::HttpRequestDenied);
             }
+            let client = match transport {
+                Transport::Network(client) => client,
+                Transport::InMemory(handler) => {
+                    let (parts, body) = request.into_parts();
+                    let body = collect_limited(body, limits.max_request_bytes).await?;
+                    let resp = handler(&parts, &body).map(|b| {
+                        Full::new(b)
+                            .map_err(|never: std::convert::Infallible| match never {})
+                            .boxed_unsync()
+                    });
+                    return Ok((resp, Box::new(async { Ok(()) }) as IoFuture));
+                }
+            };
             let resp = send(client, request, options, &limits).await.inspect_err(
                 |e| tracing::debug!(%instance, error = ?e, "outbound request failed"),
             )?;

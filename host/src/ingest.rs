@@ -115,18 +115,22 @@ pub struct HostConfig {
     pub tuning: Tuning,
     /// Instances ticking at the same time.
     pub concurrency: usize,
+    /// Where compiled components are cached across restarts (`None`: compile every start).
+    pub component_cache: Option<PathBuf>,
 }
 
 impl HostConfig {
     /// Defaults for a state file.
     pub fn new(db_path: impl Into<PathBuf>) -> HostConfig {
+        let db_path = db_path.into();
         HostConfig {
-            db_path: db_path.into(),
+            db_path: db_path.clone(),
             component: ComponentSource::Embedded,
             sandbox: SandboxLimits::default(),
             http: HttpLimits::default(),
             tuning: Tuning::default(),
             concurrency: 8,
+            component_cache: Some(default_component_cache(&db_path)),
         }
     }
 }
@@ -220,8 +224,39 @@ pub struct Host {
     db: Arc<Mutex<StateDb>>,
     runtime: OnceCell<Arc<ConnectorRuntime>>,
     clients: ClientPool,
-    tokens: Mutex<HashMap<i64, wit::AccessToken>>,
+    /// Access tokens by app: instances of the same app on the same org share one (Okta's token endpoint
+    /// has its own rate limit; a token per instance would waste it). In memory only.
+    tokens: Mutex<HashMap<AppKey, wit::AccessToken>>,
+    /// Parsed private keys by file, reloaded when the file changes (parsing RSA keys costs milliseconds).
+    signers: Mutex<HashMap<PathBuf, CachedSigner>>,
+    /// Tick outcomes not yet written: flushed in one transaction at most every second, so idle ticks do
+    /// not cost a disk sync each.
+    pending_status: Mutex<PendingStatus>,
     observer: Mutex<Option<CommitObserver>>,
+}
+
+/// Identifies the OAuth app a token belongs to.
+type AppKey = (String, String, PathBuf, Option<String>);
+
+struct CachedSigner {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    signer: Arc<Rs256Signer>,
+}
+
+#[derive(Default)]
+struct PendingStatus {
+    ticks: HashMap<i64, crate::state::TickStatus>,
+    last_flush: Option<Instant>,
+}
+
+fn app_key(rec: &InstanceRecord) -> AppKey {
+    (
+        rec.domain.clone(),
+        rec.client_id.clone(),
+        rec.private_key_path.clone(),
+        rec.key_id.clone(),
+    )
 }
 
 impl Host {
@@ -234,6 +269,8 @@ impl Host {
             db: Arc::new(Mutex::new(db)),
             runtime: OnceCell::new(),
             tokens: Mutex::default(),
+            signers: Mutex::default(),
+            pending_status: Mutex::default(),
             observer: Mutex::default(),
         })
     }
@@ -252,9 +289,13 @@ impl Host {
         let rt = self
             .runtime
             .get_or_try_init(|| async {
-                ConnectorRuntime::load(&self.config.component, self.config.sandbox.clone())
-                    .await
-                    .map(Arc::new)
+                ConnectorRuntime::load_cached(
+                    &self.config.component,
+                    self.config.sandbox.clone(),
+                    self.config.component_cache.as_deref(),
+                )
+                .await
+                .map(Arc::new)
             })
             .await?;
         Ok(rt.clone())
@@ -343,9 +384,7 @@ impl Host {
             categories: edit.categories.map(|c| c.bits()),
             ca_file,
         };
-        let rec = self.db().edit_instance(name, &e)?;
-        self.tokens_lock().remove(&rec.id);
-        Ok(rec)
+        Ok(self.db().edit_instance(name, &e)?)
     }
 
     /// Removes an instance (its undelivered events are still delivered).
@@ -368,7 +407,7 @@ impl Host {
         Ok(self.db().outbox_depth()?)
     }
 
-    fn tokens_lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, wit::AccessToken>> {
+    fn tokens_lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, wit::AccessToken>> {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -383,16 +422,16 @@ impl Host {
     }
 
     fn call_context(&self, rec: &InstanceRecord, commit: bool) -> Result<CallContext, HostError> {
-        let signer = Rs256Signer::from_pem_file(&rec.private_key_path)?;
+        let signer = self.signer(&rec.private_key_path)?;
         let client = self.clients.client(rec.ca_file.as_deref())?;
         Ok(CallContext {
             instance_id: rec.id,
             instance: rec.name.clone(),
-            signer: Some(Arc::new(signer)),
+            signer: Some(signer),
             db: commit.then(|| self.db.clone()),
             http: InstanceHttp {
                 origin: AllowedOrigin::from_domain(&rec.domain),
-                client,
+                transport: crate::http::Transport::Network(client),
                 limits: self.clients.limits().clone(),
                 instance: rec.name.clone(),
             },
@@ -430,7 +469,7 @@ impl Host {
         let rt = self.runtime().await?;
         let ctx = self.call_context(rec, true)?;
         let state = self.db().cursor(rec.id)?;
-        let token = self.tokens_lock().get(&rec.id).cloned();
+        let token = self.tokens_lock().get(&app_key(rec)).cloned();
         let input = wit::TickInput {
             config: Self::wit_config(rec),
             state,
@@ -446,16 +485,77 @@ impl Host {
             },
             Err(e) => ("error", Some(e.to_string())),
         };
-        if let Err(e) = self.db().record_tick(rec.id, outcome, error.as_deref()) {
-            tracing::warn!(instance = %rec.name, "could not record the tick outcome: {e}");
-        }
+        self.record_status(rec.id, outcome, error);
         let (report, stats) = result?;
         let mut tokens = self.tokens_lock();
         match &report.token {
-            Some(t) => tokens.insert(rec.id, t.clone()),
-            None => tokens.remove(&rec.id),
+            Some(t) => tokens.insert(app_key(rec), t.clone()),
+            None => tokens.remove(&app_key(rec)),
         };
         Ok((report, stats))
+    }
+
+    /// The signer for a key file, parsed once and reloaded when the file changes.
+    fn signer(&self, path: &Path) -> Result<Arc<Rs256Signer>, HostError> {
+        let meta = std::fs::metadata(path).ok();
+        let modified = meta.as_ref().and_then(|m| m.modified().ok());
+        let len = meta.as_ref().map_or(0, |m| m.len());
+        let mut cache = self.signers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(path) {
+            if meta.is_some() && c.modified == modified && c.len == len {
+                return Ok(c.signer.clone());
+            }
+        }
+        let signer = Arc::new(Rs256Signer::from_pem_file(path)?);
+        cache.insert(
+            path.to_path_buf(),
+            CachedSigner {
+                modified,
+                len,
+                signer: signer.clone(),
+            },
+        );
+        Ok(signer)
+    }
+
+    fn record_status(&self, instance_id: i64, outcome: &str, error: Option<String>) {
+        let due = {
+            let mut p = self
+                .pending_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            p.ticks.insert(
+                instance_id,
+                crate::state::TickStatus {
+                    at_ms: crate::state::now_ms(),
+                    outcome: outcome.to_string(),
+                    error,
+                },
+            );
+            p.last_flush
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        };
+        if due {
+            self.flush_status();
+        }
+    }
+
+    /// Writes tick outcomes still held in memory (`instance list`/`show` read them from the database).
+    pub fn flush_status(&self) {
+        let ticks: Vec<(i64, crate::state::TickStatus)> = {
+            let mut p = self
+                .pending_status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            p.last_flush = Some(Instant::now());
+            p.ticks.drain().collect()
+        };
+        if ticks.is_empty() {
+            return;
+        }
+        if let Err(e) = self.db().record_ticks(&ticks) {
+            tracing::warn!("could not record tick outcomes: {e}");
+        }
     }
 
     /// Ticks one instance until it is caught up or fails.
@@ -511,6 +611,7 @@ impl Host {
             }
         }))
         .await;
+        self.flush_status();
         let (delivered, sink_error) = delivery.finish().await;
         Ok(RunSummary {
             instances: runs,
@@ -623,6 +724,15 @@ impl DeliveryWorker {
         .await
         .unwrap_or((0, Some("delivery thread panicked".into())))
     }
+}
+
+/// `components/` beside the state database.
+fn default_component_cache(db_path: &Path) -> PathBuf {
+    let dir = db_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dir.join("components")
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -2,11 +2,13 @@
 //! `Store` per call from a shared `InstancePre`. The component gets `wasi:http` (through the host's
 //! allow-listed hook), clocks and randomness, and no filesystem, environment, sockets or stdio. Each call
 //! runs under a memory cap and a wall-clock deadline; epoch interruption makes even a guest stuck in a
-//! loop yield, so the deadline can always stop it.
+//! loop yield, so the deadline can always stop it. A refused request, a refused page or a refused memory
+//! growth fails the call with an error naming the limit, even if the component swallows the refusal.
 
 use crate::http::InstanceHttp;
 use crate::signing::Rs256Signer;
 use crate::state::{PageEvent, StateDb};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +16,7 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{Error as WasiHttpError, WasiBody};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 wasmtime::component::bindgen!({
@@ -70,6 +73,27 @@ pub enum RuntimeError {
     /// The call ran past its deadline and was stopped.
     #[error("connector ran longer than its limit of {0:?} and was stopped")]
     Timeout(Duration),
+    /// The component tried to grow a linear memory past the cap and was stopped.
+    #[error("connector tried to use {wanted_mib} MiB of memory, over its limit of {limit_mib} MiB, and was stopped")]
+    MemoryLimit {
+        /// The size it asked for, MiB (rounded up).
+        wanted_mib: usize,
+        /// The cap, MiB.
+        limit_mib: usize,
+    },
+    /// The component sent a request to a destination other than the instance's origin. The request was
+    /// refused before any connection was made; the call fails even if the component carried on.
+    #[error("connector tried to reach {uri}, but it may only reach https://{allowed}; the request was refused")]
+    DestinationRefused {
+        /// The refused request's URI (first one of the call).
+        uri: String,
+        /// The one origin allowed.
+        allowed: String,
+    },
+    /// The component committed a page the host refused (nothing of it was stored); the call fails even
+    /// if the component carried on.
+    #[error("connector produced invalid output, which was refused: {0}")]
+    InvalidOutput(String),
 }
 
 /// Limits for one call into a component.
@@ -131,15 +155,140 @@ pub struct CallContext {
     pub observer: Option<CommitObserver>,
 }
 
+/// `CallContext` without the HTTP hook, which the store keeps in a [`GuardedHttp`].
+struct CallInfo {
+    instance_id: i64,
+    instance: String,
+    signer: Option<Arc<Rs256Signer>>,
+    db: Option<Arc<Mutex<StateDb>>>,
+    observer: Option<CommitObserver>,
+}
+
+/// The instance's HTTP hook, recording the first request it refuses so the host can fail the call
+/// whatever the component does with the error it gets.
+struct GuardedHttp {
+    inner: InstanceHttp,
+    refused: Option<String>,
+}
+
+type IoFuture = Box<dyn std::future::Future<Output = Result<(), WasiHttpError>> + Send>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for GuardedHttp {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        self.inner.p2_outgoing_body_buffer_chunks()
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: IoFuture,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = Result<(http::Response<WasiBody>, IoFuture), WasiHttpError>,
+            > + Send,
+    > {
+        if self.refused.is_none() && !self.inner.origin.allows(request.uri()) {
+            self.refused = Some(request.uri().to_string());
+        }
+        self.inner.send_request(request, options, fut)
+    }
+}
+
+/// The memory cap (`StoreLimits`), remembering a refused growth so the error can name the limit. The cap
+/// is on the total of all the component's linear memories, not per memory.
+struct Limiter {
+    inner: StoreLimits,
+    memory_bytes: usize,
+    refused_growth: Option<usize>,
+    total: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total_after = self.total.saturating_sub(current).saturating_add(desired);
+        if total_after > self.memory_bytes {
+            self.refused_growth = Some(total_after);
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded (wanted {total_after})",
+                self.memory_bytes
+            );
+        }
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.total = total_after;
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 /// The `T` of `Store<T>`.
 pub struct StoreData {
     wasi: WasiCtx,
     table: ResourceTable,
     http_ctx: WasiHttpCtx,
-    ctx: CallContext,
-    limits: StoreLimits,
+    ctx: CallInfo,
+    http: GuardedHttp,
+    limits: Limiter,
     sandbox: SandboxLimits,
     stats: CommitStats,
+    /// Why the host refused a page, if it did (the first time).
+    refused_page: Option<String>,
+}
+
+impl StoreData {
+    /// A host-enforced limit the call ran into, which fails the call whatever the component returned.
+    fn violation(&self) -> Option<RuntimeError> {
+        if let Some(wanted) = self.limits.refused_growth {
+            return Some(RuntimeError::MemoryLimit {
+                wanted_mib: wanted.div_ceil(1 << 20),
+                limit_mib: self.limits.memory_bytes >> 20,
+            });
+        }
+        if let Some(uri) = &self.http.refused {
+            return Some(RuntimeError::DestinationRefused {
+                uri: uri.clone(),
+                allowed: self.http.inner.origin.to_string(),
+            });
+        }
+        self.refused_page
+            .as_ref()
+            .map(|e| RuntimeError::InvalidOutput(e.clone()))
+    }
 }
 
 impl WasiView for StoreData {
@@ -156,7 +305,7 @@ impl WasiHttpView for StoreData {
         WasiHttpCtxView {
             ctx: &mut self.http_ctx,
             table: &mut self.table,
-            hooks: &mut self.ctx.http,
+            hooks: &mut self.http,
         }
     }
 }
@@ -185,6 +334,7 @@ impl okta_ingest::connector::host::Host for StoreData {
         };
         if let Err(e) = self.validate_page(&events, &state) {
             tracing::warn!(instance = %self.ctx.instance, "refused a page from the connector: {e}");
+            self.refused_page.get_or_insert_with(|| e.clone());
             return Ok(Err(e));
         }
         let id = self.ctx.instance_id;
@@ -318,6 +468,11 @@ impl StoreData {
                     e.uuid
                 ));
             }
+            // Sinks write `raw` verbatim as one JSON line: it must parse (this also rules out raw
+            // control characters such as newlines inside strings).
+            if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
+                return Err(format!("event {} is not valid JSON ({err})", e.uuid));
+            }
             if categories_bits(e.categories) == 0 {
                 return Err(format!("event {} belongs to no category", e.uuid));
             }
@@ -357,11 +512,75 @@ fn engine() -> Result<Engine, RuntimeError> {
     Engine::new(&cfg).map_err(|e| RuntimeError::Engine(e.to_string()))
 }
 
+/// Compiles `bytes`, or loads the machine code compiled earlier from `cache_dir`. Entries are keyed by the
+/// component's SHA-256 and the engine's compatibility hash, so a new wasmtime or different settings never
+/// load stale code; a restart skips the ~0.6 s compile.
+fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    what: &str,
+    cache_dir: Option<&Path>,
+) -> Result<Component, RuntimeError> {
+    use sha2::Digest;
+    use std::hash::{Hash, Hasher};
+    let not_a_component = |e: wasmtime::Error| RuntimeError::NotAComponent {
+        what: what.to_string(),
+        detail: format!("{e:#}"),
+    };
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, bytes).map_err(not_a_component);
+    };
+    let digest = sha2::Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut compat = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let path = dir.join(format!("{hex}-{:016x}.cwasm", compat.finish()));
+    if path.exists() {
+        // SAFETY: the file is one this host serialized itself into its private (0700) cache directory,
+        // named by the exact component hash and engine compatibility; `deserialize_file` trusts its input.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring an unusable compiled-component cache entry: {e:#}");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(not_a_component)?;
+    if let Err(e) = write_cache(dir, &path, &component) {
+        tracing::warn!(dir = %dir.display(), "could not cache the compiled component (it is recompiled next start): {e}");
+    }
+    Ok(component)
+}
+
+fn write_cache(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+    let code = component.serialize().map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    // Write then rename, so a concurrent start never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, code)?;
+    std::fs::rename(&tmp, path)
+}
+
 impl ConnectorRuntime {
     /// Compiles and checks a component; `describe` is called once to learn its version.
     pub async fn load(
         source: &ComponentSource,
         limits: SandboxLimits,
+    ) -> Result<ConnectorRuntime, RuntimeError> {
+        Self::load_cached(source, limits, None).await
+    }
+
+    /// Like [`ConnectorRuntime::load`], keeping compiled machine code in `cache_dir` across restarts.
+    pub async fn load_cached(
+        source: &ComponentSource,
+        limits: SandboxLimits,
+        cache_dir: Option<&Path>,
     ) -> Result<ConnectorRuntime, RuntimeError> {
         let engine = engine()?;
         let (what, bytes): (String, std::borrow::Cow<'static, [u8]>) = match source {
@@ -386,11 +605,7 @@ impl ConnectorRuntime {
             };
             return Err(RuntimeError::NotAComponent { what, detail });
         }
-        let component =
-            Component::new(&engine, &bytes).map_err(|e| RuntimeError::NotAComponent {
-                what: what.clone(),
-                detail: format!("{e:#}"),
-            })?;
+        let component = compile(&engine, &bytes, &what, cache_dir)?;
         check_exports(&engine, &component, &what)?;
         let mut linker: Linker<StoreData> = Linker::new(&engine);
         let incompatible = |e: wasmtime::Error| RuntimeError::Incompatible {
@@ -453,6 +668,14 @@ impl ConnectorRuntime {
     }
 
     fn store(&self, ctx: CallContext) -> Store<StoreData> {
+        let CallContext {
+            instance_id,
+            instance,
+            signer,
+            db,
+            http,
+            observer,
+        } = ctx;
         let data = StoreData {
             // No preopens, no env, no args, no stdio, no sockets: the component sees nothing of the host.
             wasi: WasiCtxBuilder::new()
@@ -462,16 +685,32 @@ impl ConnectorRuntime {
                 .build(),
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            ctx,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .instances(4)
-                .tables(20)
-                .memories(4)
-                .trap_on_grow_failure(true)
-                .build(),
+            ctx: CallInfo {
+                instance_id,
+                instance,
+                signer,
+                db,
+                observer,
+            },
+            http: GuardedHttp {
+                inner: http,
+                refused: None,
+            },
+            limits: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(self.limits.memory_bytes)
+                    .instances(4)
+                    .tables(20)
+                    .memories(4)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                memory_bytes: self.limits.memory_bytes,
+                refused_growth: None,
+                total: 0,
+            },
             sandbox: self.limits.clone(),
             stats: CommitStats::default(),
+            refused_page: None,
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
@@ -488,7 +727,7 @@ impl ConnectorRuntime {
             db: None,
             http: crate::http::InstanceHttp {
                 origin: crate::http::AllowedOrigin::from_domain("invalid.invalid"),
-                client: reqwest::Client::new(),
+                transport: crate::http::Transport::Network(reqwest::Client::new()),
                 limits: Default::default(),
                 instance: "describe".into(),
             },
@@ -503,11 +742,8 @@ impl ConnectorRuntime {
                 .call_describe(&mut store)
                 .await
         };
-        match tokio::time::timeout(timeout, fut).await {
-            Err(_) => Err(RuntimeError::Timeout(timeout)),
-            Ok(Err(e)) => Err(RuntimeError::Trap(format!("{e:#}"))),
-            Ok(Ok(d)) => Ok(d),
-        }
+        let result = tokio::time::timeout(timeout, fut).await;
+        outcome(&store, timeout, result)
     }
 
     /// Runs one tick in a fresh store. Returns the report and what was committed.
@@ -527,11 +763,8 @@ impl ConnectorRuntime {
         };
         let result = tokio::time::timeout(timeout, fut).await;
         let stats = std::mem::take(&mut store.data_mut().stats);
-        match result {
-            Err(_) => Err(RuntimeError::Timeout(timeout)),
-            Ok(Err(e)) => Err(RuntimeError::Trap(format!("{e:#}"))),
-            Ok(Ok(report)) => Ok((report, stats)),
-        }
+        let report = outcome(&store, timeout, result)?;
+        Ok((report, stats))
     }
 
     /// Runs `check` in a fresh store (no commits possible).
@@ -550,11 +783,35 @@ impl ConnectorRuntime {
                 .call_check(&mut store, &config, tuning)
                 .await
         };
-        match tokio::time::timeout(timeout, fut).await {
-            Err(_) => Err(RuntimeError::Timeout(timeout)),
-            Ok(Err(e)) => Err(RuntimeError::Trap(format!("{e:#}"))),
-            Ok(Ok(r)) => Ok(r),
-        }
+        let result = tokio::time::timeout(timeout, fut).await;
+        outcome(&store, timeout, result)
+    }
+}
+
+/// The result of a call: a limit the host enforced during it comes first (it fails the call even when
+/// the component swallowed the refusal and returned normally), then the deadline, then a trap.
+fn outcome<R>(
+    store: &Store<StoreData>,
+    timeout: Duration,
+    result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+) -> Result<R, RuntimeError> {
+    if let Some(violation) = store.data().violation() {
+        return Err(violation);
+    }
+    match result {
+        Err(_) => Err(RuntimeError::Timeout(timeout)),
+        Ok(Err(e)) => Err(RuntimeError::Trap(trap_message(&e))),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// One line for a trap: the trap itself (e.g. "wasm `unreachable` instruction executed") or the root
+/// cause, without wasmtime's multi-line wasm backtrace (logged at debug level instead).
+fn trap_message(e: &wasmtime::Error) -> String {
+    tracing::debug!("connector call failed: {e:?}");
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
     }
 }
 
@@ -597,4 +854,54 @@ fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
             }
         })
         .ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn compiled_components_are_cached_and_a_bad_entry_is_recompiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("components");
+        let rt = ConnectorRuntime::load_cached(
+            &ComponentSource::Embedded,
+            SandboxLimits::default(),
+            Some(&cache),
+        )
+        .await
+        .unwrap();
+        let first = rt.description().clone();
+        let files = cached_files(&cache);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
+        // A second start loads the cached machine code and gets the same connector.
+        let again = ConnectorRuntime::load_cached(
+            &ComponentSource::Embedded,
+            SandboxLimits::default(),
+            Some(&cache),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.description().version, first.version);
+        // The entry is memory-mapped while loaded: drop both before damaging it in place.
+        drop((rt, again));
+        // A damaged entry is not trusted: it is replaced by a fresh compile.
+        std::fs::write(&files[0], b"garbage").unwrap();
+        let repaired = ConnectorRuntime::load_cached(
+            &ComponentSource::Embedded,
+            SandboxLimits::default(),
+            Some(&cache),
+        )
+        .await
+        .unwrap();
+        assert_eq!(repaired.description().name, first.name);
+        assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000);
+    }
 }

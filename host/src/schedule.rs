@@ -115,6 +115,7 @@ impl Scheduler {
             "shutting down: waiting for ticks in flight"
         );
         while tasks.join_next().await.is_some() {}
+        host.flush_status();
         Ok(())
     }
 }

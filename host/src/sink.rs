@@ -118,6 +118,14 @@ impl FileSink {
         })
     }
 
+    fn is_regular(&self) -> Result<bool, SinkError> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(self.io("reading file metadata"))?
+            .is_file())
+    }
+
     fn io(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
         move |source| SinkError::Io {
             sink: self.id(),
@@ -132,6 +140,10 @@ impl Sink for FileSink {
         format!("file:{}", self.path.display())
     }
     fn position(&mut self) -> Result<Option<u64>, SinkError> {
+        if !self.is_regular()? {
+            // A device or FIFO cannot be cut back: delivery is at-least-once there, like stdout.
+            return Ok(None);
+        }
         let end = self
             .file
             .seek(SeekFrom::End(0))
@@ -139,6 +151,23 @@ impl Sink for FileSink {
         Ok(Some(end))
     }
     fn truncate(&mut self, offset: u64) -> Result<(), SinkError> {
+        if !self.is_regular()? {
+            return Ok(());
+        }
+        let len = self
+            .file
+            .metadata()
+            .map_err(self.io("reading the file size"))?
+            .len();
+        if offset == len {
+            return Ok(()); // nothing was written after the recorded offset
+        }
+        if offset > len {
+            // The file is shorter than when the write began (rotated or truncated by someone else):
+            // extending it would insert zeros, so leave it and rewrite the batch at its end.
+            tracing::warn!(sink = %self.id(), offset, len, "file shrank since the unacknowledged write; not cutting it");
+            return Ok(());
+        }
         self.file
             .set_len(offset)
             .map_err(self.io("truncating a torn write"))?;
@@ -149,11 +178,16 @@ impl Sink for FileSink {
         for e in events {
             push_line(&mut buf, &e.raw);
         }
-        self.file
-            .seek(SeekFrom::End(0))
-            .map_err(self.io("seeking"))?;
+        if self.is_regular()? {
+            self.file
+                .seek(SeekFrom::End(0))
+                .map_err(self.io("seeking"))?;
+        }
         self.file.write_all(&buf).map_err(self.io("writing"))?;
-        self.file.sync_data().map_err(self.io("syncing to disk"))
+        if self.is_regular()? {
+            self.file.sync_data().map_err(self.io("syncing to disk"))?;
+        }
+        Ok(())
     }
 }
 
@@ -220,7 +254,11 @@ impl Delivery {
                     offset,
                 })?;
             }
-            sink.write(&rows)?;
+            if let Err(e) = sink.write(&rows) {
+                // Part of the batch may be on disk: cut it off before the next attempt rewrites it.
+                self.recovered = false;
+                return Err(e);
+            }
             db.ack(last.seq)?;
             on_batch(&rows);
             delivered += rows.len() as u64;
@@ -338,6 +376,99 @@ mod tests {
             .drain(&mut db, &mut Failing, &mut |_| {})
             .is_err());
         assert_eq!(db.outbox_depth().unwrap(), 5);
+    }
+
+    /// Writes half of the first batch, then fails once; afterwards works.
+    struct TornOnce {
+        inner: FileSink,
+        failed: bool,
+    }
+    impl Sink for TornOnce {
+        fn id(&self) -> String {
+            self.inner.id()
+        }
+        fn position(&mut self) -> Result<Option<u64>, SinkError> {
+            self.inner.position()
+        }
+        fn truncate(&mut self, offset: u64) -> Result<(), SinkError> {
+            self.inner.truncate(offset)
+        }
+        fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
+            if !self.failed {
+                self.failed = true;
+                self.inner
+                    .file
+                    .write_all(b"{\"uuid\":\"u0\"}\n{\"uu")
+                    .unwrap();
+                return Err(SinkError::Other {
+                    sink: self.id(),
+                    message: "disk full".into(),
+                });
+            }
+            self.inner.write(events)
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_half_way_is_cut_before_the_retry_in_the_same_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 3);
+        let out = dir.path().join("out.jsonl");
+        let mut sink = TornOnce {
+            inner: FileSink::open(&out).unwrap(),
+            failed: false,
+        };
+        let mut delivery = Delivery::new(100);
+        assert!(delivery.drain(&mut db, &mut sink, &mut |_| {}).is_err());
+        assert_eq!(db.outbox_depth().unwrap(), 3);
+        assert_eq!(delivery.drain(&mut db, &mut sink, &mut |_| {}).unwrap(), 3);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"uuid\":\"u0\"}\n{\"uuid\":\"u1\"}\n{\"uuid\":\"u2\"}\n"
+        );
+    }
+
+    #[test]
+    fn a_file_that_shrank_is_not_extended_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 2);
+        let out = dir.path().join("out.jsonl");
+        db.begin_write(&PendingWrite {
+            sink: format!("file:{}", out.display()),
+            first_seq: 1,
+            last_seq: 2,
+            offset: 1_000,
+        })
+        .unwrap();
+        let mut sink = FileSink::open(&out).unwrap(); // rotated: a new, empty file
+        Delivery::new(100)
+            .drain(&mut db, &mut sink, &mut |_| {})
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"uuid\":\"u0\"}\n{\"uuid\":\"u1\"}\n"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_device_fails_cleanly_and_keeps_events_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 3);
+        let mut sink = FileSink::open(Path::new("/dev/full")).unwrap();
+        let mut delivery = Delivery::new(100);
+        for _ in 0..2 {
+            let e = delivery
+                .drain(&mut db, &mut sink, &mut |_| {})
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("writing failed") && e.contains("stay queued"),
+                "{e}"
+            );
+        }
+        assert_eq!(db.outbox_depth().unwrap(), 3);
+        assert_eq!(db.pending_write().unwrap(), None);
     }
 
     #[test]

@@ -148,13 +148,25 @@ pub struct InstanceEdit {
     pub ca_file: Option<Option<PathBuf>>,
 }
 
+/// The outcome of one tick, for `status` and `instance show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickStatus {
+    /// When the tick ended, Unix ms.
+    pub at_ms: i64,
+    /// `ok`, `caught-up` or `error`.
+    pub outcome: String,
+    /// The error message, if any.
+    pub error: Option<String>,
+}
+
 /// A connection to the state database.
 pub struct StateDb {
     conn: Connection,
     path: PathBuf,
 }
 
-fn now_ms() -> i64 {
+/// Now, Unix ms.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -454,17 +466,18 @@ impl StateDb {
         Ok(())
     }
 
-    /// Records a tick's outcome for `status`/`instance show`.
-    pub fn record_tick(
-        &self,
-        instance_id: i64,
-        outcome: &str,
-        error: Option<&str>,
-    ) -> Result<(), StateError> {
-        self.conn.execute(
-            "UPDATE instances SET last_tick_ms=?2, last_outcome=?3, last_error=?4 WHERE id=?1",
-            params![instance_id, now_ms(), outcome, error],
-        )?;
+    /// Records many tick outcomes in one transaction (one disk sync for a whole fleet's idle ticks).
+    pub fn record_ticks(&mut self, ticks: &[(i64, TickStatus)]) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE instances SET last_tick_ms=?2, last_outcome=?3, last_error=?4 WHERE id=?1",
+            )?;
+            for (id, t) in ticks {
+                stmt.execute(params![id, t.at_ms, t.outcome, t.error])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -544,6 +557,15 @@ impl StateDb {
         )?;
         tx.execute("DELETE FROM outbox WHERE seq <= ?1", [last_seq])?;
         tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl StateDb {
+    fn ack_in_tx_for_test(&self) -> Result<(), StateError> {
+        self.conn
+            .execute("UPDATE delivery SET acked_seq=acked_seq WHERE id=1", [])?;
         Ok(())
     }
 }
@@ -702,6 +724,42 @@ mod tests {
         assert_eq!(db.pending_write().unwrap(), Some(w));
         db.ack(5).unwrap();
         assert_eq!(db.pending_write().unwrap(), None);
+    }
+
+    #[test]
+    fn wal_and_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let mode: String = db
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = db
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2), "2 = FULL");
+    }
+
+    #[test]
+    fn a_database_locked_by_another_connection_is_reported_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        StateDb::open(&p).unwrap();
+        let holder = Connection::open(&p).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let conn = Connection::open(&p).unwrap();
+        conn.busy_timeout(Duration::from_millis(50)).unwrap();
+        let db = StateDb {
+            conn,
+            path: p.clone(),
+        };
+        let e = db
+            .ack_in_tx_for_test()
+            .map_err(|e| db.classify(e))
+            .unwrap_err();
+        assert!(matches!(e, StateError::Locked(_)), "{e}");
+        assert!(e.to_string().contains("locked by another process"));
     }
 
     #[cfg(unix)]

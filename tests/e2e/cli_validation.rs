@@ -6,13 +6,24 @@ use std::process::Command;
 
 /// Makes a key file with openssl (the tool users have); panics with the command if it is missing.
 fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().expect("openssl is installed (.ci/run installs it)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The first line of stderr (the error; clap may add a hint after a blank line).
 fn first_line(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string()
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,17 +35,65 @@ async fn bad_instance_settings_are_refused_and_nothing_is_stored() {
     let bad = fx.path("bad.pem").display().to_string();
     let public = fx.path("pub.pem").display().to_string();
     let p = |n: &str| fx.path(n).display().to_string();
-    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &p("ec-pkcs8.pem")]);
-    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &p("ec-sec1.pem")]);
-    openssl(&["pkcs8", "-topk8", "-in", &key, "-out", &p("encrypted.pem"), "-passout", "pass:secret"]);
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        &p("ec-pkcs8.pem"),
+    ]);
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &p("ec-sec1.pem"),
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-in",
+        &key,
+        "-out",
+        &p("encrypted.pem"),
+        "-passout",
+        "pass:secret",
+    ]);
     let (ec8, ec1, enc) = (p("ec-pkcs8.pem"), p("ec-sec1.pem"), p("encrypted.pem"));
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--domain", "acme.okta.com", "--private-key", &ec8], "not an RSA key"),
-        (vec!["--domain", "acme.okta.com", "--private-key", &ec1], "EC key"),
-        (vec!["--domain", "acme.okta.com", "--private-key", &enc], "encrypted"),
-        (vec!["--domain", "acme.okta.com", "--private-key", "/nonexistent/key.pem"], "cannot read"),
-        (vec!["--domain", "acme okta.com", "--private-key", &key], "spaces"),
-        (vec!["--domain", "ftp://acme.okta.com", "--private-key", &key], "https"),
+        (
+            vec!["--domain", "acme.okta.com", "--private-key", &ec8],
+            "not an RSA key",
+        ),
+        (
+            vec!["--domain", "acme.okta.com", "--private-key", &ec1],
+            "EC key",
+        ),
+        (
+            vec!["--domain", "acme.okta.com", "--private-key", &enc],
+            "encrypted",
+        ),
+        (
+            vec![
+                "--domain",
+                "acme.okta.com",
+                "--private-key",
+                "/nonexistent/key.pem",
+            ],
+            "cannot read",
+        ),
+        (
+            vec!["--domain", "acme okta.com", "--private-key", &key],
+            "spaces",
+        ),
+        (
+            vec!["--domain", "ftp://acme.okta.com", "--private-key", &key],
+            "https",
+        ),
         (
             vec![
                 "--domain",
@@ -102,9 +161,25 @@ async fn bad_instance_settings_are_refused_and_nothing_is_stored() {
         let out = fx.cli(&args).await;
         assert!(!out.status.success(), "{args:?} should fail");
         let err = first_line(&out);
-        assert!(err.starts_with("error: ") && err.contains(want), "{args:?}: expected {want:?} in the first line: {}", text(&out));
+        assert!(
+            err.starts_with("error: ") && err.contains(want),
+            "{args:?}: expected {want:?} in the first line: {}",
+            text(&out)
+        );
     }
-    let out = fx.cli(&["instance", "add", "x", "--client-id", "", "--domain", "acme.okta.com", "--private-key", &key]).await;
+    let out = fx
+        .cli(&[
+            "instance",
+            "add",
+            "x",
+            "--client-id",
+            "",
+            "--domain",
+            "acme.okta.com",
+            "--private-key",
+            &key,
+        ])
+        .await;
     assert!(!out.status.success());
     assert!(first_line(&out).contains("client-id"), "{}", text(&out));
     let list = fx.cli(&["instance", "list"]).await;
@@ -164,18 +239,33 @@ async fn unwritable_and_corrupt_databases_are_clear_errors() {
     // A parent that is a file: no directory can be created there (root ignores permission bits).
     std::fs::write(fx.path("not-a-dir"), "x").unwrap();
     let bad = fx.path("not-a-dir").join("state.db").display().to_string();
-    let out = tokio::process::Command::new(BIN).args(["--db", &bad, "instance", "list"]).output().await.unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["--db", &bad, "instance", "list"])
+        .output()
+        .await
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot open state database") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("cannot open state database") && err.lines().count() == 1,
+        "{err}"
+    );
 
     let corrupt = fx.path("corrupt.db");
     std::fs::write(&corrupt, vec![0x5a; 16384]).unwrap();
     let before = std::fs::read(&corrupt).unwrap();
     let c = corrupt.display().to_string();
-    let out = tokio::process::Command::new(BIN).args(["--db", &c, "instance", "list"]).output().await.unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .args(["--db", &c, "instance", "list"])
+        .output()
+        .await
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("corrupt") && err.lines().count() == 1, "{err}");
-    assert_eq!(std::fs::read(&corrupt).unwrap(), before, "a corrupt database is never written to");
+    assert_eq!(
+        std::fs::read(&corrupt).unwrap(),
+        before,
+        "a corrupt database is never written to"
+    );
 }

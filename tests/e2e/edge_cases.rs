@@ -41,16 +41,34 @@ async fn odd_and_huge_events_and_full_pages_arrive_verbatim() {
     let mut events = Vec::new();
     // Three full pages (the connector asks for limit=1000) plus a remainder.
     for i in 0..3_050 {
-        let ty = ["user.session.start", "security.threat.detected", "user.risk.change", "user.lifecycle.create"][i % 4];
+        let ty = [
+            "user.session.start",
+            "security.threat.detected",
+            "user.risk.change",
+            "user.lifecycle.create",
+        ][i % 4];
         events.push(event(i, ty, json!({})));
     }
     // Very large events: 1 MiB of free-form debugData each.
     let big = "x".repeat(1 << 20);
     for i in 0..3 {
-        events.push(event(10_000 + i, "user.authentication.sso", json!({"debugContext": {"debugData": {"blob": big, "n": i}}})));
+        events.push(event(
+            10_000 + i,
+            "user.authentication.sso",
+            json!({"debugContext": {"debugData": {"blob": big, "n": i}}}),
+        ));
     }
     fx.emulator.commit_events(events);
-    fx.add_instance("org", &["--backfill-days", "1", "--events", "authentication,security,itp,lifecycle"]).await;
+    fx.add_instance(
+        "org",
+        &[
+            "--backfill-days",
+            "1",
+            "--events",
+            "authentication,security,itp,lifecycle",
+        ],
+    )
+    .await;
     let out = fx.path("events.jsonl");
     let run = fx.run_once(&out).await;
     assert!(run.status.success(), "{}", text(&run));
@@ -62,5 +80,8 @@ async fn odd_and_huge_events_and_full_pages_arrive_verbatim() {
     let first: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(first["client"]["zone"], "null");
     assert!(first["device"].is_null());
-    assert!(got.iter().any(|l| l.len() > 1 << 20), "the 1 MiB events arrived whole");
+    assert!(
+        got.iter().any(|l| l.len() > 1 << 20),
+        "the 1 MiB events arrived whole"
+    );
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use okta_emulator::{generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig, Fault};
+use okta_emulator::{
+    generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig, Fault,
+};
 
 use crate::support::text;
 
@@ -46,7 +48,10 @@ async fn venv_ready(venv: &Path, requirements: &str) -> bool {
 }
 
 async fn run_checked(cmd: &mut tokio::process::Command, what: &str) {
-    let out = cmd.output().await.unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let out = cmd
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
     assert!(out.status.success(), "{what} failed: {}", text(&out));
 }
 
@@ -55,7 +60,8 @@ async fn run_checked(cmd: &mut tokio::process::Command, what: &str) {
 async fn sdk_python() -> PathBuf {
     let ws = workspace();
     let requirements_path = ws.join("tests/sdk/requirements.txt");
-    let requirements = std::fs::read_to_string(&requirements_path).expect("tests/sdk/requirements.txt");
+    let requirements =
+        std::fs::read_to_string(&requirements_path).expect("tests/sdk/requirements.txt");
     let target = ws.join("target");
     let venv = target.join("okta-sdk-venv");
     let python = venv.join("bin/python");
@@ -66,7 +72,11 @@ async fn sdk_python() -> PathBuf {
     let lock = target.join("okta-sdk-venv.lock");
     let started = Instant::now();
     let _guard = loop {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
             Ok(_) => break LockGuard(lock.clone()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 // Another process is installing: wait for it, then use its venv.
@@ -82,7 +92,11 @@ async fn sdk_python() -> PathBuf {
                     let _ = std::fs::remove_file(&lock);
                     continue;
                 }
-                assert!(started.elapsed() < Duration::from_secs(25 * 60), "waited too long for {}", lock.display());
+                assert!(
+                    started.elapsed() < Duration::from_secs(25 * 60),
+                    "waited too long for {}",
+                    lock.display()
+                );
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => panic!("cannot create {}: {e}", lock.display()),
@@ -91,22 +105,40 @@ async fn sdk_python() -> PathBuf {
     if venv_ready(&venv, &requirements).await {
         return python;
     }
-    eprintln!("installing the Okta Python SDK into {} (one-off)", venv.display());
+    eprintln!(
+        "installing the Okta Python SDK into {} (one-off)",
+        venv.display()
+    );
     let _ = std::fs::remove_file(venv.join("requirements.installed"));
     run_checked(
-        tokio::process::Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv),
+        tokio::process::Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg("--clear")
+            .arg(&venv),
         "python3 -m venv (is python3 with the venv module installed?)",
     )
     .await;
     run_checked(
         tokio::process::Command::new(&python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-q",
+                "-r",
+            ])
             .arg(&requirements_path),
         "pip install -r tests/sdk/requirements.txt",
     )
     .await;
     std::fs::write(venv.join("requirements.installed"), &requirements).expect("venv stamp");
-    assert!(venv_ready(&venv, &requirements).await, "the SDK does not import after installing it");
+    assert!(
+        venv_ready(&venv, &requirements).await,
+        "the SDK does not import after installing it"
+    );
     python
 }
 
@@ -114,9 +146,13 @@ async fn sdk_python() -> PathBuf {
 async fn official_okta_python_sdk_reads_every_event() {
     let python = sdk_python().await;
 
-    let emu = Emulator::start(EmulatorConfig { events: EVENTS, days: DAYS, ..Default::default() })
-        .await
-        .expect("emulator starts");
+    let emu = Emulator::start(EmulatorConfig {
+        events: EVENTS,
+        days: DAYS,
+        ..Default::default()
+    })
+    .await
+    .expect("emulator starts");
     let keys = generate_client_key_pair("0oa-sdk-compat").expect("key pair");
     emu.register_client(ClientRegistration {
         client_id: keys.client_id.clone(),
@@ -136,7 +172,11 @@ async fn official_okta_python_sdk_reads_every_event() {
 
     // The SDK's first logs request is rate-limited: it must wait for X-Rate-Limit-Reset (against
     // the emulator's Date header) and retry. The reset is 1 s ahead, so this costs ~2 s.
-    let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
     emu.push_fault(Fault::Status {
         status: 429,
         body: r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests.","errorLink":"E0000047","errorId":"oaeSdkCompatRateLimit0001","errorCauses":[]}"#.into(),
@@ -151,7 +191,14 @@ async fn official_okta_python_sdk_reads_every_event() {
     let org_url = format!("https://{}", emu.domain());
     let mut cmd = tokio::process::Command::new(&python);
     cmd.arg(&script)
-        .args(["--org-url", &org_url, "--client-id", &keys.client_id, "--kid", &keys.kid])
+        .args([
+            "--org-url",
+            &org_url,
+            "--client-id",
+            &keys.client_id,
+            "--kid",
+            &keys.kid,
+        ])
         .arg("--private-key")
         .arg(&key)
         .arg("--ca-file")
@@ -163,7 +210,14 @@ async fn official_okta_python_sdk_reads_every_event() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .kill_on_drop(true);
     // Loopback only: never route the emulator's traffic through a proxy from the environment.
-    for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+    for v in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
         cmd.env_remove(v);
     }
     let started = Instant::now();
@@ -172,26 +226,54 @@ async fn official_okta_python_sdk_reads_every_event() {
         .expect("the SDK script finishes within 5 minutes")
         .expect("the SDK script runs");
     let elapsed = started.elapsed();
-    assert!(out.status.success(), "the Okta SDK disagrees with the emulator:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "the Okta SDK disagrees with the emulator:\n{}",
+        text(&out)
+    );
 
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_else(|| panic!("no summary:\n{}", text(&out)));
-    let summary: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"));
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no summary:\n{}", text(&out)));
+    let summary: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"));
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["sdk_version"], "3.4.6", "{summary}");
-    assert_eq!(summary["events"].as_u64(), Some(committed as u64), "SDK parsed a different number of events: {summary}");
-    assert_eq!(summary["unique_uuids"].as_u64(), Some(committed as u64), "{summary}");
+    assert_eq!(
+        summary["events"].as_u64(),
+        Some(committed as u64),
+        "SDK parsed a different number of events: {summary}"
+    );
+    assert_eq!(
+        summary["unique_uuids"].as_u64(),
+        Some(committed as u64),
+        "{summary}"
+    );
     assert_eq!(summary["duplicates"].as_u64(), Some(0), "{summary}");
     // 3 full pages of 1,000 and the empty page that ends the poll.
-    assert_eq!(summary["pages"].as_u64(), Some(committed.div_ceil(1000) as u64 + 1), "{summary}");
-    assert_eq!(summary["error_checks"].as_array().map(Vec::len), Some(2), "{summary}");
+    assert_eq!(
+        summary["pages"].as_u64(),
+        Some(committed.div_ceil(1000) as u64 + 1),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["error_checks"].as_array().map(Vec::len),
+        Some(2),
+        "{summary}"
+    );
 
     let stats = emu.stats();
     assert_eq!(stats.faults_served, 1, "the 429 was served");
     assert!(stats.rate_limited >= 1);
     // 1 rate-limited + 4 pages + the since-too-old check; the unknown client never gets a token.
     assert_eq!(stats.log_requests, 6, "{stats:?}");
-    assert_eq!(stats.tokens_issued, 2, "one token per SDK client that authenticates: {stats:?}");
+    assert_eq!(
+        stats.tokens_issued, 2,
+        "one token per SDK client that authenticates: {stats:?}"
+    );
     eprintln!("Okta SDK read {committed} events in {elapsed:?}: {line}");
     emu.shutdown().await;
 }

@@ -167,3 +167,140 @@ fn network_errors_name_the_cause() {
     assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Host));
     assert_eq!(e.requests.len(), 1);
 }
+
+/// 429s whose resets are each one window (60 s) further away, as an exhausted bucket answers.
+fn storm(e: &mut crate::fake::FakeEnv, n: u64) {
+    for i in 0..n {
+        let reset = reset_in(60 * (i + 1));
+        e.push(resp(
+            429,
+            &[
+                ("x-rate-limit-limit", "20"),
+                ("x-rate-limit-remaining", "0"),
+                ("x-rate-limit-reset", &reset),
+            ],
+            "{\"errorCode\":\"E0000047\",\"errorSummary\":\"API call exceeded rate limit due to too many requests.\"}",
+        ));
+    }
+}
+
+#[test]
+fn waiting_for_announced_resets_spends_no_retries() {
+    // A bucket exhausted for four minutes: four 429s, more than max_retries (2), then the limit lifts.
+    let mut e = env();
+    storm(&mut e, 4);
+    e.push(page(&[ev("a", "user.session.start")], "1"))
+        .push(page(&[], "1"));
+    let r = run_tick(&mut e, input(None, Some(valid_token())));
+    assert_eq!(r.error, None);
+    assert_eq!((r.events, r.rate_limited, r.caught_up), (1, 4, true));
+    // One request per window: each wait reaches the announced reset (+1 s margin).
+    assert_eq!(e.sleeps, vec![60_990, 59_990, 59_990, 59_990]);
+    assert_eq!(e.requests.len(), 6);
+    assert!(e.requests[..5].iter().all(|q| q.url == e.requests[0].url));
+}
+
+#[test]
+fn total_rate_limit_waiting_per_tick_is_bounded() {
+    // max_wait 65 s → at most 325 s of reset waits per tick; the sixth wait would pass it.
+    let mut e = env();
+    storm(&mut e, 10);
+    let r = run_tick(&mut e, input(None, Some(valid_token())));
+    let err = r.error.expect("error");
+    assert_eq!(
+        (err.kind, err.http_status, err.okta_code.as_deref()),
+        (ErrorKind::RateLimited, Some(429), Some("E0000047"))
+    );
+    assert!(
+        err.message.contains("already waited 300 s"),
+        "{}",
+        err.message
+    );
+    assert_eq!(e.sleeps.len(), 5);
+    assert_eq!(e.requests.len(), 6);
+    assert!(e.commits.is_empty());
+}
+
+#[test]
+fn rate_limit_waits_and_retries_are_counted_separately() {
+    // 429 waits do not spend retries, and retries spent on 5xx are still limited (max_retries 2).
+    let mut e = env();
+    storm(&mut e, 2);
+    let second = e.responses.pop_back().unwrap(); // reset 120 s from NOW
+    e.push(resp(500, &[], "")).push(resp(502, &[], ""));
+    e.responses.push_back(second);
+    e.push(resp(503, &[], ""));
+    let r = run_tick(&mut e, input(None, Some(valid_token())));
+    let err = r.error.expect("error");
+    assert_eq!(err.kind, ErrorKind::ServerError);
+    assert!(
+        err.message.contains("gave up after 2 retries"),
+        "{}",
+        err.message
+    );
+    assert_eq!(e.sleeps.len(), 4, "{:?}", e.sleeps);
+    assert_eq!((e.sleeps[1], e.sleeps[2]), (100, 200));
+    assert_eq!(r.rate_limited, 2);
+}
+
+#[test]
+fn concurrency_429_waits_for_the_estimated_reset() {
+    let mut e = env();
+    let reset = reset_in(2);
+    e.push(resp(
+        429,
+        &[
+            ("x-rate-limit-limit", "0"),
+            ("x-rate-limit-remaining", "0"),
+            ("x-rate-limit-reset", &reset),
+        ],
+        "{\"errorCode\":\"E0000047\"}",
+    ))
+    .push(page(&[], "1"));
+    let r = run_tick(&mut e, input(None, Some(valid_token())));
+    assert_eq!((r.error, r.rate_limited), (None, 1));
+    assert_eq!(e.sleeps, vec![2_990]);
+}
+
+#[test]
+fn a_reset_in_the_past_backs_off_instead_of_hammering() {
+    let mut e = env();
+    let past = reset_in(0);
+    let stale = || {
+        resp(
+            429,
+            &[
+                ("x-rate-limit-limit", "20"),
+                ("x-rate-limit-remaining", "0"),
+                ("x-rate-limit-reset", &past),
+            ],
+            "",
+        )
+    };
+    // NOW/1000 + 1 s margin is 1 s ahead; move the clock past it so the reset is stale.
+    e.now += 5_000;
+    e.push(stale()).push(stale()).push(stale());
+    let r = run_tick(&mut e, input(None, Some(valid_token())));
+    assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::RateLimited));
+    assert_eq!(e.sleeps, vec![100, 200]);
+    assert_eq!(e.requests.len(), 3);
+}
+
+#[test]
+fn a_token_that_expires_during_a_rate_limit_wait_is_replaced_before_the_retry() {
+    let mut e = env();
+    let short = crate::types::AccessToken {
+        token: "cached".into(),
+        expires_at_ms: NOW + 70_000, // usable now, not after a 61 s wait
+    };
+    storm(&mut e, 1);
+    e.push(token_ok("fresh")).push(page(&[], "1"));
+    let r = run_tick(&mut e, input(None, Some(short)));
+    assert_eq!(r.error, None);
+    let auth =
+        |i: usize| crate::env::header(&e.requests[i].headers, "authorization").map(str::to_string);
+    assert_eq!(auth(0).as_deref(), Some("Bearer cached"));
+    assert!(e.requests[1].url.ends_with("/oauth2/v1/token"));
+    assert_eq!(auth(2).as_deref(), Some("Bearer fresh"));
+    assert_eq!(r.token.map(|t| t.token).as_deref(), Some("fresh"));
+}

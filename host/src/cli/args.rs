@@ -53,6 +53,11 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the Okta emulator standalone and print the `instance add` line to use with it.
     Emulator(EmulatorArgs),
+    /// Measure throughput, idle-fleet cost, cold start and sandbox overhead against the built-in emulator.
+    Bench(super::bench::BenchArgs),
+    /// Internal: the measured side of `bench` (not for direct use).
+    #[command(hide = true, name = "bench-worker")]
+    BenchWorker(super::bench::BenchWorkerArgs),
 }
 
 /// `instance ...`

@@ -5,7 +5,9 @@
 use super::args::DemoArgs;
 use super::progress::Progress;
 use anyhow::Context;
-use okta_emulator::{generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig};
+use okta_emulator::{
+    generate_client_key_pair, ClientKeyPair, ClientRegistration, Emulator, EmulatorConfig,
+};
 use okta_ingest::sink::FileSink;
 use okta_ingest::{Categories, Host, HostConfig, NewInstance};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,29 @@ pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Registers a generated client key pair with `emulator` (with its kid, the logs scope and an admin
+/// role) and writes its private key and the emulator's CA into `dir`; returns the pair and both paths.
+pub(crate) fn register_client(
+    emulator: &Emulator,
+    client_id: &str,
+    dir: &Path,
+) -> anyhow::Result<(ClientKeyPair, PathBuf, PathBuf)> {
+    let client = generate_client_key_pair(client_id).context("generating a client key")?;
+    emulator.register_client(ClientRegistration {
+        client_id: client.client_id.clone(),
+        public_key_pem: client.public_key_pem.clone(),
+        kid: Some(client.kid.clone()),
+        require_dpop: false,
+        scopes: vec!["okta.logs.read".into()],
+        admin_role: true,
+    });
+    let key_path = dir.join("client-key.pem");
+    let ca_path = dir.join("ca.pem");
+    write_private(&key_path, &client.private_key_pem)?;
+    write_private(&ca_path, &emulator.ca_pem())?;
+    Ok((client, key_path, ca_path))
 }
 
 /// Runs the demo.
@@ -53,20 +78,7 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("starting the emulator")?;
-    let client =
-        generate_client_key_pair("0oa-okta-ingest-demo").context("generating a client key")?;
-    emulator.register_client(ClientRegistration {
-        client_id: client.client_id.clone(),
-        public_key_pem: client.public_key_pem.clone(),
-        kid: Some(client.kid.clone()),
-        require_dpop: false,
-        scopes: vec!["okta.logs.read".into()],
-        admin_role: true,
-    });
-    let key_path = dir.join("client-key.pem");
-    let ca_path = dir.join("emulator-ca.pem");
-    write_private(&key_path, &client.private_key_pem)?;
-    write_private(&ca_path, &emulator.ca_pem())?;
+    let (client, key_path, ca_path) = register_client(&emulator, "0oa-okta-ingest-demo", dir)?;
 
     let host = Host::open(HostConfig::new(dir.join("state.db")))?;
     let all = Categories::ALL

@@ -2,9 +2,9 @@
 //! `instance add` line to point okta-ingest at it.
 
 use super::args::EmulatorArgs;
-use super::demo::write_private;
+use super::demo::register_client;
 use anyhow::Context;
-use okta_emulator::{generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig};
+use okta_emulator::{Emulator, EmulatorConfig};
 use std::process::ExitCode;
 
 /// Runs the emulator until Ctrl-C.
@@ -21,20 +21,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .with_context(|| format!("starting the emulator on 127.0.0.1:{}", args.port))?;
-    let client =
-        generate_client_key_pair("0oa-okta-emulator-client").context("generating a client key")?;
-    emulator.register_client(ClientRegistration {
-        client_id: client.client_id.clone(),
-        public_key_pem: client.public_key_pem.clone(),
-        kid: Some(client.kid.clone()),
-        require_dpop: false,
-        scopes: vec!["okta.logs.read".into()],
-        admin_role: true,
-    });
-    let key = dir.join("client-key.pem");
-    let ca = dir.join("ca.pem");
-    write_private(&key, &client.private_key_pem)?;
-    write_private(&ca, &emulator.ca_pem())?;
+    let (client, key, ca) = register_client(&emulator, "0oa-okta-emulator-client", &dir)?;
     println!(
         "Okta emulator on https://{} with {} events over {} days",
         emulator.domain(),

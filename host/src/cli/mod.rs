@@ -1,6 +1,7 @@
 //! Subcommand implementations. Each uses only the library's public API.
 
 pub mod args;
+pub mod bench;
 pub mod demo;
 pub mod emulator;
 pub mod instance;
@@ -19,5 +20,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&cli.db, args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::BenchWorker(args) => bench::run_worker(&cli.db, args).await,
     }
 }

@@ -1,0 +1,299 @@
+//! 3. Idle fleet: many instances with nothing new. The parent creates the rows and the emulator; a hidden
+//! worker subcommand (`okta-ingest bench-worker idle`) ticks every instance through the `Host` library
+//! API, round after round, and prints one JSON line per round; the parent measures its peak RSS.
+
+use super::report::{Figure, Report};
+use super::{proc, setup, BenchArgs};
+use anyhow::Context;
+use clap::Args;
+use okta_ingest::state::{InstanceRecord, StateDb};
+use okta_ingest::{Host, HostConfig};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The emulator's token endpoint limit (requests per minute), see `emulator/src/state.rs`.
+const TOKEN_LIMIT_PER_MIN: usize = 2_000;
+
+/// `bench-worker` (hidden): the measured side of a benchmark.
+#[derive(Debug, Args)]
+pub struct BenchWorkerArgs {
+    /// Which worker: `idle`.
+    pub kind: String,
+    /// Rounds over every instance (round 1 is the first tick: token + initial cursor).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Instances ticking at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Stop round 1 after this many seconds and report how far it got.
+    #[arg(long, default_value_t = 600)]
+    pub round1_budget: u64,
+}
+
+/// The parent side for a fleet of `n`.
+pub async fn run(
+    exe: &Path,
+    dir: &Path,
+    n: usize,
+    args: &BenchArgs,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let b = format!("3. idle fleet {n}");
+    let emu = setup::emulator(0, 1).await?;
+    let client = setup::register(&emu, dir, "0oa-bench-idle")?;
+    let db = dir.join("state.db");
+    let t = Instant::now();
+    create_rows(&db, n, &emu.domain(), &client)?;
+    eprintln!(
+        "[3] {n} instances created in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // Round 1 needs a token per instance; the emulator issues 2,000 a minute.
+    let needed = (n as f64 / TOKEN_LIMIT_PER_MIN as f64) * 60.0;
+    let probe = needed > args.idle_round1_budget as f64;
+    let budget = if probe { 60 } else { args.idle_round1_budget };
+    let concurrency = args.idle_concurrency;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--db")
+        .arg(&db)
+        .args(["bench-worker", "idle", "--rounds", "3"])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--round1-budget", &budget.to_string()])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    let out_path = dir.join("worker.jsonl");
+    let log = dir.join("worker.log");
+    cmd.stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::fs::File::create(&log)?);
+    eprintln!(
+        "[3] worker: {n} instances, concurrency {concurrency}, round-1 budget {budget} s{} ...",
+        if probe {
+            " (probe: round 1 cannot fit the token rate limit)"
+        } else {
+            ""
+        }
+    );
+    let r = proc::run_async(cmd).await?;
+    let stats = emu.stats();
+    emu.shutdown().await;
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let rounds: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("round").is_some())
+        .collect();
+    if r.code != 0 && rounds.is_empty() {
+        anyhow::bail!("worker exited with {}: {}", r.code, proc::tail(&log, 5));
+    }
+    let rss = r.maxrss_kib as f64 / 1024.0;
+    let token_note = format!(
+        "emulator: {} token requests, {} tokens issued (limit {TOKEN_LIMIT_PER_MIN}/min), {} log requests",
+        stats.token_requests, stats.tokens_issued, stats.log_requests
+    );
+    let round1 = rounds.iter().find(|v| v["round"] == 1);
+    let round1_done = round1.is_some_and(|v| v["completed"] == true);
+    if let Some(v) = round1 {
+        let ticks = v["ticks"].as_f64().unwrap_or(0.0);
+        let secs = v["seconds"].as_f64().unwrap_or(f64::NAN);
+        let errs = v["errors"].as_u64().unwrap_or(0);
+        let what = if round1_done {
+            format!("first tick of all {n}: token (RSA sign + emulator verify), first page, commit of the initial cursor; {errs} errors; {token_note}")
+        } else {
+            format!(
+                "BLOCKED: round 1 stopped after {secs:.0} s with {} of {n} first ticks done ({errs} errors{}); at the emulator's {TOKEN_LIMIT_PER_MIN} tokens/min round 1 needs >= {:.0} min because the host fetches one token per instance; {token_note}",
+                ticks as u64,
+                v["first_error"].as_str().map(|e| format!(", e.g. {e}")).unwrap_or_default(),
+                needed / 60.0
+            )
+        };
+        report.push(Figure::new(
+            &b,
+            "round 1 (first ticks)",
+            ticks / secs,
+            "ticks/s",
+            0,
+            &what,
+        ));
+    }
+    let idle: Vec<&serde_json::Value> = rounds
+        .iter()
+        .filter(|v| v["round"].as_u64().unwrap_or(0) >= 2 && v["completed"] == true)
+        .collect();
+    let best = idle
+        .iter()
+        .map(|v| v["ticks"].as_f64().unwrap_or(0.0) / v["seconds"].as_f64().unwrap_or(f64::NAN))
+        .fold(f64::NAN, f64::max);
+    if idle.is_empty() {
+        report.push(Figure::na(
+            &b,
+            "idle ticks/s",
+            "not measured: round 1 did not complete (see above)",
+        ));
+    } else {
+        let commits: u64 = idle
+            .iter()
+            .map(|v| v["commits"].as_u64().unwrap_or(0))
+            .sum();
+        let errors: u64 = idle.iter().map(|v| v["errors"].as_u64().unwrap_or(0)).sum();
+        let per: Vec<String> = idle
+            .iter()
+            .map(|v| format!("{:.1} s", v["seconds"].as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        report.push(
+            Figure::new(
+                &b,
+                "idle ticks/s",
+                best,
+                "ticks/s",
+                0,
+                &format!(
+                    "best of {} idle rounds ({}) over all {n}: Host::tick = key file parse, fresh Store + instantiate, 1 HTTPS request (empty page), tick outcome written to SQLite (fsync, on disk); concurrency {concurrency}; {commits} pages committed, {errors} errors",
+                    idle.len(),
+                    per.join(", ")
+                ),
+            )
+            .target(">= 2,000 ticks/s", 2_000.0, true),
+        );
+    }
+    let rss_fig = Figure::new(
+        &b,
+        "worker peak RSS",
+        rss,
+        "MiB",
+        1,
+        if round1_done {
+            "ru_maxrss of the worker process over all rounds"
+        } else {
+            "ru_maxrss of the worker during the incomplete round 1"
+        },
+    );
+    report.push(if n >= 100_000 {
+        rss_fig.target("<= 300 MB at 100,000", 300.0 * 1e6 / 1048576.0, false)
+    } else {
+        rss_fig
+    });
+    Ok(())
+}
+
+/// Creates `n` instance rows (one client id and key file) with `StateDb::add_instance`. Inserting on
+/// tmpfs and copying avoids `n` fsyncs; the worker then runs on the copy on disk.
+fn create_rows(db: &Path, n: usize, domain: &str, client: &setup::Client) -> anyhow::Result<()> {
+    let shm = Path::new("/dev/shm");
+    let scratch = if shm.is_dir() {
+        shm.join(format!("okta-ingest-bench-{}-{n}.db", std::process::id()))
+    } else {
+        db.to_path_buf()
+    };
+    {
+        let sdb = StateDb::open(&scratch)?;
+        for i in 0..n {
+            sdb.add_instance(&InstanceRecord {
+                id: 0,
+                name: format!("idle-{i:06}"),
+                domain: domain.to_string(),
+                client_id: client.client_id.clone(),
+                key_id: Some(client.kid.clone()),
+                private_key_path: std::path::absolute(&client.key_path)?,
+                backfill_days: 0,
+                categories: 0b1111,
+                ca_file: Some(std::path::absolute(&client.ca_path)?),
+                created_ms: 0,
+                has_cursor: false,
+                last_tick_ms: None,
+                last_outcome: None,
+                last_error: None,
+                events_total: 0,
+            })?;
+        }
+    }
+    if scratch != db {
+        std::fs::copy(&scratch, db)
+            .with_context(|| format!("copying {} to {}", scratch.display(), db.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Round {
+    ticks: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+/// `bench-worker`: the measured process.
+pub async fn worker(db: &Path, args: BenchWorkerArgs) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt;
+    anyhow::ensure!(
+        args.kind == "idle",
+        "unknown bench worker {:?} (known: idle)",
+        args.kind
+    );
+    let mut cfg = HostConfig::new(db);
+    cfg.concurrency = args.concurrency;
+    let host = Host::open(cfg)?;
+    let commits = Arc::new(AtomicU64::new(0));
+    let c = commits.clone();
+    host.set_commit_observer(Arc::new(move |_, _| {
+        c.fetch_add(1, Ordering::Relaxed);
+    }));
+    let t = Instant::now();
+    let recs = host.list_instances()?;
+    host.runtime().await?;
+    println!(
+        "{}",
+        serde_json::json!({"instances": recs.len(), "setup_seconds": t.elapsed().as_secs_f64()})
+    );
+    for round in 1..=args.rounds {
+        let state = Round::default();
+        let commits_before = commits.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let all = futures::stream::iter(recs.iter())
+            .map(|rec| host.tick(rec))
+            .buffer_unordered(args.concurrency.max(1))
+            .for_each(|r| {
+                state.ticks.fetch_add(1, Ordering::Relaxed);
+                let err = match r {
+                    Ok((report, _)) => report.error.map(|e| e.message),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(e) = err {
+                    state.errors.fetch_add(1, Ordering::Relaxed);
+                    state
+                        .first_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                }
+                async {}
+            });
+        let completed = if round == 1 {
+            tokio::time::timeout(Duration::from_secs(args.round1_budget), all)
+                .await
+                .is_ok()
+        } else {
+            all.await;
+            true
+        };
+        let line = serde_json::json!({
+            "round": round,
+            "completed": completed,
+            "seconds": started.elapsed().as_secs_f64(),
+            "ticks": state.ticks.load(Ordering::Relaxed),
+            "errors": state.errors.load(Ordering::Relaxed),
+            "commits": commits.load(Ordering::Relaxed) - commits_before,
+            "first_error": state.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        });
+        println!("{line}");
+        eprintln!("{line}");
+        if !completed {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
