@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
+/// Version reported by the second connector build used by the live-swap test.
+const SWAP_TEST_VERSION: &str = "9.9.9-swap-test";
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
@@ -41,38 +43,32 @@ fn main() {
     } else {
         ensure_wasm_target();
         let target_dir = out_dir.join("connector-target");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "-p",
-                "okta-ingest-connector",
-                "--release",
-                "--target",
-                TARGET,
-            ])
-            .env("CARGO_TARGET_DIR", &target_dir)
-            // Flags meant for the host build must not leak into the wasm build.
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_BUILD_TARGET")
-            // Debug info would make the component 10x larger and slower to compile at load time.
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-            .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-            .status()
-            .unwrap_or_else(|e| panic!("could not run cargo to build the connector: {e}"));
-        if !status.success() {
-            panic!("building the connector component for {TARGET} failed (see the output above)");
-        }
-        copy(
-            &target_dir
-                .join(TARGET)
-                .join("release")
-                .join("okta_ingest_connector.wasm"),
-            &dest,
+        let built = |file: &str| target_dir.join(TARGET).join("release").join(file);
+        nested_build(
+            &root,
+            &target_dir,
+            &["okta-ingest-connector"],
+            &[],
+            "the connector",
         );
+        copy(&built("okta_ingest_connector.wasm"), &dest);
         build_test_components(&root, &target_dir, &out_dir);
+        // The same connector claiming another version, for the live-swap test. Built after the default
+        // one so the embedded copy above is the unmodified build.
+        nested_build(
+            &root,
+            &target_dir,
+            &["okta-ingest-connector"],
+            &[("OKTA_CONNECTOR_VERSION", SWAP_TEST_VERSION)],
+            "the swap-test connector",
+        );
+        let swap = out_dir.join("okta_ingest_connector_swap_test.wasm");
+        copy(&built("okta_ingest_connector.wasm"), &swap);
+        println!(
+            "cargo:rustc-env=OKTA_INGEST_TEST_COMPONENT_SWAP={}",
+            swap.display()
+        );
+        println!("cargo:rustc-env=OKTA_INGEST_TEST_SWAP_VERSION={SWAP_TEST_VERSION}");
     }
     println!(
         "cargo:rustc-env=OKTA_INGEST_CONNECTOR_WASM={}",
@@ -95,25 +91,8 @@ fn build_test_components(root: &Path, target_dir: &Path, out_dir: &Path) {
             "WIT_V2",
         ),
     ];
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--release", "--target", TARGET]);
-    for (package, _, _) in COMPONENTS {
-        cmd.args(["-p", package]);
-    }
-    let status = cmd
-        .env("CARGO_TARGET_DIR", target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-        .status()
-        .unwrap_or_else(|e| panic!("could not run cargo to build the test components: {e}"));
-    if !status.success() {
-        panic!("building the test components for {TARGET} failed (see the output above)");
-    }
+    let packages: Vec<&str> = COMPONENTS.iter().map(|(p, _, _)| *p).collect();
+    nested_build(root, target_dir, &packages, &[], "the test components");
     for (_, file, var) in COMPONENTS {
         let dest = out_dir.join(format!("{file}.wasm"));
         copy(
@@ -127,6 +106,39 @@ fn build_test_components(root: &Path, target_dir: &Path, out_dir: &Path) {
             "cargo:rustc-env=OKTA_INGEST_TEST_COMPONENT_{var}={}",
             dest.display()
         );
+    }
+}
+
+/// `cargo build --release --target wasm32-wasip2 -p <packages>` in `target_dir`, with the host build's
+/// flags kept out and without debug info (which would make components 10x larger and slower to compile).
+fn nested_build(
+    root: &Path,
+    target_dir: &Path,
+    packages: &[&str],
+    envs: &[(&str, &str)],
+    what: &str,
+) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", TARGET]);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build {what}: {e}"));
+    if !status.success() {
+        panic!("building {what} for {TARGET} failed (see the output above)");
     }
 }
 

@@ -38,6 +38,9 @@ pub enum HostError {
     /// Sink problem.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// A connector-version operation was refused.
+    #[error("{0}")]
+    Version(String),
     /// The backfill of an existing instance cannot change.
     #[error("the backfill of an existing instance cannot be edited (it only applies to the first tick, which has run or is set up); remove and re-add the instance to backfill again")]
     BackfillNotEditable,
@@ -115,6 +118,9 @@ pub struct HostConfig {
     pub tuning: Tuning,
     /// Instances ticking at the same time.
     pub concurrency: usize,
+    /// Consecutive traps or non-transient failures of a stored connector version on one instance before
+    /// that instance is rolled back to the previous version (0: never).
+    pub auto_rollback_after: u32,
     /// Where compiled components are cached across restarts (`None`: compile every start).
     pub component_cache: Option<PathBuf>,
 }
@@ -130,6 +136,7 @@ impl HostConfig {
             http: HttpLimits::default(),
             tuning: Tuning::default(),
             concurrency: 8,
+            auto_rollback_after: 3,
             component_cache: Some(default_component_cache(&db_path)),
         }
     }
@@ -220,9 +227,14 @@ impl RunSummary {
 
 /// The okta-ingest host.
 pub struct Host {
-    config: HostConfig,
-    db: Arc<Mutex<StateDb>>,
+    pub(crate) config: HostConfig,
+    pub(crate) db: Arc<Mutex<StateDb>>,
     runtime: OnceCell<Arc<ConnectorRuntime>>,
+    /// Stored connector versions loaded so far, by hash (see `activation.rs`).
+    pub(crate) versions: tokio::sync::Mutex<HashMap<String, Arc<ConnectorRuntime>>>,
+    /// Consecutive non-transient failures per instance as last counted (the count lives in the database;
+    /// this spares a write after every successful tick).
+    pub(crate) failures: Mutex<HashMap<i64, u32>>,
     clients: ClientPool,
     /// Access tokens by app: instances of the same app on the same org share one (Okta's token endpoint
     /// has its own rate limit; a token per instance would waste it). In memory only.
@@ -268,6 +280,8 @@ impl Host {
             config,
             db: Arc::new(Mutex::new(db)),
             runtime: OnceCell::new(),
+            versions: tokio::sync::Mutex::default(),
+            failures: Mutex::default(),
             tokens: Mutex::default(),
             signers: Mutex::default(),
             pending_status: Mutex::default(),
@@ -280,7 +294,7 @@ impl Host {
         *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, StateDb> {
+    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, StateDb> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -466,7 +480,7 @@ impl Host {
         &self,
         rec: &InstanceRecord,
     ) -> Result<(wit::TickReport, CommitStats), HostError> {
-        let rt = self.runtime().await?;
+        let (rt, version) = self.runtime_for(rec).await?;
         let ctx = self.call_context(rec, true)?;
         let state = self.db().cursor(rec.id)?;
         let token = self.tokens_lock().get(&app_key(rec)).cloned();
@@ -486,7 +500,16 @@ impl Host {
             Err(e) => ("error", Some(e.to_string())),
         };
         self.record_status(rec.id, outcome, error);
+        self.note_outcome(rec, version, &result);
         let (report, stats) = result?;
+        tracing::info!(
+            instance = %rec.name,
+            connector = %rt.description().version,
+            pages = report.pages,
+            events = report.events,
+            caught_up = report.caught_up,
+            "tick done"
+        );
         let mut tokens = self.tokens_lock();
         match &report.token {
             Some(t) => tokens.insert(app_key(rec), t.clone()),

@@ -4,6 +4,7 @@
 //! Embedding: build a [`Host`] from a [`HostConfig`], add instances, then [`Host::run_once`] or
 //! [`Host::run`] with a [`sink::Sink`] of your own.
 
+pub mod activation;
 pub mod config;
 pub mod http;
 pub mod ingest;
@@ -12,6 +13,7 @@ pub mod schedule;
 pub mod signing;
 pub mod sink;
 pub mod state;
+pub mod versions;
 
 pub use config::Categories;
 pub use ingest::{

@@ -78,10 +78,9 @@ impl Scheduler {
                     wake();
                     let more = match &result {
                         Ok((report, _)) => {
+                            // `Host::tick` logs successful ticks (with the connector version).
                             if let Some(e) = &report.error {
                                 tracing::warn!(instance = %rec.name, "tick ended early: {}", e.message);
-                            } else {
-                                tracing::info!(instance = %rec.name, pages = report.pages, events = report.events, caught_up = report.caught_up, "tick done");
                             }
                             report.error.is_none() && !report.caught_up
                         }

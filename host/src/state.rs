@@ -211,6 +211,11 @@ impl StateDb {
         &self.path
     }
 
+    /// The connection, for the other tables' modules (`versions`).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn classify(&self, e: StateError) -> StateError {
         let path = self.path.display().to_string();
         match e {
@@ -284,7 +289,25 @@ impl StateDb {
                 pending_last INTEGER,
                 pending_offset INTEGER);
              INSERT OR IGNORE INTO delivery(id, acked_seq) VALUES (1, 0);
-             INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);",
+             INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);
+             CREATE TABLE IF NOT EXISTS components(
+                hash TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                wit_version TEXT NOT NULL,
+                state_schema INTEGER NOT NULL,
+                path TEXT NOT NULL,
+                added_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS version_failures(
+                instance_id INTEGER PRIMARY KEY,
+                hash TEXT,
+                count INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS activations(
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id INTEGER,
+                hash TEXT,
+                at_ms INTEGER NOT NULL,
+                reason TEXT NOT NULL);",
         )?;
         let found: i64 = self.conn.query_row(
             "SELECT value FROM meta WHERE key='schema_version'",

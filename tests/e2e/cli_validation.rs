@@ -269,3 +269,48 @@ async fn unwritable_and_corrupt_databases_are_clear_errors() {
         "a corrupt database is never written to"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_database_file_is_a_clear_error_not_silent_loss() {
+    let fx = Fixture::new(EmulatorConfig {
+        events: 2_000,
+        days: 2,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    fx.add_instance("org", &["--backfill-days", "3"]).await;
+    let out = fx.path("events.jsonl");
+    let run = fx.run_once(&out).await;
+    assert!(run.status.success(), "{}", text(&run));
+    // Fold the WAL into the main file, then tear the file in half as a crashed copy or full disk would.
+    let db = fx.path("state.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 8192, "the database has several pages ({len} bytes)");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    for args in [
+        &["instance", "list"][..],
+        &["run", "--once", "--sink", "stdout"][..],
+    ] {
+        let r = fx.cli(args).await;
+        assert!(
+            !r.status.success(),
+            "{args:?} must fail on a torn database: {}",
+            text(&r)
+        );
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains("corrupt") || err.contains("malformed"),
+            "{args:?}: {}",
+            text(&r)
+        );
+    }
+}

@@ -86,10 +86,10 @@ async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing()
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             let mut work = Duration::from_millis(rng.gen_range(100..800));
-            if let Some(r) = rate {
+            if let Some(r) = rate.filter(|r| *r > 0.0) {
                 let left = expected_bytes.saturating_sub(file_len(&out)) as f64;
-                let budget = left / (KILLS - kills + 1) as f64 / r;
-                work = work.min(Duration::from_secs_f64(budget.max(0.02)));
+                let budget = (left / (KILLS - kills + 1) as f64 / r).clamp(0.02, 0.8);
+                work = work.min(Duration::from_secs_f64(budget));
             }
             let from = file_len(&out);
             tokio::time::sleep(work).await;

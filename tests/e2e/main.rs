@@ -11,3 +11,4 @@ mod edge_cases;
 mod faults;
 mod hostile;
 mod sdk_compat;
+mod swap;

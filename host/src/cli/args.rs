@@ -49,6 +49,11 @@ pub enum Command {
     },
     /// Fetch new events for every instance and deliver them to a sink.
     Run(RunArgs),
+    /// Manage connector versions: add a .wasm, list, activate (all instances or a canary), roll back.
+    #[command(subcommand)]
+    Component(ComponentCmd),
+    /// Per instance: active connector version, last tick and outcome, events, queued events, last error.
+    Status,
     /// Run okta-ingest end to end against a built-in Okta emulator: nothing to configure.
     Demo(DemoArgs),
     /// Serve the Okta emulator standalone and print the `instance add` line to use with it.
@@ -78,6 +83,33 @@ pub enum InstanceCmd {
     Remove {
         /// Instance name.
         name: String,
+    },
+}
+
+/// `component ...`
+#[derive(Debug, Subcommand)]
+pub enum ComponentCmd {
+    /// Validate a connector component (.wasm), store it by content hash and precompile it.
+    Add {
+        /// The component file (built for wasm32-wasip2 against wit/connector.wit).
+        file: PathBuf,
+    },
+    /// List stored versions and which instances run them.
+    List,
+    /// Make a version active at each instance's next tick (running hosts pick it up without a restart).
+    Activate {
+        /// Version (semver from the component), a hash prefix (8+ hex digits), or `embedded`.
+        #[arg(value_name = "VERSION")]
+        target: String,
+        /// Only this instance (a canary); default: all instances.
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+    },
+    /// Undo the newest activation (globally, or for one instance).
+    Rollback {
+        /// Only this instance.
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
     },
 }
 
@@ -230,4 +262,13 @@ fn parse_categories(s: &str) -> Result<Categories, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 5m, 30s, 1h)"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

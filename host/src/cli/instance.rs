@@ -84,7 +84,7 @@ fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn when(ms: Option<i64>) -> String {
+pub(crate) fn when(ms: Option<i64>) -> String {
     match ms {
         Some(ms) if ms > 0 => {
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod component;
 pub mod demo;
 pub mod emulator;
 pub mod instance;
@@ -18,6 +19,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Instance(cmd) => instance::run(&cli.db, cmd).await,
         Command::Check { name } => instance::check(&cli.db, &name).await,
         Command::Run(args) => run::run(&cli.db, args).await,
+        Command::Component(cmd) => component::run(&cli.db, cmd).await,
+        Command::Status => component::status(&cli.db),
         Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -166,15 +166,17 @@ async fn run_all(
         } else {
             vec![10_000, 100_000]
         });
+        let mut tokens_per_instance = None;
         for n in sizes {
             let dir = work.join(format!("idle-{n}"));
             std::fs::create_dir_all(&dir)?;
-            if let Err(e) = idle::run(exe, &dir, n, args, report).await {
-                report.push(Figure::na(
+            match idle::run(exe, &dir, n, args, tokens_per_instance, report).await {
+                Ok(per) => tokens_per_instance = per.or(tokens_per_instance),
+                Err(e) => report.push(Figure::na(
                     &format!("3. idle fleet {n}"),
                     "idle ticks/s",
                     &format!("failed: {e:#}"),
-                ));
+                )),
             }
             let _ = std::fs::remove_dir_all(&dir);
         }
