@@ -245,6 +245,8 @@ pub struct Host {
     /// not cost a disk sync each.
     pending_status: Mutex<PendingStatus>,
     observer: Mutex<Option<CommitObserver>>,
+    /// Counters and histograms of this process's ticks (`/metrics`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Identifies the OAuth app a token belongs to.
@@ -258,7 +260,8 @@ struct CachedSigner {
 
 #[derive(Default)]
 struct PendingStatus {
-    ticks: HashMap<i64, crate::state::TickStatus>,
+    /// In order; every tick is kept (the tick log counts each one's events).
+    ticks: Vec<(i64, crate::state::TickStatus)>,
     last_flush: Option<Instant>,
 }
 
@@ -286,7 +289,13 @@ impl Host {
             signers: Mutex::default(),
             pending_status: Mutex::default(),
             observer: Mutex::default(),
+            metrics: Arc::default(),
         })
+    }
+
+    /// This host's tick metrics (Prometheus text via [`crate::metrics::Metrics::render`]).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// Calls `observer` after every committed page (progress bars, metrics).
@@ -411,6 +420,11 @@ impl Host {
         Ok(self.db().list_instances()?)
     }
 
+    /// One instance by row id (`None` if it was removed): one indexed lookup, for the scheduler.
+    pub fn instance_by_id(&self, id: i64) -> Result<Option<InstanceRecord>, HostError> {
+        Ok(self.db().get_instance_by_id(id)?)
+    }
+
     /// One instance.
     pub fn instance(&self, name: &str) -> Result<InstanceRecord, HostError> {
         Ok(self.db().get_instance(name)?)
@@ -480,6 +494,7 @@ impl Host {
         &self,
         rec: &InstanceRecord,
     ) -> Result<(wit::TickReport, CommitStats), HostError> {
+        let started = Instant::now();
         let (rt, version) = self.runtime_for(rec).await?;
         let ctx = self.call_context(rec, true)?;
         let state = self.db().cursor(rec.id)?;
@@ -499,7 +514,19 @@ impl Host {
             },
             Err(e) => ("error", Some(e.to_string())),
         };
-        self.record_status(rec.id, outcome, error);
+        let (events, pages, rate_limited) = match &result {
+            Ok((r, s)) => (s.events, s.pages, u64::from(r.rate_limited)),
+            Err(_) => (0, 0, 0),
+        };
+        self.metrics.observe_tick(&crate::metrics::TickObservation {
+            instance: &rec.name,
+            outcome,
+            events,
+            pages,
+            rate_limited,
+            duration: started.elapsed(),
+        });
+        self.record_status(rec.id, outcome, error, events);
         self.note_outcome(rec, version, &result);
         let (report, stats) = result?;
         tracing::info!(
@@ -541,20 +568,21 @@ impl Host {
         Ok(signer)
     }
 
-    fn record_status(&self, instance_id: i64, outcome: &str, error: Option<String>) {
+    fn record_status(&self, instance_id: i64, outcome: &str, error: Option<String>, events: u64) {
         let due = {
             let mut p = self
                 .pending_status
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            p.ticks.insert(
+            p.ticks.push((
                 instance_id,
                 crate::state::TickStatus {
                     at_ms: crate::state::now_ms(),
                     outcome: outcome.to_string(),
                     error,
+                    events,
                 },
-            );
+            ));
             p.last_flush
                 .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
         };
@@ -571,7 +599,7 @@ impl Host {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             p.last_flush = Some(Instant::now());
-            p.ticks.drain().collect()
+            std::mem::take(&mut p.ticks)
         };
         if ticks.is_empty() {
             return;
@@ -678,7 +706,7 @@ impl DeliveryWorker {
         let handle = std::thread::Builder::new()
             .name("okta-ingest-delivery".into())
             .spawn(move || {
-                let mut delivery = Delivery::new(1000);
+                let mut delivery = Delivery::new(sink.batch_hint().unwrap_or(1000));
                 let mut delivered = 0u64;
                 let mut last_error: Option<String> = None;
                 let mut finishing = false;

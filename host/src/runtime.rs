@@ -19,15 +19,23 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{Error as WasiHttpError, WasiBody};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "okta-connector",
-    imports: { default: async | trappable },
-    exports: { default: async },
-});
+/// Rust bindings generated from `wit/connector.wit` (the world `okta-connector`); the WIT file documents
+/// each item.
+#[allow(missing_docs)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "okta-connector",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
 
-pub use exports::okta_ingest::connector::connector as guest;
-pub use okta_ingest::connector::types as wit;
+/// The connector's exports (`describe`, `tick`, `check`) and their types.
+pub use bindings::exports::okta_ingest::connector::connector as guest;
+/// The contract's shared types (`tick-input`, `tick-report`, `error-kind`, ...).
+pub use bindings::okta_ingest::connector::types as wit;
+use bindings::{okta_ingest, OktaConnector, OktaConnectorPre};
 
 /// The major version of the WIT package this host implements.
 pub const WIT_MAJOR: u32 = 1;
@@ -70,6 +78,10 @@ pub enum RuntimeError {
     /// The component trapped (a bug or a hostile component); nothing it did after its last commit counts.
     #[error("connector trapped: {0}")]
     Trap(String),
+    /// A page could not be committed after the component had moved on (e.g. the disk is full); nothing
+    /// after the last committed page counts, and the next tick fetches it again.
+    #[error("committing a page failed: {0}; the next tick fetches it again")]
+    Commit(String),
     /// The call ran past its deadline and was stopped.
     #[error("connector ran longer than its limit of {0:?} and was stopped")]
     Timeout(Duration),
@@ -268,9 +280,69 @@ pub struct StoreData {
     stats: CommitStats,
     /// Why the host refused a page, if it did (the first time).
     refused_page: Option<String>,
+    /// The page being validated and committed while the component fetches the next one.
+    in_flight: Option<tokio::task::JoinHandle<PageCommit>>,
+    /// A commit that failed after the component had moved on.
+    commit_error: Option<String>,
+}
+
+/// What a background page commit did.
+struct PageCommit {
+    result: Result<(), CommitFailure>,
+    events: u64,
+    per_category: [u64; 4],
+    last_published: Option<String>,
+}
+
+enum CommitFailure {
+    /// The page broke an output limit (nothing was written).
+    Refused(String),
+    /// The database write failed (nothing was written).
+    Database(String),
 }
 
 impl StoreData {
+    /// Waits for the page commit in flight, if any, and accounts for it. `Err` if it failed.
+    async fn finish_commit(&mut self) -> Result<(), String> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let done = match handle.await {
+            Ok(done) => done,
+            Err(e) => {
+                let msg = format!("commit task failed: {e}");
+                self.commit_error.get_or_insert_with(|| msg.clone());
+                return Err(msg);
+            }
+        };
+        match done.result {
+            Ok(()) => {
+                let s = &mut self.stats;
+                s.pages += 1;
+                s.events += done.events;
+                for (i, c) in done.per_category.iter().enumerate() {
+                    s.per_category[i] += c;
+                }
+                if done.last_published.is_some() {
+                    s.last_published = done.last_published;
+                }
+                if let Some(obs) = &self.ctx.observer {
+                    obs(&self.ctx.instance, &self.stats);
+                }
+                Ok(())
+            }
+            Err(CommitFailure::Refused(e)) => {
+                tracing::warn!(instance = %self.ctx.instance, "refused a page from the connector: {e}");
+                self.refused_page.get_or_insert_with(|| e.clone());
+                Err(e)
+            }
+            Err(CommitFailure::Database(e)) => {
+                self.commit_error.get_or_insert_with(|| e.clone());
+                Err(e)
+            }
+        }
+    }
+
     /// A host-enforced limit the call ran into, which fails the call whatever the component returned.
     fn violation(&self) -> Option<RuntimeError> {
         if let Some(wanted) = self.limits.refused_growth {
@@ -285,9 +357,12 @@ impl StoreData {
                 allowed: self.http.inner.origin.to_string(),
             });
         }
-        self.refused_page
+        if let Some(e) = &self.refused_page {
+            return Some(RuntimeError::InvalidOutput(e.clone()));
+        }
+        self.commit_error
             .as_ref()
-            .map(|e| RuntimeError::InvalidOutput(e.clone()))
+            .map(|e| RuntimeError::Commit(e.clone()))
     }
 }
 
@@ -332,49 +407,45 @@ impl okta_ingest::connector::host::Host for StoreData {
         let Some(db) = self.ctx.db.clone() else {
             return Ok(Err("committing is not allowed during check".into()));
         };
-        if let Err(e) = self.validate_page(&events, &state) {
-            tracing::warn!(instance = %self.ctx.instance, "refused a page from the connector: {e}");
-            self.refused_page.get_or_insert_with(|| e.clone());
+        // Pipelining: wait for the previous page's commit, then hand this page to a blocking thread and let
+        // the component fetch the next page meanwhile. Pages still commit one at a time, in order, each with
+        // its cursor; a failure is reported at the next commit or when the call ends, and the cursor in the
+        // database never passes a page that was not committed.
+        if let Err(e) = self.finish_commit().await {
             return Ok(Err(e));
         }
         let id = self.ctx.instance_id;
-        let counted = count(&events);
-        let last_published = events.last().map(|e| e.published.clone());
-        let n = events.len() as u64;
-        let result = tokio::task::spawn_blocking(move || {
-            let refs: Vec<PageEvent<'_>> = events
-                .iter()
-                .map(|e| PageEvent {
-                    uuid: &e.uuid,
-                    event_type: &e.event_type,
-                    published: &e.published,
-                    categories: categories_bits(e.categories),
-                    raw: &e.raw,
-                })
-                .collect();
-            let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
-            db.commit_page(id, &refs, &state)
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {
-                let s = &mut self.stats;
-                s.pages += 1;
-                s.events += n;
-                for (i, c) in counted.iter().enumerate() {
-                    s.per_category[i] += c;
+        let limits = self.sandbox.clone();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let per_category = count(&events);
+            let last_published = events.last().map(|e| e.published.clone());
+            let n = events.len() as u64;
+            let result = match validate_page(&limits, &events, &state) {
+                Err(e) => Err(CommitFailure::Refused(e)),
+                Ok(()) => {
+                    let refs: Vec<PageEvent<'_>> = events
+                        .iter()
+                        .map(|e| PageEvent {
+                            uuid: &e.uuid,
+                            event_type: &e.event_type,
+                            published: &e.published,
+                            categories: categories_bits(e.categories),
+                            raw: &e.raw,
+                        })
+                        .collect();
+                    let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
+                    db.commit_page(id, &refs, &state)
+                        .map_err(|e| CommitFailure::Database(e.to_string()))
                 }
-                if last_published.is_some() {
-                    s.last_published = last_published;
-                }
-                if let Some(obs) = &self.ctx.observer {
-                    obs(&self.ctx.instance, &self.stats);
-                }
-                Ok(Ok(()))
+            };
+            PageCommit {
+                result,
+                events: n,
+                per_category,
+                last_published,
             }
-            Ok(Err(e)) => Ok(Err(e.to_string())),
-            Err(e) => Ok(Err(format!("commit task failed: {e}"))),
-        }
+        }));
+        Ok(Ok(()))
     }
 
     async fn log(
@@ -434,51 +505,48 @@ fn count(events: &[wit::Event]) -> [u64; 4] {
     c
 }
 
-impl StoreData {
-    /// The host enforces output limits itself: a hostile component must not fill the outbox with garbage.
-    fn validate_page(&self, events: &[wit::Event], state: &[u8]) -> Result<(), String> {
-        let lim = &self.sandbox;
-        if events.len() > lim.max_events_per_page {
-            return Err(format!(
-                "page has {} events, over the limit of {}",
-                events.len(),
-                lim.max_events_per_page
-            ));
-        }
-        if state.len() > lim.max_state_bytes {
-            return Err(format!(
-                "cursor state is {} bytes, over the limit of {}",
-                state.len(),
-                lim.max_state_bytes
-            ));
-        }
-        for e in events {
-            if e.raw.len() > lim.max_event_bytes {
-                return Err(format!(
-                    "event {} is {} bytes, over the limit of {}",
-                    e.uuid,
-                    e.raw.len(),
-                    lim.max_event_bytes
-                ));
-            }
-            let raw = e.raw.trim();
-            if e.uuid.is_empty() || !raw.starts_with('{') || !raw.ends_with('}') {
-                return Err(format!(
-                    "event {:?} is not a JSON object with a uuid",
-                    e.uuid
-                ));
-            }
-            // Sinks write `raw` verbatim as one JSON line: it must parse (this also rules out raw
-            // control characters such as newlines inside strings).
-            if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
-                return Err(format!("event {} is not valid JSON ({err})", e.uuid));
-            }
-            if categories_bits(e.categories) == 0 {
-                return Err(format!("event {} belongs to no category", e.uuid));
-            }
-        }
-        Ok(())
+/// The host enforces output limits itself: a hostile component must not fill the outbox with garbage.
+fn validate_page(lim: &SandboxLimits, events: &[wit::Event], state: &[u8]) -> Result<(), String> {
+    if events.len() > lim.max_events_per_page {
+        return Err(format!(
+            "page has {} events, over the limit of {}",
+            events.len(),
+            lim.max_events_per_page
+        ));
     }
+    if state.len() > lim.max_state_bytes {
+        return Err(format!(
+            "cursor state is {} bytes, over the limit of {}",
+            state.len(),
+            lim.max_state_bytes
+        ));
+    }
+    for e in events {
+        if e.raw.len() > lim.max_event_bytes {
+            return Err(format!(
+                "event {} is {} bytes, over the limit of {}",
+                e.uuid,
+                e.raw.len(),
+                lim.max_event_bytes
+            ));
+        }
+        let raw = e.raw.trim();
+        if e.uuid.is_empty() || !raw.starts_with('{') || !raw.ends_with('}') {
+            return Err(format!(
+                "event {:?} is not a JSON object with a uuid",
+                e.uuid
+            ));
+        }
+        // Sinks write `raw` verbatim as one JSON line: it must parse (this also rules out raw
+        // control characters such as newlines inside strings).
+        if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(raw) {
+            return Err(format!("event {} is not valid JSON ({err})", e.uuid));
+        }
+        if categories_bits(e.categories) == 0 {
+            return Err(format!("event {} belongs to no category", e.uuid));
+        }
+    }
+    Ok(())
 }
 
 /// A compiled connector, ready to instantiate many times.
@@ -711,6 +779,8 @@ impl ConnectorRuntime {
             sandbox: self.limits.clone(),
             stats: CommitStats::default(),
             refused_page: None,
+            in_flight: None,
+            commit_error: None,
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limits);
@@ -762,6 +832,8 @@ impl ConnectorRuntime {
                 .await
         };
         let result = tokio::time::timeout(timeout, fut).await;
+        // The last page may still be committing; its outcome decides the call's.
+        let _ = store.data_mut().finish_commit().await;
         let stats = std::mem::take(&mut store.data_mut().stats);
         let report = outcome(&store, timeout, result)?;
         Ok((report, stats))

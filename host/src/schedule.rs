@@ -46,10 +46,14 @@ impl Scheduler {
         let mut tasks = tokio::task::JoinSet::new();
         let mut next_scan = Instant::now();
         tokio::pin!(shutdown);
-        loop {
+        let result: Result<(), HostError> = 'sched: loop {
+            host.metrics().heartbeat();
             let now = Instant::now();
             if now >= next_scan {
-                let ids: HashSet<i64> = host.list_instances()?.into_iter().map(|r| r.id).collect();
+                let ids: HashSet<i64> = match host.list_instances() {
+                    Ok(list) => list.into_iter().map(|r| r.id).collect(),
+                    Err(e) => break 'sched Err(e),
+                };
                 for id in ids.difference(&known) {
                     due.push(Reverse((now, *id)));
                 }
@@ -67,8 +71,11 @@ impl Scheduler {
                 if !known.contains(&id) || in_flight.contains(&id) {
                     continue;
                 }
-                let Some(rec) = host.list_instances()?.into_iter().find(|r| r.id == id) else {
-                    continue;
+                // One indexed lookup (not a scan of every instance): picks up edits since the last tick.
+                let rec = match host.instance_by_id(id) {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => continue,
+                    Err(e) => break 'sched Err(e),
                 };
                 in_flight.insert(id);
                 let host = host.clone();
@@ -98,7 +105,7 @@ impl Scheduler {
                 .unwrap_or(next_scan)
                 .min(next_scan);
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = &mut shutdown => break Ok(()),
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok((id, more)) = done {
                         in_flight.remove(&id);
@@ -108,14 +115,15 @@ impl Scheduler {
                 }
                 _ = tokio::time::sleep_until(next_due) => {}
             }
-        }
+        };
         tracing::info!(
             in_flight = tasks.len(),
             "shutting down: waiting for ticks in flight"
         );
         while tasks.join_next().await.is_some() {}
         host.flush_status();
-        Ok(())
+        host.metrics().scheduler_stopped();
+        result
     }
 }
 

@@ -49,6 +49,16 @@ pub trait Sink: Send {
     }
     /// Writes the events in order and returns once they are durable as far as this sink can tell.
     fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError>;
+    /// True for sinks that name each batch by its outbox range (the webhook's idempotency key): delivery
+    /// then records every batch before writing it and, after a failure or a crash, re-sends exactly that
+    /// range first, so the re-sent batch gets the same name.
+    fn stable_batches(&self) -> bool {
+        false
+    }
+    /// Preferred most events per `write` (delivery's default otherwise).
+    fn batch_hint(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Appends `raw` plus a newline; whitespace newlines inside the JSON become spaces so each event stays one
@@ -191,9 +201,20 @@ impl Sink for FileSink {
     }
 }
 
-/// Parses `--sink`: `stdout` or `file:PATH`.
+/// Parses `--sink`: `stdout`, `file:PATH` or `https://HOST/PATH` (webhook with default options).
 pub fn open_sink(spec: &str) -> Result<Box<dyn Sink>, SinkError> {
+    open_sink_with(spec, &crate::webhook::WebhookOptions::default())
+}
+
+/// [`open_sink`] with the webhook options (`--webhook-*`).
+pub fn open_sink_with(
+    spec: &str,
+    webhook: &crate::webhook::WebhookOptions,
+) -> Result<Box<dyn Sink>, SinkError> {
     match spec {
+        s if s.starts_with("https://") || s.starts_with("http://") => Ok(Box::new(
+            crate::webhook::WebhookSink::open(s, webhook.clone())?,
+        )),
         "stdout" | "-" => Ok(Box::new(StdoutSink)),
         s if s.starts_with("file:") => {
             let path = std::path::absolute(&s[5..]).unwrap_or_else(|_| PathBuf::from(&s[5..]));
@@ -201,7 +222,7 @@ pub fn open_sink(spec: &str) -> Result<Box<dyn Sink>, SinkError> {
         }
         other => Err(SinkError::Other {
             sink: other.to_string(),
-            message: "unknown sink; use stdout or file:PATH".into(),
+            message: "unknown sink; use stdout, file:PATH or https://HOST/PATH (webhook)".into(),
         }),
     }
 }
@@ -229,10 +250,16 @@ impl Delivery {
         sink: &mut dyn Sink,
         on_batch: &mut dyn FnMut(&[OutboxRow]),
     ) -> Result<u64, SinkError> {
+        let stable = sink.stable_batches();
+        // For stable-batch sinks: the last sequence of a recorded, unacknowledged batch, re-sent as is.
+        let mut resend_upto = None;
         if !self.recovered {
             // A write recorded but never acknowledged: cut it off, it is rewritten below from the outbox.
             if let Some(p) = db.pending_write()? {
-                if p.sink == sink.id() {
+                if p.sink == sink.id() && stable {
+                    tracing::warn!(sink = %p.sink, first = p.first_seq, last = p.last_seq, "re-sending an unacknowledged batch");
+                    resend_upto = Some(p.last_seq);
+                } else if p.sink == sink.id() {
                     tracing::warn!(sink = %p.sink, offset = p.offset, "repairing an unacknowledged write");
                     sink.truncate(p.offset)?;
                 }
@@ -242,11 +269,18 @@ impl Delivery {
         let mut delivered = 0u64;
         loop {
             let acked = db.acked_seq()?;
-            let rows = db.read_outbox(acked, self.batch)?;
+            let mut rows = db.read_outbox(acked, self.batch)?;
+            if let Some(upto) = resend_upto.take() {
+                if rows.first().is_some_and(|r| r.seq <= upto) {
+                    rows.retain(|r| r.seq <= upto);
+                }
+            }
             let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
                 return Ok(delivered);
             };
-            if let Some(offset) = sink.position()? {
+            let position = sink.position()?;
+            if position.is_some() || stable {
+                let offset = position.unwrap_or(0);
                 db.begin_write(&PendingWrite {
                     sink: sink.id(),
                     first_seq: first.seq,
@@ -468,6 +502,69 @@ mod tests {
             );
         }
         assert_eq!(db.outbox_depth().unwrap(), 3);
+        assert_eq!(db.pending_write().unwrap(), None);
+    }
+
+    /// Records the (first, last) of every write; fails the first `fail` writes.
+    struct Ranges {
+        seen: Vec<(i64, i64)>,
+        fail: usize,
+    }
+    impl Sink for Ranges {
+        fn id(&self) -> String {
+            "ranges".into()
+        }
+        fn stable_batches(&self) -> bool {
+            true
+        }
+        fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
+            self.seen
+                .push((events[0].seq, events[events.len() - 1].seq));
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(SinkError::Other {
+                    sink: "ranges".into(),
+                    message: "down".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stable_batch_sink_gets_the_same_range_again_after_a_failure_or_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 3);
+        let mut sink = Ranges {
+            seen: vec![],
+            fail: 1,
+        };
+        let mut delivery = Delivery::new(100);
+        assert!(delivery.drain(&mut db, &mut sink, &mut |_| {}).is_err());
+        // More events arrive before the retry: the failed batch is still re-sent exactly as it was.
+        let id = db.list_instances().unwrap()[0].id;
+        let raw = "{\"uuid\":\"late\"}";
+        db.commit_page(
+            id,
+            &[PageEvent {
+                uuid: "late",
+                event_type: "t",
+                published: "p",
+                categories: 1,
+                raw,
+            }],
+            b"c2",
+        )
+        .unwrap();
+        // A new process (after a crash) also finds the recorded range.
+        let mut fresh = Delivery::new(100);
+        let mut crashed = Ranges {
+            seen: vec![],
+            fail: 0,
+        };
+        assert_eq!(fresh.drain(&mut db, &mut crashed, &mut |_| {}).unwrap(), 4);
+        assert_eq!(crashed.seen, vec![(1, 3), (4, 4)]);
+        assert_eq!(sink.seen, vec![(1, 3)]);
         assert_eq!(db.pending_write().unwrap(), None);
     }
 

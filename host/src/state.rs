@@ -157,6 +157,39 @@ pub struct TickStatus {
     pub outcome: String,
     /// The error message, if any.
     pub error: Option<String>,
+    /// Events committed by the tick (kept for 24 h in `tick_log` when non-zero).
+    pub events: u64,
+}
+
+/// Per-instance figures for `status` that are not part of [`InstanceRecord`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceStats {
+    /// Newest Okta `published` time committed for the instance (RFC 3339, as Okta sent it).
+    pub last_published: Option<String>,
+    /// Events committed by the instance's last recorded tick.
+    pub events_last_tick: u64,
+    /// Events committed by ticks ending at or after the `since_ms` given to [`StateDb::instance_stats`].
+    pub events_since: u64,
+    /// Events of this instance committed but not yet acknowledged by a sink.
+    pub outbox_depth: i64,
+}
+
+/// How long `tick_log` rows are kept.
+pub const TICK_LOG_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long a connection waits for another one's write to finish before reporting the database locked.
+const BUSY_LIMIT: Duration = Duration::from_secs(10);
+const BUSY_POLL: Duration = Duration::from_micros(250);
+
+/// SQLite's default busy handler sleeps in steps growing to 100 ms, which stalls a page commit behind a
+/// delivery acknowledgement for far longer than the acknowledgement takes; poll briefly instead.
+fn busy_wait(attempt: i32) -> bool {
+    let limit = (BUSY_LIMIT.as_micros() / BUSY_POLL.as_micros()) as i32;
+    if attempt >= limit {
+        return false;
+    }
+    std::thread::sleep(BUSY_POLL);
+    true
 }
 
 /// A connection to the state database.
@@ -248,7 +281,10 @@ impl StateDb {
     }
 
     fn init(&self) -> Result<(), StateError> {
-        self.conn.busy_timeout(Duration::from_secs(10))?;
+        self.conn.busy_handler(Some(busy_wait))?;
+        // Larger pages: a 2 KB event spans fewer pages, so each page commit is fewer writes. Only takes
+        // effect when the file is created (before WAL mode is set).
+        self.conn.execute_batch("PRAGMA page_size=16384")?;
         // journal_mode returns a row; a corrupt file fails here first.
         let _: String = self
             .conn
@@ -307,8 +343,15 @@ impl StateDb {
                 instance_id INTEGER,
                 hash TEXT,
                 at_ms INTEGER NOT NULL,
-                reason TEXT NOT NULL);",
+                reason TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS tick_log(
+                instance_id INTEGER NOT NULL,
+                at_ms INTEGER NOT NULL,
+                events INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS tick_log_instance ON tick_log(instance_id, at_ms);
+             CREATE INDEX IF NOT EXISTS tick_log_at ON tick_log(at_ms);",
         )?;
+        self.add_column_if_missing("instances", "last_published", "TEXT")?;
         let found: i64 = self.conn.query_row(
             "SELECT value FROM meta WHERE key='schema_version'",
             [],
@@ -320,6 +363,26 @@ impl StateDb {
                 found,
             });
         }
+        Ok(())
+    }
+
+    /// `ALTER TABLE table ADD COLUMN column decl` unless `PRAGMA table_info` already lists the column, so
+    /// databases created by older versions gain the column on open.
+    fn add_column_if_missing(
+        &self,
+        table: &str,
+        column: &str,
+        decl: &str,
+    ) -> Result<(), StateError> {
+        let mut stmt = self.conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        for n in names {
+            if n? == column {
+                return Ok(());
+            }
+        }
+        self.conn
+            .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         Ok(())
     }
 
@@ -380,6 +443,14 @@ impl StateDb {
             .prepare(&format!("{} ORDER BY name", Self::SELECT))?;
         let rows = stmt.query_map([], Self::row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One instance by row id (`None` if it was removed).
+    pub fn get_instance_by_id(&self, id: i64) -> Result<Option<InstanceRecord>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{} WHERE id = ?1", Self::SELECT))?;
+        Ok(stmt.query_row([id], Self::row).optional()?)
     }
 
     /// One instance by name.
@@ -476,10 +547,15 @@ impl StateDb {
                     e.raw
                 ])?;
             }
+            // The newest `published` of the page (Okta's RFC 3339 UTC strings order as text).
+            let newest = events.iter().map(|e| e.published).max();
             let n = tx.execute(
-                "UPDATE instances SET cursor=?2, cursor_updated_ms=?3, events_total=events_total+?4
+                "UPDATE instances SET cursor=?2, cursor_updated_ms=?3, events_total=events_total+?4,
+                    last_published=CASE WHEN ?5 IS NOT NULL
+                        AND (last_published IS NULL OR ?5 > last_published) THEN ?5
+                        ELSE last_published END
                  WHERE id=?1",
-                params![instance_id, cursor, now_ms(), events.len() as i64],
+                params![instance_id, cursor, now_ms(), events.len() as i64, newest],
             )?;
             if n == 0 {
                 return Err(StateError::NoSuchInstance(format!("#{instance_id}")));
@@ -489,19 +565,75 @@ impl StateDb {
         Ok(())
     }
 
-    /// Records many tick outcomes in one transaction (one disk sync for a whole fleet's idle ticks).
+    /// Records many tick outcomes in one transaction (one disk sync for a whole fleet's idle ticks), in
+    /// order (the last of an instance's ticks becomes its status). Ticks that committed events also go to
+    /// `tick_log`, which keeps 24 h (idle ticks add no rows: a tick missing there committed nothing).
     pub fn record_ticks(&mut self, ticks: &[(i64, TickStatus)]) -> Result<(), StateError> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE instances SET last_tick_ms=?2, last_outcome=?3, last_error=?4 WHERE id=?1",
             )?;
+            let mut log = tx.prepare_cached(
+                "INSERT INTO tick_log(instance_id, at_ms, events) VALUES (?1,?2,?3)",
+            )?;
             for (id, t) in ticks {
                 stmt.execute(params![id, t.at_ms, t.outcome, t.error])?;
+                if t.events > 0 {
+                    log.execute(params![id, t.at_ms, t.events as i64])?;
+                }
             }
+            tx.execute(
+                "DELETE FROM tick_log WHERE at_ms < ?1",
+                [now_ms() - TICK_LOG_RETENTION_MS],
+            )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Per instance id: newest `published`, events of the last tick and of ticks since `since_ms`, and
+    /// undelivered events. Instances without ticks or events get zeros.
+    pub fn instance_stats(
+        &self,
+        since_ms: i64,
+    ) -> Result<std::collections::HashMap<i64, InstanceStats>, StateError> {
+        let mut out: std::collections::HashMap<i64, InstanceStats> = Default::default();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT i.id, i.last_published,
+                (SELECT COALESCE(SUM(t.events), 0) FROM tick_log t
+                    WHERE t.instance_id = i.id AND t.at_ms = i.last_tick_ms),
+                (SELECT COALESCE(SUM(t.events), 0) FROM tick_log t
+                    WHERE t.instance_id = i.id AND t.at_ms >= ?1)
+             FROM instances i",
+        )?;
+        let rows = stmt.query_map([since_ms], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                InstanceStats {
+                    last_published: r.get(1)?,
+                    events_last_tick: r.get::<_, i64>(2)?.max(0) as u64,
+                    events_since: r.get::<_, i64>(3)?.max(0) as u64,
+                    outbox_depth: 0,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (id, s) = row?;
+            out.insert(id, s);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT instance_id, COUNT(*) FROM outbox
+             WHERE seq > (SELECT acked_seq FROM delivery WHERE id=1) GROUP BY instance_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (id, n) = row?;
+            if let Some(s) = out.get_mut(&id) {
+                s.outbox_depth = n;
+            }
+        }
+        Ok(out)
     }
 
     /// Highest sequence number acknowledged by a sink.
@@ -794,6 +926,80 @@ mod tests {
         StateDb::open(&p).unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn an_old_database_gains_the_new_column_and_table_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        {
+            // The instances table as the first release created it: no last_published, no tick_log.
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(
+                "CREATE TABLE instances(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                    domain TEXT NOT NULL, client_id TEXT NOT NULL, key_id TEXT,
+                    private_key_path TEXT NOT NULL, backfill_days INTEGER NOT NULL,
+                    categories INTEGER NOT NULL, ca_file TEXT, created_ms INTEGER NOT NULL,
+                    cursor BLOB, cursor_updated_ms INTEGER, last_tick_ms INTEGER, last_outcome TEXT,
+                    last_error TEXT, events_total INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO instances(name, domain, client_id, private_key_path, backfill_days,
+                    categories, created_ms) VALUES ('old', 'a.okta.com', 'c', '/k', 0, 7, 1);",
+            )
+            .unwrap();
+        }
+        let mut db = StateDb::open(&p).unwrap();
+        let id = db.get_instance("old").unwrap().id;
+        db.commit_page(id, &[ev("u1", "{}")], b"c").unwrap();
+        let stats = db.instance_stats(0).unwrap();
+        assert_eq!(
+            stats[&id].last_published.as_deref(),
+            Some("2026-01-01T00:00:00.000Z")
+        );
+        drop(db);
+        // Opening again is a no-op for the migration.
+        StateDb::open(&p).unwrap();
+    }
+
+    #[test]
+    fn stats_count_the_last_tick_the_window_and_the_newest_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let a = db.add_instance(&rec("a")).unwrap();
+        let b = db.add_instance(&rec("b")).unwrap();
+        let mut newer = ev("u2", "{}");
+        newer.published = "2026-01-02T00:00:00.000Z";
+        db.commit_page(a, &[newer, ev("u1", "{}")], b"c").unwrap();
+        // A late commit with an older `published` does not move the newest back.
+        db.commit_page(a, &[ev("u3", "{}")], b"c").unwrap();
+        let now = now_ms();
+        let t = |at_ms, events| TickStatus {
+            at_ms,
+            outcome: "ok".into(),
+            error: None,
+            events,
+        };
+        db.record_ticks(&[
+            (a, t(now - TICK_LOG_RETENTION_MS - 1000, 100)), // pruned: older than 24 h
+            (a, t(now - 5000, 2)),
+            (a, t(now - 10, 1)),
+            (b, t(now - 10, 0)),
+        ])
+        .unwrap();
+        let s = db.instance_stats(now - TICK_LOG_RETENTION_MS).unwrap();
+        assert_eq!(
+            s[&a].last_published.as_deref(),
+            Some("2026-01-02T00:00:00.000Z")
+        );
+        assert_eq!((s[&a].events_last_tick, s[&a].events_since), (1, 3));
+        assert_eq!(s[&a].outbox_depth, 3);
+        assert_eq!(s[&b], InstanceStats::default());
+        let rows: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM tick_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "old and idle ticks leave no rows");
+        assert_eq!(db.get_instance_by_id(b).unwrap().unwrap().name, "b");
+        assert_eq!(db.get_instance_by_id(999).unwrap(), None);
     }
 
     #[test]

@@ -3,12 +3,16 @@
 
 mod support;
 
+mod admin;
 mod backfill;
+mod budget;
 mod cli_validation;
 mod crash;
 mod diagnostics;
 mod edge_cases;
+mod embed;
 mod faults;
 mod hostile;
 mod sdk_compat;
 mod swap;
+mod webhook;

@@ -181,7 +181,8 @@ pub struct RunArgs {
     /// Tick every instance until caught up, deliver, and exit (non-zero if any instance failed).
     #[arg(long)]
     pub once: bool,
-    /// Where events go: stdout, or file:PATH (appended, one JSON event per line, synced to disk).
+    /// Where events go: stdout, file:PATH (appended, one JSON event per line, synced to disk), or
+    /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
     /// Time between ticks of an instance (e.g. 5m, 30s); ±10% jitter is added.
@@ -193,8 +194,62 @@ pub struct RunArgs {
     /// Instances ticking at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Serve GET /healthz and GET /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100. A
+    /// non-loopback address needs --admin-token-env.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "once")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// Name of an environment variable holding a bearer token the admin endpoint requires
+    /// (`Authorization: Bearer TOKEN`).
+    #[arg(long, value_name = "VAR", requires = "admin")]
+    pub admin_token_env: Option<String>,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
+}
+
+/// Options of the webhook sink (`--sink https://HOST/PATH`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Webhook sink (--sink https://HOST/PATH)")]
+pub struct WebhookArgs {
+    /// Most events per POST (a JSON array of the events as Okta sent them).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub webhook_batch_events: u64,
+    /// Most bytes per POST body; a single larger event is still sent, alone.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub webhook_batch_bytes: u64,
+    /// Name of an environment variable holding the Authorization header value (e.g. `Bearer xyz`); the
+    /// value is never logged.
+    #[arg(long, value_name = "VAR")]
+    pub webhook_auth_env: Option<String>,
+    /// PEM file with CA certificates to trust for the receiver, besides the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Timeout of one POST (connect, send, answer).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub webhook_timeout: Duration,
+    /// Retries of a batch after 5xx, 408, 429, a timeout or a connection error, before delivery pauses
+    /// (the events stay queued).
+    #[arg(long, default_value_t = 5)]
+    pub webhook_retries: u32,
+    /// First back-off between those retries (doubles per retry, with jitter, at most 30s).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub webhook_retry_base: Duration,
+}
+
+impl WebhookArgs {
+    /// The sink options.
+    pub fn options(&self) -> okta_ingest::webhook::WebhookOptions {
+        okta_ingest::webhook::WebhookOptions {
+            batch_events: self.webhook_batch_events as usize,
+            batch_bytes: self.webhook_batch_bytes as usize,
+            auth_env: self.webhook_auth_env.clone(),
+            ca_file: self.webhook_ca_file.clone(),
+            timeout: self.webhook_timeout,
+            retries: self.webhook_retries,
+            retry_base: self.webhook_retry_base,
+        }
+    }
 }
 
 /// Advanced pacing options.

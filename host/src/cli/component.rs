@@ -1,4 +1,4 @@
-//! `component add|list|activate|rollback` and `status`.
+//! `component add|list|activate|rollback` (`status` is in `status.rs`).
 
 use super::args::ComponentCmd;
 use super::instance::open;
@@ -58,35 +58,6 @@ pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
                 .map(|i| format!("instance {i}"))
                 .unwrap_or_else(|| "all instances".into());
             println!("rolled back {scope}; now active: {label}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `status`: one line per instance.
-pub fn status(db: &Path) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
-    let recs = host.list_instances()?;
-    println!("queued for delivery: {} events", host.outbox_depth()?);
-    if recs.is_empty() {
-        println!("no instances");
-        return Ok(ExitCode::SUCCESS);
-    }
-    for r in recs {
-        let active = host.active_activation(r.id)?;
-        let label = host.version_label(active.as_ref().and_then(|a| a.hash.as_deref()))?;
-        println!(
-            "{}: connector {label}; last tick {} ({}); events delivered total {}",
-            r.name,
-            when(r.last_tick_ms),
-            r.last_outcome.as_deref().unwrap_or("-"),
-            r.events_total
-        );
-        if let Some(a) = active.filter(|a| a.reason.starts_with("auto-rollback")) {
-            println!("  {}: {}", when(Some(a.at_ms)), a.reason);
-        }
-        if let Some(e) = &r.last_error {
-            println!("  last error: {e}");
         }
     }
     Ok(ExitCode::SUCCESS)

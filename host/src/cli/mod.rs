@@ -9,6 +9,7 @@ pub mod instance;
 pub mod logging;
 pub mod progress;
 pub mod run;
+pub mod status;
 
 use args::{Cli, Command};
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { name } => instance::check(&cli.db, &name).await,
         Command::Run(args) => run::run(&cli.db, args).await,
         Command::Component(cmd) => component::run(&cli.db, cmd).await,
-        Command::Status => component::status(&cli.db),
+        Command::Status => status::run(&cli.db),
         Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -2,7 +2,8 @@
 
 use super::args::{RunArgs, TuningArgs};
 use super::progress::Progress;
-use okta_ingest::sink::open_sink;
+use okta_ingest::admin;
+use okta_ingest::sink::open_sink_with;
 use okta_ingest::{ComponentSource, Host, HostConfig, RunSummary, Tuning};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -35,13 +36,21 @@ pub(crate) fn host_config(
 
 /// Runs `run`.
 pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Refuse an unprotected admin address before touching anything else.
+    let admin = match args.admin {
+        Some(addr) => {
+            let token = admin::token_from_env(args.admin_token_env.as_deref())?;
+            Some((admin::bind(addr, token.as_deref()).await?, token))
+        }
+        None => None,
+    };
     let host = Host::open(host_config(
         db,
         &args.tuning,
         args.component.as_deref(),
         args.concurrency,
     ))?;
-    let sink = open_sink(&args.sink)?;
+    let sink = open_sink_with(&args.sink, &args.webhook.options())?;
     if host.list_instances()?.is_empty() {
         anyhow::bail!(
             "no instances configured in {}; add one with `okta-ingest instance add`",
@@ -68,7 +77,21 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let host = Arc::new(host);
     tracing::info!(interval = ?args.interval, "running; Ctrl-C or SIGTERM stops cleanly");
-    host.run(sink, args.interval, shutdown_signal()).await?;
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = admin.map(|(listener, token)| {
+        if let Ok(a) = listener.local_addr() {
+            tracing::info!("admin endpoint on http://{a} (/healthz, /metrics)");
+        }
+        tokio::spawn(admin::serve(listener, host.clone(), token, async {
+            let _ = admin_stopped.await;
+        }))
+    });
+    let result = host.run(sink, args.interval, shutdown_signal()).await;
+    let _ = stop_admin.send(());
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
+    result?;
     eprintln!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

@@ -110,7 +110,10 @@ pub async fn run(
         r.maxrss_kib as f64 / 1024.0,
         "MiB",
         1,
-        "ru_maxrss of the okta-ingest child",
+        &format!(
+            "VmHWM of the okta-ingest child (/proc, sampled every 10 ms); wait4's ru_maxrss said {:.0} MiB, which Linux inherits from this bench process over fork + exec",
+            r.ru_maxrss_kib as f64 / 1024.0
+        ),
     ));
     bf.events_per_s = Some(eps);
     Ok(bf)

@@ -101,7 +101,7 @@ pub async fn run(exe: &Path, dir: &Path, runs: usize, report: &mut Report) -> an
         setup::median(&mut rss),
         "MiB",
         1,
-        "ru_maxrss, cached runs",
+        "VmHWM of the child (/proc, sampled every 10 ms), cached runs",
     ));
     Ok(())
 }

@@ -179,9 +179,9 @@ pub async fn run(
         "MiB",
         1,
         if round1_done {
-            "ru_maxrss of the worker process over all rounds"
+            "VmHWM of the worker process over all rounds (/proc, sampled every 10 ms)"
         } else {
-            "ru_maxrss of the worker during the incomplete round 1"
+            "VmHWM of the worker during the incomplete round 1 (/proc, sampled every 10 ms)"
         },
     );
     report.push(if n >= 100_000 {

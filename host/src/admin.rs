@@ -1,0 +1,267 @@
+//! The admin HTTP endpoint of `run --admin ADDR`: `GET /healthz` (200 `ok` while the scheduler loop is
+//! alive, 503 otherwise) and `GET /metrics` (Prometheus text, see [`crate::metrics`]). Plain HTTP/1.1 on
+//! hyper. Loopback by default; any other address needs a bearer token ([`check_bind`]), and when a token
+//! is set every request must carry `Authorization: Bearer TOKEN` (401 otherwise).
+
+use crate::ingest::Host;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Why the admin endpoint cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A non-loopback address without a token.
+    #[error("--admin {0} is not a loopback address: anyone who can reach it could read metrics; set a bearer token with --admin-token-env VAR (VAR holding the token) or bind 127.0.0.1")]
+    TokenRequired(SocketAddr),
+    /// The token variable is unset or empty.
+    #[error("--admin-token-env {0}: the environment variable is not set or empty")]
+    TokenMissing(String),
+    /// The address cannot be bound.
+    #[error("cannot listen on --admin {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Refuses a non-loopback address without a token.
+pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), AdminError> {
+    if addr.ip().is_loopback() || token.is_some_and(|t| !t.is_empty()) {
+        Ok(())
+    } else {
+        Err(AdminError::TokenRequired(addr))
+    }
+}
+
+/// Reads the token from the environment variable named by `--admin-token-env`.
+pub fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
+    match var {
+        None => Ok(None),
+        Some(v) => match std::env::var(v) {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
+            _ => Err(AdminError::TokenMissing(v.to_string())),
+        },
+    }
+}
+
+/// Checks the address and binds it: call before starting anything else, so a refused address stops the
+/// command at once.
+pub async fn bind(
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> Result<tokio::net::TcpListener, AdminError> {
+    check_bind(addr, token)?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AdminError::Bind { addr, source })
+}
+
+/// True when `header` is `Bearer <expected>` (compared in constant time).
+pub fn authorized(expected: Option<&str>, header: Option<&[u8]>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let Some(got) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+        return false;
+    };
+    let want = expected.as_bytes();
+    got.len() == want.len() && got.iter().zip(want).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+async fn handle(
+    host: Arc<Host>,
+    token: Option<Arc<str>>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let auth = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !authorized(token.as_deref(), auth) {
+        let mut r = reply(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "unauthorized\n".into(),
+        );
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    match req.uri().path() {
+        "/healthz" => {
+            if host.metrics().is_alive() {
+                reply(StatusCode::OK, "text/plain", "ok".into())
+            } else {
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "scheduler not running".into(),
+                )
+            }
+        }
+        "/metrics" => {
+            let h = host.clone();
+            let depth = tokio::task::spawn_blocking(move || h.outbox_depth().ok())
+                .await
+                .ok()
+                .flatten();
+            reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                host.metrics().render(depth),
+            )
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found; try /healthz or /metrics\n".into(),
+        ),
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    host: Arc<Host>,
+    token: Option<String>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let token: Option<Arc<str>> = token.map(Arc::from);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("admin endpoint: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let host = host.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let host = host.clone();
+                let token = token.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(host, token, req).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(io, service);
+            if let Err(e) = conn.await {
+                tracing::debug!("admin connection: {e}");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_loopback_addresses_need_a_token() {
+        let lo: SocketAddr = "127.0.0.1:9100".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:9100".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:9100".parse().unwrap();
+        let lan: SocketAddr = "10.1.2.3:9100".parse().unwrap();
+        assert!(check_bind(lo, None).is_ok());
+        assert!(check_bind(lo6, None).is_ok());
+        for addr in [any, lan] {
+            let e = check_bind(addr, None).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("not a loopback address") && msg.contains("--admin-token-env"),
+                "{msg}"
+            );
+            assert!(!msg.contains('\n'), "one line: {msg}");
+            assert!(
+                check_bind(addr, Some("")).is_err(),
+                "an empty token is none"
+            );
+            assert!(check_bind(addr, Some("s3cret")).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_token_variable_must_be_set() {
+        assert!(token_from_env(None).unwrap().is_none());
+        let e = token_from_env(Some("OKTA_INGEST_TEST_SURELY_UNSET_VAR")).unwrap_err();
+        assert!(e.to_string().contains("not set or empty"), "{e}");
+    }
+
+    #[test]
+    fn bearer_tokens_are_checked_exactly() {
+        assert!(authorized(None, None), "no token configured: open");
+        assert!(authorized(Some("abc"), Some(b"Bearer abc")));
+        assert!(!authorized(Some("abc"), None));
+        assert!(!authorized(Some("abc"), Some(b"Bearer abd")));
+        assert!(!authorized(Some("abc"), Some(b"Bearer abcd")));
+        assert!(!authorized(Some("abc"), Some(b"Basic abc")));
+        assert!(!authorized(Some("abc"), Some(b"abc")));
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_token_get_401() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Arc::new(Host::open(crate::HostConfig::new(dir.path().join("s.db"))).unwrap());
+        host.metrics().heartbeat();
+        let listener = bind("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, host, Some("s3cret".into()), async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let url = format!("http://{addr}/metrics");
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = client.get(&url).bearer_auth("wrong").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = client.get(&url).bearer_auth("s3cret").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r
+            .text()
+            .await
+            .unwrap()
+            .contains("okta_ingest_outbox_depth 0"));
+        let r = client
+            .get(format!("http://{addr}/healthz"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "ok");
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+}

@@ -1,0 +1,443 @@
+//! The webhook sink against a local HTTPS receiver that misbehaves on purpose: server errors, a dropped
+//! connection after it read the body, a 429, and a receiver that rejects everything (400).
+
+use crate::support::*;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use okta_emulator::EmulatorConfig;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+const SECRET: &str = "Bearer e2e-webhook-s3cret";
+const SELECTION: &[&str] = &["authentication", "security", "itp", "lifecycle"];
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Status(u16),
+    /// Read the whole body, then close the connection without answering.
+    Drop,
+    /// Read the whole body, then never answer (the sender is killed meanwhile).
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    key: Option<String>,
+    auth: Option<String>,
+    content_type: Option<String>,
+    body: Bytes,
+    /// 0: dropped without an answer.
+    status: u16,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    script: VecDeque<Action>,
+    then: u16,
+    log: Vec<Received>,
+}
+
+struct Receiver {
+    port: u16,
+    ca_file: PathBuf,
+    state: Arc<Mutex<ReceiverState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    async fn start(dir: &Path, name: &str, script: &[Action], then: u16) -> Receiver {
+        let (ca_pem, config) = tls_config();
+        let ca_file = dir.join(format!("{name}-ca.pem"));
+        std::fs::write(&ca_file, ca_pem).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(ReceiverState {
+            script: script.iter().copied().collect(),
+            then,
+            log: vec![],
+        }));
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(connection(tcp, acceptor.clone(), st.clone()));
+            }
+        });
+        Receiver {
+            port,
+            ca_file,
+            state,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn log(&self) -> Vec<Received> {
+        self.state.lock().unwrap().log.clone()
+    }
+}
+
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: Arc<Mutex<ReceiverState>>,
+) {
+    let Ok(tls) = acceptor.accept(tcp).await else {
+        return;
+    };
+    let kill = Arc::new(Notify::new());
+    let kill_svc = kill.clone();
+    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let state = state.clone();
+        let kill = kill_svc.clone();
+        async move {
+            let header = |n: &str| {
+                req.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (key, auth, content_type) = (
+                header("idempotency-key"),
+                header("authorization"),
+                header("content-type"),
+            );
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let action = {
+                let mut s = state.lock().unwrap();
+                let a = s.script.pop_front().unwrap_or(Action::Status(s.then));
+                s.log.push(Received {
+                    key,
+                    auth,
+                    content_type,
+                    body,
+                    status: match a {
+                        Action::Status(c) => c,
+                        Action::Drop | Action::Hang => 0,
+                    },
+                });
+                a
+            };
+            match action {
+                Action::Hang => {
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                }
+                Action::Drop => {
+                    kill.notify_one();
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                }
+                Action::Status(code) => {
+                    let mut r = Response::builder().status(code);
+                    if code == 429 {
+                        r = r.header("Retry-After", "0");
+                    }
+                    let text = if code == 400 {
+                        "{\"error\":\"schema mismatch: field x is required\"}"
+                    } else {
+                        "{}"
+                    };
+                    Ok::<_, Infallible>(r.body(Full::new(Bytes::from(text))).unwrap())
+                }
+            }
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = kill.notified() => {}
+    }
+}
+
+/// A fresh CA (returned as PEM) and a server certificate for 127.0.0.1 / localhost.
+fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "webhook receiver test CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        )));
+    leaf.distinguished_name
+        .push(DnType::CommonName, "webhook receiver");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf_cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (ca_cert.pem(), Arc::new(config))
+}
+
+async fn fixture(events: usize) -> Fixture {
+    let fx = Fixture::new(EmulatorConfig {
+        events,
+        days: 13,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    fx.add_instance(
+        "org",
+        &[
+            "--backfill-days",
+            "14",
+            "--events",
+            "authentication,security,itp,lifecycle",
+        ],
+    )
+    .await;
+    fx
+}
+
+/// `run --once --sink <receiver>` with fast pacing and the auth header from the environment.
+async fn run_to(fx: &Fixture, rx: &Receiver, extra: &[&str]) -> Output {
+    command(fx, rx, extra).output().await.expect("binary runs")
+}
+
+fn command(fx: &Fixture, rx: &Receiver, extra: &[&str]) -> tokio::process::Command {
+    let url = rx.url();
+    let ca = rx.ca_file.display().to_string();
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--db")
+        .arg(fx.db())
+        .args([
+            "run",
+            "--once",
+            "--sink",
+            &url,
+            "--webhook-ca-file",
+            &ca,
+            "--webhook-auth-env",
+            "E2E_WEBHOOK_AUTH",
+            "--webhook-retry-base",
+            "10ms",
+        ])
+        .args(extra)
+        .args(FAST)
+        .env("E2E_WEBHOOK_AUTH", SECRET)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// The events of a body, byte for byte as they appear in it.
+fn elements(body: &[u8]) -> Vec<String> {
+    let v: Vec<Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(body).expect("the body is a JSON array");
+    v.iter().map(|e| e.get().to_string()).collect()
+}
+
+/// One body per Idempotency-Key among the accepted (2xx) requests, as a receiver de-duplicating by key
+/// would process them; asserts that every request with a key carried the same body.
+fn deduplicated(log: &[Received]) -> Vec<String> {
+    let mut bodies: HashMap<&str, &Bytes> = HashMap::new();
+    for r in log {
+        let key = r
+            .key
+            .as_deref()
+            .expect("every request has an Idempotency-Key");
+        if let Some(b) = bodies.insert(key, &r.body) {
+            assert_eq!(b, &r.body, "two different bodies under the key {key}");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    log.iter()
+        .filter(|r| (200..300).contains(&r.status))
+        .filter(|r| seen.insert(r.key.clone()))
+        .flat_map(|r| elements(&r.body))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_receiver_gets_every_event_once_per_idempotency_key() {
+    let spec = CategorySpec::load();
+    let fx = fixture(3_000).await;
+    let rx = Receiver::start(
+        fx.dir.path(),
+        "flaky",
+        &[
+            Action::Status(500),
+            Action::Status(502),
+            Action::Status(503),
+            Action::Drop,
+            Action::Status(429),
+        ],
+        200,
+    )
+    .await;
+    let run = run_to(
+        &fx,
+        &rx,
+        &["--webhook-batch-events", "250", "--webhook-retries", "8"],
+    )
+    .await;
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        !text(&run).contains("s3cret"),
+        "the auth value leaked: {}",
+        text(&run)
+    );
+
+    let expected = spec.expected(&fx.emulator.committed(), SELECTION);
+    assert!(expected.len() > 1_000, "{}", expected.len());
+    let log = rx.log();
+    // The five injected failures happened, and every request carried the auth header and JSON type.
+    assert!(
+        log.iter().filter(|r| r.status >= 400).count() >= 4,
+        "{log:?}"
+    );
+    assert!(log.iter().any(|r| r.status == 0));
+    assert!(log.iter().any(|r| r.status == 429));
+    for r in &log {
+        assert_eq!(r.auth.as_deref(), Some(SECRET));
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert!(elements(&r.body).len() <= 250);
+    }
+    // The batch whose connection was dropped after the receiver read it was re-sent with the same key.
+    let dropped = log.iter().find(|r| r.status == 0).unwrap();
+    assert!(
+        log.iter()
+            .any(|r| r.status == 200 && r.key == dropped.key && r.body == dropped.body),
+        "the dropped batch was not re-sent under the same key"
+    );
+    // At least once: every expected event in some accepted body.
+    let accepted: std::collections::HashSet<String> = log
+        .iter()
+        .filter(|r| r.status == 200)
+        .flat_map(|r| elements(&r.body))
+        .collect();
+    assert!(expected.iter().all(|e| accepted.contains(e)));
+    // Exactly once after de-duplicating by key, byte for byte.
+    assert_exactly(&deduplicated(&log), &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejecting_receiver_fails_the_run_and_keeps_the_events_queued() {
+    let spec = CategorySpec::load();
+    let fx = fixture(1_200).await;
+    let bad = Receiver::start(fx.dir.path(), "bad", &[], 400).await;
+    let run = run_to(&fx, &bad, &[]).await;
+    assert!(!run.status.success(), "{}", text(&run));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("delivery FAILED")
+            && err.contains("HTTP 400")
+            && err.contains("schema mismatch")
+            && err.contains("not retried")
+            && err.contains("stay queued"),
+        "{}",
+        text(&run)
+    );
+    // A permanent error is not retried within a write: few requests, not one per back-off step.
+    let rejected = bad.log();
+    assert!(
+        !rejected.is_empty() && rejected.len() <= 20,
+        "{}",
+        rejected.len()
+    );
+
+    // The cursor moved on, so everything the next run delivers comes from the outbox.
+    let good = Receiver::start(fx.dir.path(), "good", &[], 200).await;
+    let run = run_to(&fx, &good, &[]).await;
+    assert!(run.status.success(), "{}", text(&run));
+    let log = good.log();
+    let got: Vec<String> = log.iter().flat_map(|r| elements(&r.body)).collect();
+    assert_exactly(&got, &spec.expected(&fx.emulator.committed(), SELECTION));
+    // Default batch size: 500 events.
+    assert!(log.iter().all(|r| elements(&r.body).len() <= 500));
+    assert!(log.iter().any(|r| elements(&r.body).len() == 500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key() {
+    let spec = CategorySpec::load();
+    let fx = fixture(2_000).await;
+    // The first batch is accepted; the receiver reads the second and never answers; the sender is killed.
+    let rx = Receiver::start(
+        fx.dir.path(),
+        "crash",
+        &[Action::Status(200), Action::Hang],
+        200,
+    )
+    .await;
+    let mut child = command(
+        &fx,
+        &rx,
+        &["--webhook-batch-events", "300", "--webhook-timeout", "60s"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rx.log().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second batch never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().await.unwrap(); // SIGKILL: no acknowledgement of the second batch
+    let hung = rx.log()[1].clone();
+
+    let run = run_to(&fx, &rx, &["--webhook-batch-events", "300"]).await;
+    assert!(run.status.success(), "{}", text(&run));
+    let log = rx.log();
+    assert!(
+        log[2..]
+            .iter()
+            .any(|r| r.status == 200 && r.key == hung.key && r.body == hung.body),
+        "the batch in flight at the crash was not re-sent under the same key"
+    );
+    assert_exactly(
+        &deduplicated(&log),
+        &spec.expected(&fx.emulator.committed(), SELECTION),
+    );
+}
