@@ -154,6 +154,8 @@ pub struct Stats {
     /// Max number of `/api/v1/logs` requests received in one rate-limit window after that
     /// window's first 429 (0 for a client that waits for the reset).
     pub requests_while_limited_per_window: u64,
+    /// Most `/api/v1/logs` requests received in one rate-limit window.
+    pub max_log_requests_per_window: u64,
     /// Faults served.
     pub faults_served: u64,
 }
@@ -254,6 +256,7 @@ impl Emulator {
         let inner = lock(&self.shared.inner);
         let mut s = inner.stats.clone();
         s.requests_while_limited_per_window = inner.logs_bucket.max_after_first_429;
+        s.max_log_requests_per_window = inner.logs_bucket.max_per_window;
         s
     }
 

@@ -41,6 +41,8 @@ pub struct Bucket {
     after_first_429: Option<u64>,
     /// Max of `after_first_429` over all windows so far.
     pub max_after_first_429: u64,
+    /// Most requests received in any one window so far.
+    pub max_per_window: u64,
 }
 
 impl Bucket {
@@ -53,6 +55,7 @@ impl Bucket {
             count: 0,
             after_first_429: None,
             max_after_first_429: 0,
+            max_per_window: 0,
         }
     }
 
@@ -79,6 +82,7 @@ impl Bucket {
             }
         };
         self.count += 1;
+        self.max_per_window = self.max_per_window.max(self.count);
         let limit = self.per_minute.unwrap_or(UNLIMITED);
         let allowed = self.per_minute.is_none() || self.count <= u64::from(limit);
         if let Some(n) = self.after_first_429.as_mut() {

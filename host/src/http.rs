@@ -181,6 +181,8 @@ pub struct InstanceHttp {
     pub origin: AllowedOrigin,
     /// Where allowed requests go: the pooled client for this instance's CA settings, or a handler.
     pub transport: Transport,
+    /// The org's System Log budget shared with the host's other instances (`None`: not gated).
+    pub budget: Option<crate::budget::OrgBudgets>,
     /// Limits.
     pub limits: HttpLimits,
     /// Instance name, for logs.
@@ -209,6 +211,11 @@ impl WasiHttpHooks for InstanceHttp {
         let allowed = self.origin.allows(request.uri());
         let transport = self.transport.clone();
         let limits = self.limits.clone();
+        let budget = self
+            .budget
+            .clone()
+            .filter(|_| request.uri().path() == "/api/v1/logs")
+            .map(|b| (b, self.origin.to_string()));
         let instance = self.instance.clone();
         Box::new(async move {
             if !allowed {
@@ -228,7 +235,15 @@ impl WasiHttpHooks for InstanceHttp {
                     return Ok((resp, Box::new(async { Ok(()) }) as IoFuture));
                 }
             };
-            let resp = send(client, request, options, &limits).await.inspect_err(
+            let permit = match &budget {
+                Some((b, org)) => Some(b.acquire(org).await),
+                None => None,
+            };
+            let resp = send(client, request, options, &limits).await;
+            if let (Some(p), Ok(r)) = (permit, &resp) {
+                p.complete(r.headers());
+            }
+            let resp = resp.inspect_err(
                 |e| tracing::debug!(%instance, error = ?e, "outbound request failed"),
             )?;
             Ok((resp, Box::new(async { Ok(()) }) as IoFuture))

@@ -236,6 +236,8 @@ pub struct Host {
     /// this spares a write after every successful tick).
     pub(crate) failures: Mutex<HashMap<i64, u32>>,
     clients: ClientPool,
+    /// Each Okta org's System Log budget, shared by the instances on it.
+    budgets: crate::budget::OrgBudgets,
     /// Access tokens by app: instances of the same app on the same org share one (Okta's token endpoint
     /// has its own rate limit; a token per instance would waste it). In memory only.
     tokens: Mutex<HashMap<AppKey, wit::AccessToken>>,
@@ -280,6 +282,7 @@ impl Host {
         let db = StateDb::open(&config.db_path)?;
         Ok(Host {
             clients: ClientPool::new(config.http.clone()),
+            budgets: crate::budget::OrgBudgets::new(config.tuning.rate_limit_share_percent),
             config,
             db: Arc::new(Mutex::new(db)),
             runtime: OnceCell::new(),
@@ -460,6 +463,7 @@ impl Host {
             http: InstanceHttp {
                 origin: AllowedOrigin::from_domain(&rec.domain),
                 transport: crate::http::Transport::Network(client),
+                budget: Some(self.budgets.clone()),
                 limits: self.clients.limits().clone(),
                 instance: rec.name.clone(),
             },

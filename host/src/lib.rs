@@ -92,6 +92,7 @@
 
 pub mod activation;
 pub mod admin;
+pub mod budget;
 pub mod config;
 pub mod http;
 pub mod ingest;

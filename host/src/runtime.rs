@@ -798,6 +798,7 @@ impl ConnectorRuntime {
             http: crate::http::InstanceHttp {
                 origin: crate::http::AllowedOrigin::from_domain("invalid.invalid"),
                 transport: crate::http::Transport::Network(reqwest::Client::new()),
+                budget: None,
                 limits: Default::default(),
                 instance: "describe".into(),
             },

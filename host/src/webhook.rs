@@ -381,13 +381,7 @@ impl WebhookSink {
     }
 
     /// Sends one batch with bounded retries.
-    fn send_batch(
-        &mut self,
-        key: &str,
-        body: &[u8],
-        first: i64,
-        last: i64,
-    ) -> Result<(), SinkError> {
+    fn send_batch(&mut self, key: &str, body: &[u8], first: i64) -> Result<(), SinkError> {
         let mut retries = 0;
         loop {
             match self.attempt(key, body)? {
@@ -454,7 +448,7 @@ impl Sink for WebhookSink {
             if self.accepted.contains(&key) {
                 continue;
             }
-            self.send_batch(&key, &body, first, last)?;
+            self.send_batch(&key, &body, first)?;
             if self.accepted.len() >= 4096 {
                 self.accepted.clear();
             }

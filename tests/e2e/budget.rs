@@ -1,4 +1,5 @@
-//! Instances on the same Okta org share that org's rate budget: run together, they stay within it.
+//! Instances on the same Okta org share that org's rate budget: run together, they stay within the
+//! default 50% share of it.
 
 use crate::support::*;
 use okta_emulator::EmulatorConfig;
@@ -54,9 +55,14 @@ async fn instances_on_one_org_share_its_rate_budget() {
         "only {} requests: the backfill is too small to exercise pacing",
         stats.log_requests
     );
-    // ...and together they never exceeded the org's limit.
+    // ...and together they never exceeded the org's limit, nor the default 50% share of it: the host
+    // gates System Log requests per org, counting requests in flight.
     assert_eq!(
         stats.rate_limited, 0,
         "instances on one org went over its limit: {stats:?}"
+    );
+    assert!(
+        stats.max_log_requests_per_window <= u64::from(LIMIT / 2),
+        "instances on one org used more than half of its window: {stats:?}"
     );
 }

@@ -196,7 +196,7 @@ async fn run_all(
         report.push(Figure::na(
             "5. live swap",
             "swap time",
-            "n/a (not implemented): component versions are a separate issue",
+            "n/a (not measured): component versions (add/activate/rollback, picked up at the next tick) landed during this work (commit 103c748); no swap benchmark exists yet",
         ));
     }
     Ok(())

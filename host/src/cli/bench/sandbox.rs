@@ -290,6 +290,7 @@ async fn component_tick(
         signer: Some(signer.clone()),
         db: Some(db.clone()),
         http: InstanceHttp {
+            budget: None,
             origin: AllowedOrigin::from_domain(domain),
             transport,
             limits: HttpLimits::default(),
