@@ -72,6 +72,8 @@ async fn versions_swap_live_without_losing_or_doubling_events() {
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        // A failing assertion must not leave the run going.
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let newest = fx
