@@ -274,6 +274,12 @@ impl Host {
             Ok(Some(to)) => {
                 let to = self.version_label(to.as_deref()).unwrap_or_default();
                 tracing::error!(instance = %rec.name, %from, %to, "connector version rolled back: {reason}");
+                self.emit(crate::ingest::StatusEvent::RolledBack {
+                    instance: rec.name.clone(),
+                    from,
+                    to,
+                    reason,
+                });
             }
             Ok(None) => {}
             Err(e) => tracing::error!(instance = %rec.name, "automatic rollback failed: {e}"),

@@ -247,8 +247,40 @@ pub struct Host {
     /// not cost a disk sync each.
     pending_status: Mutex<PendingStatus>,
     observer: Mutex<Option<CommitObserver>>,
+    events: tokio::sync::broadcast::Sender<StatusEvent>,
     /// Counters and histograms of this process's ticks (`/metrics`).
     metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// What a running host reports to [`Host::subscribe`] subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusEvent {
+    /// A tick ended.
+    TickFinished {
+        /// Instance name.
+        instance: String,
+        /// Connector version that ran it.
+        connector: String,
+        /// Pages fetched.
+        pages: u32,
+        /// Events committed.
+        events: u64,
+        /// Nothing more to fetch for now.
+        caught_up: bool,
+        /// Why it ended early, if it did.
+        error: Option<String>,
+    },
+    /// A failing connector version was rolled back for an instance.
+    RolledBack {
+        /// Instance name.
+        instance: String,
+        /// The version that kept failing.
+        from: String,
+        /// The version now active.
+        to: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Identifies the OAuth app a token belongs to.
@@ -280,7 +312,23 @@ impl Host {
     /// Opens the state database (creating it, mode 0600). The component is compiled on first use.
     pub fn open(config: HostConfig) -> Result<Host, HostError> {
         let db = StateDb::open(&config.db_path)?;
-        Ok(Host {
+        Ok(Self::with_db(config, db))
+    }
+
+    /// Builds a host on a SQLite connection the embedder already has (to a file on disk); the
+    /// okta-ingest tables are created in it if missing. `config.db_path` is replaced by the connection's
+    /// file.
+    pub fn with_connection(
+        mut config: HostConfig,
+        conn: rusqlite::Connection,
+    ) -> Result<Host, HostError> {
+        let db = StateDb::from_connection(conn)?;
+        config.db_path = db.path().to_path_buf();
+        Ok(Self::with_db(config, db))
+    }
+
+    fn with_db(config: HostConfig, db: StateDb) -> Host {
+        Host {
             clients: ClientPool::new(config.http.clone()),
             budgets: crate::budget::OrgBudgets::new(config.tuning.rate_limit_share_percent),
             config,
@@ -293,7 +341,19 @@ impl Host {
             pending_status: Mutex::default(),
             observer: Mutex::default(),
             metrics: Arc::default(),
-        })
+            events: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
+    /// Subscribes to status events (ticks finished, versions rolled back). Slow subscribers miss events
+    /// (`RecvError::Lagged`) rather than slowing the host down.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StatusEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: StatusEvent) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
     }
 
     /// This host's tick metrics (Prometheus text via [`crate::metrics::Metrics::render`]).
@@ -529,6 +589,14 @@ impl Host {
             pages,
             rate_limited,
             duration: started.elapsed(),
+        });
+        self.emit(StatusEvent::TickFinished {
+            instance: rec.name.clone(),
+            connector: rt.description().version.clone(),
+            pages: pages as u32,
+            events,
+            caught_up: matches!(&result, Ok((r, _)) if r.caught_up && r.error.is_none()),
+            error: error.clone(),
         });
         self.record_status(rec.id, outcome, error, events);
         self.note_outcome(rec, version, &result);
@@ -792,4 +860,39 @@ fn default_component_cache(db_path: &Path) -> PathBuf {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_host_adopts_an_existing_connection_and_reports_ticks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("embedder.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE embedder_own(x INTEGER)")
+            .unwrap();
+        let host = Host::with_connection(HostConfig::new("ignored.db"), conn).unwrap();
+        assert_eq!(host.config.db_path, path);
+        assert!(host.list_instances().unwrap().is_empty());
+        let mut events = host.subscribe();
+        host.emit(StatusEvent::TickFinished {
+            instance: "a".into(),
+            connector: "1.0.0".into(),
+            pages: 1,
+            events: 2,
+            caught_up: true,
+            error: None,
+        });
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            StatusEvent::TickFinished { events: 2, .. }
+        ));
+        let memory = rusqlite::Connection::open_in_memory().unwrap();
+        assert!(
+            Host::with_connection(HostConfig::new("x.db"), memory).is_err(),
+            "delivery needs a file"
+        );
+    }
 }

@@ -108,6 +108,7 @@ pub mod webhook;
 
 pub use config::Categories;
 pub use ingest::{
-    EditInstance, Host, HostConfig, HostError, InstanceRun, NewInstance, RunSummary, Tuning,
+    EditInstance, Host, HostConfig, HostError, InstanceRun, NewInstance, RunSummary, StatusEvent,
+    Tuning,
 };
 pub use runtime::{CommitStats, ComponentSource, SandboxLimits};

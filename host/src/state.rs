@@ -239,6 +239,23 @@ impl StateDb {
         Ok(db)
     }
 
+    /// Adopts a connection the embedder already opened on a database file, creating or migrating the
+    /// okta-ingest tables in it. The file must be on disk (delivery opens a second connection to it).
+    pub fn from_connection(conn: Connection) -> Result<StateDb, StateError> {
+        let path = match conn.path() {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => {
+                return Err(StateError::Open {
+                    path: ":memory:".into(),
+                    source: rusqlite::Error::InvalidPath(PathBuf::from(":memory:")),
+                })
+            }
+        };
+        let db = StateDb { conn, path };
+        db.init().map_err(|e| db.classify(e))?;
+        Ok(db)
+    }
+
     /// The database path.
     pub fn path(&self) -> &Path {
         &self.path

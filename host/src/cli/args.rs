@@ -271,6 +271,10 @@ pub struct TuningArgs {
     /// Timeout for one request until Okta's response headers arrive.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Consecutive traps or non-transient failures of a stored connector version on an instance before
+    /// that instance is rolled back to the previous version (0: never).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub auto_rollback_after: u32,
     /// Longest a tick may run before the sandbox stops it.
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     pub tick_timeout: Duration,

@@ -22,6 +22,7 @@ pub(crate) fn host_config(
         None => ComponentSource::Embedded,
     };
     cfg.concurrency = concurrency;
+    cfg.auto_rollback_after = t.auto_rollback_after;
     cfg.sandbox.call_timeout = t.tick_timeout;
     cfg.tuning = Tuning {
         rate_limit_share_percent: t.rate_limit_share,
