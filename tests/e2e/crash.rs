@@ -38,22 +38,7 @@ fn spawn_run(fx: &Fixture, out: &Path, log: &Path) -> tokio::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 60_000,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    fx.add_instance(
-        "org",
-        &[
-            "--backfill-days",
-            "14",
-            "--events",
-            "authentication,security,itp,lifecycle",
-        ],
-    )
-    .await;
+    let fx = Fixture::with_org(60_000).await;
     let expected = CategorySpec::load().expected(&fx.emulator.committed(), ALL);
     assert!(expected.len() >= 45_000, "{}", expected.len());
     let expected_bytes: u64 = expected.iter().map(|e| e.len() as u64 + 1).sum();

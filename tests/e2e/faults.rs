@@ -16,22 +16,7 @@ fn now_s() -> u64 {
 async fn rate_limits_server_errors_and_revoked_tokens_lose_nothing() {
     let spec = CategorySpec::load();
     let selection: &[&str] = &["authentication", "security", "itp", "lifecycle"];
-    let fx = Fixture::new(EmulatorConfig {
-        events: 4_000,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    fx.add_instance(
-        "org",
-        &[
-            "--backfill-days",
-            "14",
-            "--events",
-            "authentication,security,itp,lifecycle",
-        ],
-    )
-    .await;
+    let fx = Fixture::with_org(4_000).await;
     let reset = (now_s() + 2).to_string();
     let limited = |status: u16, code: &str| {
         Fault::Status {

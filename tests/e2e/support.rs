@@ -49,6 +49,28 @@ impl Fixture {
         }
     }
 
+    /// An emulator with `events` spread over 13 days (none on the edge of a 14-day window) and an
+    /// instance "org" selecting every category with a 14-day backfill.
+    pub async fn with_org(events: usize) -> Fixture {
+        let fx = Fixture::new(EmulatorConfig {
+            events,
+            days: 13,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        fx.add_instance(
+            "org",
+            &[
+                "--backfill-days",
+                "14",
+                "--events",
+                "authentication,security,itp,lifecycle",
+            ],
+        )
+        .await;
+        fx
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

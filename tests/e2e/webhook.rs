@@ -7,7 +7,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use okta_emulator::EmulatorConfig;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -217,22 +216,7 @@ fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
 }
 
 async fn fixture(events: usize) -> Fixture {
-    let fx = Fixture::new(EmulatorConfig {
-        events,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    fx.add_instance(
-        "org",
-        &[
-            "--backfill-days",
-            "14",
-            "--events",
-            "authentication,security,itp,lifecycle",
-        ],
-    )
-    .await;
+    let fx = Fixture::with_org(events).await;
     fx
 }
 
