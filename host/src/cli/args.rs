@@ -256,10 +256,12 @@ impl WebhookArgs {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Advanced")]
 pub struct TuningArgs {
-    /// Share of the org's System Log rate limit this instance may use, percent.
+    /// Share of each Okta org's System Log rate limit (`X-Rate-Limit-Limit`) that this host's instances on
+    /// that org may use together, percent; the rest stays free for the org's other API clients.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub rate_limit_share: u8,
-    /// Longest wait for a rate-limit reset inside a tick before giving up until the next one.
+    /// Longest single wait for a rate-limit reset inside a tick (a tick waits at most 5x this in all)
+    /// before giving up until the next tick.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub max_wait: Duration,
     /// First back-off after a 5xx or network error (doubles per retry).
