@@ -1,4 +1,5 @@
-//! 1. Backfill throughput: `okta-ingest run --once` as a child process against the in-process emulator.
+//! Benchmark 1, backfill throughput: `okta-ingest run --once` as a child process against the
+//! in-process emulator.
 
 use super::report::{Figure, Report};
 use super::{proc, setup};

@@ -1,4 +1,4 @@
-//! 4. Cold start: `okta-ingest run --once` on one caught-up instance, process start to exit.
+//! Benchmark 4, cold start: `okta-ingest run --once` on one caught-up instance, process start to exit.
 
 use super::report::{Figure, Report};
 use super::{proc, setup};

@@ -1,6 +1,7 @@
-//! 3. Idle fleet: many instances with nothing new. The parent creates the rows and the emulator; a hidden
-//! worker subcommand (`okta-ingest bench-worker idle`) ticks every instance through the `Host` library
-//! API, round after round, and prints one JSON line per round; the parent measures its peak RSS.
+//! Benchmark 3, idle fleet: many instances with nothing new. The parent creates the rows and the
+//! emulator; a hidden worker subcommand (`okta-ingest bench-worker idle`) ticks every instance through
+//! the `Host` library API, round after round, and prints one JSON line per round; the parent measures
+//! its peak RSS.
 
 use super::report::{Figure, Report};
 use super::{proc, setup, BenchArgs};

@@ -1,5 +1,5 @@
-//! 2. Sandbox overhead: the same connector logic (`okta_ingest_connector::run_tick`) native and inside the
-//! component, per page of 1,000 events.
+//! Benchmark 2, sandbox overhead: the same connector logic (`okta_ingest_connector::run_tick`) native
+//! and inside the component, per page of 1,000 events.
 //!
 //! * native, in memory: a local `Env` serves pre-built pages (the emulator's own event texts) and a
 //!   `commit_page` that only counts: the connector's CPU cost alone.

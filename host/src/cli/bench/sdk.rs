@@ -1,4 +1,5 @@
-//! 6. The official Okta Python SDK paging the same emulator data, and Airbyte's source (n/a, with why).
+//! Benchmark 6: the official Okta Python SDK paging the same emulator data, and Airbyte's source
+//! (n/a, with why).
 //!
 //! The venv logic mirrors `tests/e2e/sdk_compat.rs` (same directory, stamp and lock file, so the test and
 //! the benchmark share one install): `<workspace>/target/okta-sdk-venv`, created from
