@@ -12,6 +12,7 @@ mod report;
 mod sandbox;
 mod sdk;
 mod setup;
+mod swap;
 
 pub use idle::{worker as run_worker, BenchWorkerArgs};
 
@@ -193,11 +194,16 @@ async fn run_all(
         }
     }
     if args.wants("swap") {
-        report.push(Figure::na(
-            "5. live swap",
-            "swap time",
-            "n/a (not measured): component versions (add/activate/rollback, picked up at the next tick) landed during this work (commit 103c748); no swap benchmark exists yet",
-        ));
+        let dir = work.join("swap");
+        std::fs::create_dir_all(&dir)?;
+        let rounds = if args.quick { 2 } else { 5 };
+        if let Err(e) = swap::run(exe, &dir, rounds, report).await {
+            report.push(Figure::na(
+                "5. live swap",
+                "activate -> first tick",
+                &format!("failed: {e:#}"),
+            ));
+        }
     }
     Ok(())
 }
