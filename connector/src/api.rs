@@ -23,16 +23,7 @@ impl<E: Env> Session<'_, E> {
             let (resp, pace) = self.send(
                 |s| {
                     let bearer = s.bearer()?;
-                    Ok(HttpRequest {
-                        method: Method::Get,
-                        url: url.to_string(),
-                        headers: vec![
-                            ("accept".into(), "application/json".into()),
-                            ("authorization".into(), format!("Bearer {bearer}")),
-                        ],
-                        body: Vec::new(),
-                        timeout_ms,
-                    })
+                    Ok(logs_request(url, &bearer, timeout_ms))
                 },
                 retry,
             )?;
@@ -46,6 +37,20 @@ impl<E: Env> Session<'_, E> {
                 _ => return Err(classify_logs_error(&resp)),
             }
         }
+    }
+}
+
+/// The System Log request `get_logs` sends (and `prefetch_next` guesses).
+fn logs_request(url: &str, bearer: &str, timeout_ms: u64) -> HttpRequest {
+    HttpRequest {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![
+            ("accept".into(), "application/json".into()),
+            ("authorization".into(), format!("Bearer {bearer}")),
+        ],
+        body: Vec::new(),
+        timeout_ms,
     }
 }
 
@@ -112,6 +117,7 @@ impl<E: Env> Session<'_, E> {
         let mut retry = 0;
         loop {
             let (resp, pace) = self.get_logs(url, &mut retry)?;
+            self.prefetch_next(&resp, pace);
             match parse_page(&resp.body) {
                 Ok(page) => return f(self, &resp, page, pace),
                 Err(PageError::NotJson(m)) => {
@@ -122,6 +128,36 @@ impl<E: Env> Session<'_, E> {
             }
         }
     }
+}
+
+impl<E: Env> Session<'_, E> {
+    /// Starts fetching the page after `resp` while `resp` is parsed and committed, so Okta's latency
+    /// overlaps our work. Only when the tick will fetch another page, no pacing pause is due, the page is
+    /// not empty (an empty page means caught up) and a token is at hand; the request is exactly the one
+    /// `get_logs` will send, so a mismatch just costs the guess.
+    fn prefetch_next(&mut self, resp: &HttpResponse, pace: Pace) {
+        if !self.prefetch || !matches!(pace, Pace::None) || is_empty_array(&resp.body) {
+            return;
+        }
+        let Some(next) = crate::links::next_link(&resp.headers) else {
+            return;
+        };
+        if crate::links::validate_logs_url(next, &self.config.domain).is_err() {
+            return;
+        }
+        let now = self.env.now_ms();
+        let Some(token) = self.token.as_ref().filter(|t| crate::token::usable(t, now)) else {
+            return;
+        };
+        let req = logs_request(next, &token.token, self.tuning.request_timeout_ms);
+        self.env.prefetch(req);
+    }
+}
+
+/// True for a body that is `[]` (with any whitespace).
+fn is_empty_array(body: &[u8]) -> bool {
+    let mut it = body.iter().filter(|b| !b.is_ascii_whitespace());
+    it.next() == Some(&b'[') && it.next() == Some(&b']') && it.next().is_none()
 }
 
 fn bad_page(status: u16, what: &str) -> TickError {

@@ -28,6 +28,7 @@ pub fn run_check<E: Env>(
         token: None,
         rate_limited: 0,
         limit_waited_ms: 0,
+        prefetch: false,
     };
     let n = s.with_page(&url, |_, _, page, _| Ok(page.len()))?;
     Ok(format!(

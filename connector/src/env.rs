@@ -86,6 +86,12 @@ pub trait Env {
     fn sleep_ms(&mut self, ms: u64);
     /// Send one request and read the whole response.
     fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
+    /// Start `req` now because it is probably the next request: a later [`Env::http`] with the same
+    /// method, URL and `authorization` may return its response instead of sending again. Lets the next
+    /// page download while this one is processed. The default does nothing.
+    fn prefetch(&mut self, req: HttpRequest) {
+        let _ = req;
+    }
     /// RS256-sign `signing_input` with the instance key; returns the base64url signature.
     fn sign(&mut self, signing_input: &str) -> Result<String, String>;
     /// Durably commit one page of events together with the new cursor state.

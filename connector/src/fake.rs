@@ -16,6 +16,8 @@ pub struct FakeEnv {
     pub sign_result: Result<String, String>,
     pub signed: Vec<String>,
     pub logs: Vec<(LogLevel, String)>,
+    /// Requests announced with `prefetch` (the fake still answers in script order).
+    pub prefetched: Vec<HttpRequest>,
     counter: u8,
 }
 
@@ -31,6 +33,7 @@ impl FakeEnv {
             sign_result: Ok("c2lnbmF0dXJl".into()),
             signed: Vec::new(),
             logs: Vec::new(),
+            prefetched: Vec::new(),
             counter: 0,
         }
     }
@@ -48,6 +51,10 @@ impl FakeEnv {
 }
 
 impl Env for FakeEnv {
+    fn prefetch(&mut self, req: HttpRequest) {
+        self.prefetched.push(req);
+    }
+
     fn now_ms(&self) -> u64 {
         self.now
     }

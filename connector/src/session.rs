@@ -17,6 +17,8 @@ pub struct Session<'a, E: Env> {
     pub token: Option<AccessToken>,
     /// 429 answers and rate-limit waits so far.
     pub rate_limited: u32,
+    /// Whether the next page may be fetched ahead (only while the tick will ask for it).
+    pub prefetch: bool,
     /// Time slept so far in this tick waiting for announced rate-limit resets after a 429.
     pub limit_waited_ms: u64,
 }

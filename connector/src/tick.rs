@@ -29,6 +29,7 @@ pub fn run_tick<E: Env>(env: &mut E, input: TickInput) -> TickReport {
         token,
         rate_limited: 0,
         limit_waited_ms: 0,
+        prefetch: false,
     };
     let result = pages(&mut s, state, &mut report);
     report.rate_limited = s.rate_limited;
@@ -113,6 +114,8 @@ fn pages<E: Env>(
     let mut pace = Pace::None;
     while report.pages < s.tuning.max_pages {
         s.pace(pace)?;
+        // Fetch the following page ahead only if this tick will ask for it.
+        s.prefetch = report.pages + 1 < s.tuning.max_pages;
         let outcome = s.with_page(&url, |s, resp, page, page_pace| {
             report.pages += 1;
             let next = next_link(&resp.headers).ok_or_else(|| no_next(resp.status))?;

@@ -307,6 +307,20 @@ fn compare(actual: &Value, op: Op, lit: &Value) -> bool {
 }
 
 impl Filter {
+    /// True when every attribute the filter reads is `eventType` (the usual polling filter), so it can
+    /// be evaluated on the stored event type without parsing the event.
+    pub fn reads_only_event_type(&self) -> bool {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                a.reads_only_event_type() && b.reads_only_event_type()
+            }
+            Filter::Not(a) => a.reads_only_event_type(),
+            Filter::Present(path) | Filter::Compare(path, _, _) => {
+                path.len() == 1 && path[0].eq_ignore_ascii_case("eventType")
+            }
+        }
+    }
+
     /// Evaluates the filter on one event.
     pub fn matches(&self, event: &Value) -> bool {
         match self {
@@ -334,6 +348,14 @@ impl Filter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn event_type_only_filters_are_recognised() {
+        let only = parse(r#"eventType eq "a" or (eventType sw "b." and not(eventType ew ".c"))"#).unwrap();
+        assert!(only.reads_only_event_type());
+        let other = parse(r#"eventType eq "a" and outcome.result eq "SUCCESS""#).unwrap();
+        assert!(!other.reads_only_event_type());
+    }
 
     fn ev() -> Value {
         json!({

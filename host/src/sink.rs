@@ -66,7 +66,8 @@ pub trait Sink: Send {
 pub fn push_line(buf: &mut Vec<u8>, raw: &str) {
     let start = buf.len();
     buf.extend_from_slice(raw.as_bytes());
-    if raw.contains(['\n', '\r']) {
+    // memchr2 is SIMD: this check runs over every byte delivered.
+    if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_some() {
         for b in &mut buf[start..] {
             if *b == b'\n' || *b == b'\r' {
                 *b = b' ';

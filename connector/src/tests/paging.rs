@@ -355,3 +355,30 @@ fn truncated_and_odd_input_never_panics() {
     ));
     let _ = run_tick(&mut e, input(None, Some(valid_token())));
 }
+
+#[test]
+fn the_next_page_is_prefetched_exactly_as_it_will_be_requested() {
+    let mut e = env();
+    e.push(token_ok("t1"))
+        .push(page(&[ev("a", "user.session.start")], "100_1"))
+        .push(page(&[ev("b", "user.session.start")], "200_1"))
+        .push(page(&[], "200_1"));
+    let r = run_tick(&mut e, input(None, None));
+    assert_eq!(r.error, None);
+    // Pages 1 and 2 announce their successors; the empty page (caught up) announces nothing.
+    assert_eq!(e.prefetched.len(), 2);
+    assert_eq!(e.prefetched[0], e.requests[2], "the guess is the request that follows");
+    assert_eq!(e.prefetched[1], e.requests[3]);
+}
+
+#[test]
+fn no_prefetch_past_the_last_page_of_a_tick() {
+    let mut e = env();
+    e.push(token_ok("t1"))
+        .push(page(&[ev("a", "user.session.start")], "100_1"));
+    let mut inp = input(None, None);
+    inp.tuning.max_pages = 1;
+    let r = run_tick(&mut e, inp);
+    assert_eq!((r.pages, r.caught_up), (1, false));
+    assert!(e.prefetched.is_empty(), "the tick ends after this page");
+}
