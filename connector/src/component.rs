@@ -16,9 +16,8 @@ use okta_ingest::connector::types as w;
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    FutureIncomingResponse,
-    ErrorCode, Fields, IncomingBody, Method as WMethod, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method as WMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::streams::StreamError;
 
@@ -164,7 +163,10 @@ impl Env for WasiEnv {
 
     fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         if let Some(p) = self.prefetched.take() {
-            if req.method == Method::Get && p.url == req.url && p.authorization == authorization(&req) {
+            if req.method == Method::Get
+                && p.url == req.url
+                && p.authorization == authorization(&req)
+            {
                 return finish(p.future);
             }
             // Not the request that was guessed: drop it (the host cancels it).

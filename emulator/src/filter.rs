@@ -351,7 +351,8 @@ mod tests {
 
     #[test]
     fn event_type_only_filters_are_recognised() {
-        let only = parse(r#"eventType eq "a" or (eventType sw "b." and not(eventType ew ".c"))"#).unwrap();
+        let only =
+            parse(r#"eventType eq "a" or (eventType sw "b." and not(eventType ew ".c"))"#).unwrap();
         assert!(only.reads_only_event_type());
         let other = parse(r#"eventType eq "a" and outcome.result eq "SUCCESS""#).unwrap();
         assert!(!other.reads_only_event_type());

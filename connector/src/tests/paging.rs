@@ -367,7 +367,10 @@ fn the_next_page_is_prefetched_exactly_as_it_will_be_requested() {
     assert_eq!(r.error, None);
     // Pages 1 and 2 announce their successors; the empty page (caught up) announces nothing.
     assert_eq!(e.prefetched.len(), 2);
-    assert_eq!(e.prefetched[0], e.requests[2], "the guess is the request that follows");
+    assert_eq!(
+        e.prefetched[0], e.requests[2],
+        "the guess is the request that follows"
+    );
     assert_eq!(e.prefetched[1], e.requests[3]);
 }
 
