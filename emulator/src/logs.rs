@@ -162,7 +162,8 @@ pub struct Page {
     pub next_after: Option<String>,
 }
 
-fn matches(q: &Query, raw: &str, event_type: &str) -> bool {
+/// `type_only`: the filter reads only `eventType` (worked out once per request).
+fn matches(q: &Query, raw: &str, event_type: &str, type_only: bool) -> bool {
     if !q.keywords.is_empty() {
         let lower = raw.to_lowercase();
         if !q.keywords.iter().all(|k| lower.contains(k.as_str())) {
@@ -173,7 +174,7 @@ fn matches(q: &Query, raw: &str, event_type: &str) -> bool {
         None => true,
         // The usual polling filter reads only eventType: evaluate it on the stored type instead of
         // parsing every event (which made the emulator, not the client, the bottleneck in benchmarks).
-        Some(f) if !event_type.is_empty() && f.reads_only_event_type() => {
+        Some(f) if type_only && !event_type.is_empty() => {
             f.matches(&serde_json::json!({ "eventType": event_type }))
         }
         Some(f) => serde_json::from_str::<Value>(raw)
@@ -198,6 +199,7 @@ fn body_of<'a>(raws: impl Iterator<Item = &'a str>) -> Bytes {
 /// Selects the page for `q`. Call [`Store::reindex`] first when the query is bounded.
 pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
     let events = store.events();
+    let type_only = q.filter.as_ref().is_some_and(|f| f.reads_only_event_type());
     if !q.bounded() {
         let start = match (q.after, q.since) {
             (Some(c), _) => store.after_cursor(c),
@@ -208,7 +210,7 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
             Vec::new()
         } else {
             (start..events.len())
-                .filter(|&i| matches(q, &events[i].raw, &events[i].event_type))
+                .filter(|&i| matches(q, &events[i].raw, &events[i].event_type, type_only))
                 .take(q.limit)
                 .collect()
         };
@@ -248,7 +250,7 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
         Box::new(range.iter())
     };
     let picked: Vec<usize> = candidates
-        .filter(|&&i| matches(q, &events[i].raw, &events[i].event_type))
+        .filter(|&&i| matches(q, &events[i].raw, &events[i].event_type, type_only))
         .take(q.limit)
         .copied()
         .collect();
