@@ -30,25 +30,7 @@ fn register(
 }
 
 async fn check(fx: &Fixture, client_id: &str) -> std::process::Output {
-    let key = fx.path("key.pem").display().to_string();
-    let ca = fx.path("ca.pem").display().to_string();
-    let domain = fx.emulator.domain();
-    let add = fx
-        .cli(&[
-            "instance",
-            "add",
-            client_id,
-            "--domain",
-            &domain,
-            "--client-id",
-            client_id,
-            "--private-key",
-            &key,
-            "--ca-file",
-            &ca,
-        ])
-        .await;
-    assert!(add.status.success(), "{}", text(&add));
+    fx.add_instance_as(client_id, client_id, &[]).await;
     fx.cli(&["check", client_id]).await
 }
 

@@ -91,6 +91,12 @@ impl Fixture {
 
     /// `instance add NAME` for this emulator with `extra` options.
     pub async fn add_instance(&self, name: &str, extra: &[&str]) {
+        self.add_instance_as(name, &self.client.client_id, extra)
+            .await
+    }
+
+    /// `instance add NAME` for this emulator with another client id (its key is still the fixture's).
+    pub async fn add_instance_as(&self, name: &str, client_id: &str, extra: &[&str]) {
         let key = self.path("key.pem").display().to_string();
         let ca = self.path("ca.pem").display().to_string();
         let domain = self.emulator.domain();
@@ -101,7 +107,7 @@ impl Fixture {
             "--domain",
             &domain,
             "--client-id",
-            &self.client.client_id,
+            client_id,
             "--private-key",
             &key,
             "--ca-file",

@@ -145,26 +145,8 @@ async fn a_version_that_keeps_trapping_is_rolled_back_for_that_instance() {
         ..EmulatorConfig::default()
     })
     .await;
-    let key = fx.path("key.pem").display().to_string();
-    let ca = fx.path("ca.pem").display().to_string();
-    let domain = fx.emulator.domain();
     // The hostile test component traps when the client id says so.
-    let add = fx
-        .cli(&[
-            "instance",
-            "add",
-            "canary",
-            "--domain",
-            &domain,
-            "--client-id",
-            "trap",
-            "--private-key",
-            &key,
-            "--ca-file",
-            &ca,
-        ])
-        .await;
-    assert!(add.status.success(), "{}", text(&add));
+    fx.add_instance_as("canary", "trap", &[]).await;
     let added = fx.cli(&["component", "add", HOSTILE]).await;
     assert!(added.status.success(), "{}", text(&added));
     let hash: String = String::from_utf8_lossy(&added.stdout)
