@@ -302,6 +302,9 @@ impl StateDb {
         // Larger pages: a 2 KB event spans fewer pages, so each page commit is fewer writes. Only takes
         // effect when the file is created (before WAL mode is set).
         self.conn.execute_batch("PRAGMA page_size=16384")?;
+        // Checkpoint every 64 MiB of WAL instead of 16: outbox pages written and soon freed are copied
+        // into the database file less often (measured ~4% faster backfills).
+        self.conn.execute_batch("PRAGMA wal_autocheckpoint=4000")?;
         // journal_mode returns a row; a corrupt file fails here first.
         let _: String = self
             .conn
