@@ -59,13 +59,76 @@ fn published_text(raw: Option<&RawValue>) -> Cow<'_, str> {
 }
 
 /// Parse a page body: a JSON array of event objects.
+///
+/// One pass over the body in the common case: each element is read as a [`Head`] straight from the
+/// array, and its raw text is the span the deserializer consumed. Any error falls back to the two-pass
+/// parse ([`parse_page_strict`]), so what is refused, and how it is classified, never depends on the
+/// fast path.
 pub fn parse_page(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
+    match parse_page_fast(body) {
+        Some(events) => Ok(events),
+        None => parse_page_strict(body),
+    }
+}
+
+fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
+    while matches!(bytes.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// The single-pass parse; `None` whenever anything is off (the strict parse then reports it).
+fn parse_page_fast(body: &[u8]) -> Option<Vec<RawEvent<'_>>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let bytes = text.as_bytes();
+    let mut i = skip_ws(bytes, 0);
+    if bytes.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = skip_ws(bytes, i + 1);
+    let mut out = Vec::with_capacity(1000);
+    if bytes.get(i) == Some(&b']') {
+        return (skip_ws(bytes, i + 1) == bytes.len()).then_some(out);
+    }
+    loop {
+        // Only objects: `Head` would also accept a JSON array of fields, which the strict parse refuses.
+        if bytes.get(i) != Some(&b'{') {
+            return None;
+        }
+        let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Head<'_>>();
+        let head = stream.next()?.ok()?;
+        let end = i + stream.byte_offset();
+        let (Some(Str(uuid)), Some(Str(event_type))) = (head.uuid, head.event_type) else {
+            return None;
+        };
+        out.push(RawEvent {
+            raw: &text[i..end],
+            uuid,
+            event_type,
+            published: published_text(head.published),
+        });
+        i = skip_ws(bytes, end);
+        match bytes.get(i) {
+            Some(b',') => i = skip_ws(bytes, i + 1),
+            Some(b']') => return (skip_ws(bytes, i + 1) == bytes.len()).then_some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// Two passes: the whole array as raw values, then each element's head. Classifies errors.
+fn parse_page_strict(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| PageError::NotJson(format!("body is not UTF-8: {e}")))?;
     let raws: Vec<&RawValue> = serde_json::from_str(text)
         .map_err(|e| PageError::NotJson(format!("body is not a JSON array of events: {e}")))?;
     let mut out = Vec::with_capacity(raws.len());
     for (i, raw) in raws.into_iter().enumerate() {
+        // `Head` would also read a JSON array positionally; an event is an object.
+        if !raw.get().starts_with('{') {
+            return Err(PageError::Malformed(format!("event #{i} is not a JSON object")));
+        }
         let head: Head<'_> = serde_json::from_str(raw.get()).map_err(|e| {
             PageError::Malformed(format!("event #{i} is not a valid event object: {e}"))
         })?;
@@ -107,6 +170,41 @@ mod tests {
     }
 
     #[test]
+    fn the_single_pass_parse_takes_ordinary_pages_and_agrees_with_the_strict_one() {
+        let pages = [
+            " [\n{\"uuid\":\"u-1\",\"eventType\":\"a\",\"published\":\"p\",\"x\":[1,{\"y\":\"]}\"}]} ,\t{\"eventType\":\"b\\u002e\",\"uuid\":\"u-2\"}\n] ",
+            "[]",
+            " [ ] ",
+            "[{\"uuid\":\"a\",\"eventType\":\"b\",\"published\":null,\"s\":\"\\\"}{,\"}]",
+        ];
+        for body in pages {
+            let fast = parse_page_fast(body.as_bytes()).expect("single pass takes it");
+            let strict = parse_page_strict(body.as_bytes()).expect("strict takes it");
+            assert_eq!(fast.len(), strict.len());
+            for (f, s) in fast.iter().zip(&strict) {
+                assert_eq!(
+                    (f.raw, &f.uuid, &f.event_type, &f.published),
+                    (s.raw, &s.uuid, &s.event_type, &s.published),
+                    "{body}"
+                );
+            }
+        }
+        // What the single pass refuses, the strict parse classifies.
+        for bad in [
+            "[{\"uuid\":\"a\",\"eventType\":\"b\"}",
+            "[{\"uuid\":\"a\",\"eventType\":\"b\"},]",
+            "[{\"uuid\":\"a\",\"eventType\":\"b\"}] x",
+            "[{\"uuid\":\"a\",\"eventType\":\"b\"} {\"uuid\":\"c\",\"eventType\":\"d\"}]",
+            "[[\"a\",\"b\",null]]",
+            "[{\"uuid\":\"a\",\"uuid\":\"b\",\"eventType\":\"c\"}]",
+            "[{\"uuid\":\"a\",\"eventType\":\"b\",\"n\":01}]",
+        ] {
+            assert!(parse_page_fast(bad.as_bytes()).is_none(), "{bad}");
+            assert!(parse_page(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn errors() {
         assert_eq!(parse_page(b"[]").map(|p| p.len()), Ok(0));
         for bad in [
@@ -129,6 +227,7 @@ mod tests {
             b"[1]",
             b"[{\"uuid\":5,\"eventType\":\"b\"}]",
             b"[null]",
+            b"[[\"a\",\"b\",null]]",
         ] {
             assert!(
                 matches!(parse_page(bad), Err(PageError::Malformed(_))),

@@ -774,11 +774,15 @@ pub(crate) struct DeliveryWorker {
 impl DeliveryWorker {
     fn start(db_path: &Path, mut sink: Box<dyn Sink>) -> Result<DeliveryWorker, HostError> {
         let mut db = StateDb::open(db_path)?;
+        db.checkpoint_early()?;
         let (tx, rx) = std::sync::mpsc::channel::<bool>();
         let handle = std::thread::Builder::new()
             .name("okta-ingest-delivery".into())
             .spawn(move || {
-                let mut delivery = Delivery::new(sink.batch_hint().unwrap_or(1000));
+                let mut delivery = Delivery::new(
+                    sink.batch_hint()
+                        .unwrap_or(crate::sink::DEFAULT_BATCH_EVENTS),
+                );
                 let mut delivered = 0u64;
                 let mut last_error: Option<String> = None;
                 let mut finishing = false;
