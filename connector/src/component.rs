@@ -24,7 +24,10 @@ use wasip2::io::streams::StreamError;
 /// Largest single write into the request body stream.
 const WRITE_CHUNK: usize = 4096;
 /// Read size for response bodies (Okta pages are up to a few MB).
-const READ_CHUNK: u64 = 64 * 1024;
+/// Bytes asked for per read: a page (~2.5 MB) in a few host calls.
+const READ_CHUNK: u64 = 1 << 20;
+/// Most a Content-Length may reserve up front (the host caps bodies itself).
+const MAX_PRESIZE: usize = 32 << 20;
 
 struct Component;
 
@@ -333,7 +336,7 @@ fn finish(future: FutureIncomingResponse) -> Result<HttpResponse, HttpError> {
         }
     };
     let status = response.status();
-    let headers = {
+    let headers: Vec<(String, String)> = {
         let fields = response.headers();
         let entries = fields.entries();
         drop(fields); // child resource: must go before the response is consumed
@@ -350,7 +353,11 @@ fn finish(future: FutureIncomingResponse) -> Result<HttpResponse, HttpError> {
     let incoming = response
         .consume()
         .map_err(|_| net("response body already taken"))?;
-    let body = read_body(&incoming)?;
+    let size_hint = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+    let body = read_body(&incoming, size_hint)?;
     drop(IncomingBody::finish(incoming)); // trailers are not used
     Ok(HttpResponse {
         status,
@@ -387,11 +394,12 @@ fn write_body(body: &OutgoingBody, data: &[u8]) -> Result<(), HttpError> {
     Ok(())
 }
 
-fn read_body(incoming: &IncomingBody) -> Result<Vec<u8>, HttpError> {
+/// Reads a whole body. `size_hint` (Content-Length, capped) sizes the buffer once instead of growing it.
+fn read_body(incoming: &IncomingBody, size_hint: Option<usize>) -> Result<Vec<u8>, HttpError> {
     let stream = incoming
         .stream()
         .map_err(|_| net("response body stream unavailable"))?;
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(size_hint.unwrap_or(0).min(MAX_PRESIZE));
     loop {
         match stream.blocking_read(READ_CHUNK) {
             Ok(chunk) => buf.extend_from_slice(&chunk),

@@ -15,6 +15,7 @@ pub mod fmt;
 pub mod links;
 pub mod page;
 pub mod ratelimit;
+pub mod scan;
 pub mod session;
 pub mod state;
 pub mod tick;

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use crate::scan;
 use std::borrow::Cow;
 
 /// One event of a page, borrowed from the response body.
@@ -60,10 +61,10 @@ fn published_text(raw: Option<&RawValue>) -> Cow<'_, str> {
 
 /// Parse a page body: a JSON array of event objects.
 ///
-/// One pass over the body in the common case: each element is read as a [`Head`] straight from the
-/// array, and its raw text is the span the deserializer consumed. Any error falls back to the two-pass
-/// parse ([`parse_page_strict`]), so what is refused, and how it is classified, never depends on the
-/// fast path.
+/// One pass over the body in the common case ([`crate::scan`]): each event's JSON is checked while its
+/// end and its `uuid`, `eventType` and `published` are found. Anything the scanner refuses or leaves to
+/// serde falls back to the two-pass serde parse ([`parse_page_strict`]), so what is refused, and how it is
+/// classified, never depends on the fast path.
 pub fn parse_page(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
     match parse_page_fast(body) {
         Some(events) => Ok(events),
@@ -71,49 +72,54 @@ pub fn parse_page(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
     }
 }
 
-fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
-    while matches!(bytes.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-        i += 1;
-    }
-    i
-}
-
 /// The single-pass parse; `None` whenever anything is off (the strict parse then reports it).
 fn parse_page_fast(body: &[u8]) -> Option<Vec<RawEvent<'_>>> {
     let text = std::str::from_utf8(body).ok()?;
-    let bytes = text.as_bytes();
-    let mut i = skip_ws(bytes, 0);
-    if bytes.get(i) != Some(&b'[') {
+    let b = text.as_bytes();
+    let mut i = scan::skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
         return None;
     }
-    i = skip_ws(bytes, i + 1);
+    i = scan::skip_ws(b, i + 1);
     let mut out = Vec::with_capacity(1000);
-    if bytes.get(i) == Some(&b']') {
-        return (skip_ws(bytes, i + 1) == bytes.len()).then_some(out);
+    if b.get(i) == Some(&b']') {
+        return (scan::skip_ws(b, i + 1) == b.len()).then_some(out);
     }
     loop {
-        // Only objects: `Head` would also accept a JSON array of fields, which the strict parse refuses.
-        if bytes.get(i) != Some(&b'{') {
-            return None;
-        }
-        let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Head<'_>>();
-        let head = stream.next()?.ok()?;
-        let end = i + stream.byte_offset();
-        let (Some(Str(uuid)), Some(Str(event_type))) = (head.uuid, head.event_type) else {
-            return None;
-        };
+        let e = scan::event(b, i)?;
         out.push(RawEvent {
-            raw: &text[i..end],
-            uuid,
-            event_type,
-            published: published_text(head.published),
+            raw: &text[i..e.end],
+            uuid: required(text, e.uuid)?,
+            event_type: required(text, e.event_type)?,
+            published: match e.published {
+                Some(scan::Field::Str(s)) => string_value(text, s)?,
+                _ => Cow::Borrowed(""),
+            },
         });
-        i = skip_ws(bytes, end);
-        match bytes.get(i) {
-            Some(b',') => i = skip_ws(bytes, i + 1),
-            Some(b']') => return (skip_ws(bytes, i + 1) == bytes.len()).then_some(out),
+        i = scan::skip_ws(b, e.end);
+        match b.get(i) {
+            Some(b',') => i = scan::skip_ws(b, i + 1),
+            Some(b']') => return (scan::skip_ws(b, i + 1) == b.len()).then_some(out),
             _ => return None,
         }
+    }
+}
+
+/// A field that must be a string (`uuid`, `eventType`).
+fn required(text: &str, field: Option<scan::Field>) -> Option<Cow<'_, str>> {
+    match field? {
+        scan::Field::Str(s) => string_value(text, s),
+        scan::Field::Other => None,
+    }
+}
+
+/// The value of a string literal: borrowed unless it has escapes.
+fn string_value(text: &str, s: scan::StrSpan) -> Option<Cow<'_, str>> {
+    let literal = &text[s.start..s.end];
+    if s.escaped {
+        serde_json::from_str::<String>(literal).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(&literal[1..literal.len() - 1]))
     }
 }
 
@@ -202,6 +208,61 @@ mod tests {
             assert!(parse_page_fast(bad.as_bytes()).is_none(), "{bad}");
             assert!(parse_page(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    /// Mutated pages (bytes flipped, inserted, deleted, cut): whatever the single pass accepts, the strict
+    /// parse accepts with the same result.
+    #[test]
+    fn the_single_pass_never_accepts_what_the_strict_parse_refuses_or_reads_it_differently() {
+        let base = concat!(
+            "[{\"uuid\":\"u-1\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\",",
+            "\"actor\":{\"id\":\"00u1\",\"alternateId\":\"a@b.c\",\"detail\":null},\"n\":[1,-2.5e3,true,false],",
+            "\"msg\":\"Ünïcödé ✓ \\u00e9 \\\"q\\\" \\\\ \\/\"},",
+            " {\"eventType\":\"a\\u002eb\",\"uuid\":\"u-2\",\"published\":5,\"x\":{\"y\":{\"z\":[]}}}]"
+        );
+        assert!(parse_page_fast(base.as_bytes()).is_some());
+        let alphabet = b"{}[]\",:\\0123456789.eE+-tfnul \n\tx\x01";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut body = base.as_bytes().to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % body.len() as u64) as usize;
+                let c = alphabet[(next() % alphabet.len() as u64) as usize];
+                match next() % 4 {
+                    0 => body[at] = c,
+                    1 => body.insert(at, c),
+                    2 => {
+                        body.remove(at);
+                    }
+                    _ => body.truncate(at),
+                }
+                if body.is_empty() {
+                    break;
+                }
+            }
+            let Some(fast) = parse_page_fast(&body) else {
+                continue;
+            };
+            accepted += 1;
+            let strict = parse_page_strict(&body).unwrap_or_else(|e| {
+                panic!("single pass took what strict refuses ({e:?}): {}", String::from_utf8_lossy(&body))
+            });
+            assert_eq!(fast.len(), strict.len());
+            for (f, s) in fast.iter().zip(&strict) {
+                assert_eq!(
+                    (f.raw, &f.uuid, &f.event_type, &f.published),
+                    (s.raw, &s.uuid, &s.event_type, &s.published)
+                );
+            }
+        }
+        assert!(accepted > 100, "mutations kept valid only {accepted} times");
     }
 
     #[test]

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+mod outbox;
+pub use outbox::{OutboxRow, PageEvent, PendingWrite};
 
 /// A state-database failure, with what the user should do.
 #[derive(Debug, Error)]
@@ -86,49 +89,6 @@ pub struct InstanceRecord {
     pub last_error: Option<String>,
     /// Events committed for this instance, ever.
     pub events_total: i64,
-}
-
-/// One event of a page, borrowed from the connector's output.
-#[derive(Debug, Clone, Copy)]
-pub struct PageEvent<'a> {
-    /// Okta `uuid`.
-    pub uuid: &'a str,
-    /// Okta `eventType`.
-    pub event_type: &'a str,
-    /// Okta `published`.
-    pub published: &'a str,
-    /// Category bits.
-    pub categories: u8,
-    /// The event JSON as Okta sent it.
-    pub raw: &'a str,
-}
-
-/// One outbox row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
-    /// Delivery sequence number (increasing).
-    pub seq: i64,
-    /// Instance name at commit time.
-    pub instance_id: i64,
-    /// Okta `eventType`.
-    pub event_type: String,
-    /// Category bits.
-    pub categories: u8,
-    /// The event JSON as Okta sent it.
-    pub raw: String,
-}
-
-/// A sink write recorded before it happens, so a crash mid-write can be repaired.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingWrite {
-    /// Sink identity (e.g. `file:/abs/path`).
-    pub sink: String,
-    /// First sequence number in the write.
-    pub first_seq: i64,
-    /// Last sequence number in the write.
-    pub last_seq: i64,
-    /// File offset the write starts at.
-    pub offset: u64,
 }
 
 /// Editable fields of an instance; `None` keeps the current value.
@@ -337,14 +297,6 @@ impl StateDb {
                 last_outcome TEXT,
                 last_error TEXT,
                 events_total INTEGER NOT NULL DEFAULT 0);
-             CREATE TABLE IF NOT EXISTS outbox(
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                instance_id INTEGER NOT NULL,
-                uuid TEXT NOT NULL,
-                event_type TEXT NOT NULL,
-                published TEXT NOT NULL,
-                categories INTEGER NOT NULL,
-                raw TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS delivery(
                 id INTEGER PRIMARY KEY CHECK (id = 1),
                 acked_seq INTEGER NOT NULL,
@@ -353,7 +305,7 @@ impl StateDb {
                 pending_last INTEGER,
                 pending_offset INTEGER);
              INSERT OR IGNORE INTO delivery(id, acked_seq) VALUES (1, 0);
-             INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);
+             INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 2);
              CREATE TABLE IF NOT EXISTS components(
                 hash TEXT PRIMARY KEY,
                 name TEXT NOT NULL,
@@ -390,6 +342,13 @@ impl StateDb {
                 path: self.path.display().to_string(),
                 found,
             });
+        }
+        self.conn.execute_batch(outbox::CREATE_TABLE)?;
+        if found < 2 {
+            // Version 1 kept one outbox row per event.
+            outbox::migrate_event_rows(&self.conn)?;
+            self.conn
+                .execute("UPDATE meta SET value=2 WHERE key='schema_version'", [])?;
         }
         Ok(())
     }
@@ -552,47 +511,6 @@ impl StateDb {
             .flatten())
     }
 
-    /// Appends a page's events to the outbox and stores the cursor after them, in one transaction.
-    pub fn commit_page(
-        &mut self,
-        instance_id: i64,
-        events: &[PageEvent<'_>],
-        cursor: &[u8],
-    ) -> Result<(), StateError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO outbox(instance_id, uuid, event_type, published, categories, raw)
-                 VALUES (?1,?2,?3,?4,?5,?6)",
-            )?;
-            for e in events {
-                insert.execute(params![
-                    instance_id,
-                    e.uuid,
-                    e.event_type,
-                    e.published,
-                    e.categories,
-                    e.raw
-                ])?;
-            }
-            // The newest `published` of the page (Okta's RFC 3339 UTC strings order as text).
-            let newest = events.iter().map(|e| e.published).max();
-            let n = tx.execute(
-                "UPDATE instances SET cursor=?2, cursor_updated_ms=?3, events_total=events_total+?4,
-                    last_published=CASE WHEN ?5 IS NOT NULL
-                        AND (last_published IS NULL OR ?5 > last_published) THEN ?5
-                        ELSE last_published END
-                 WHERE id=?1",
-                params![instance_id, cursor, now_ms(), events.len() as i64, newest],
-            )?;
-            if n == 0 {
-                return Err(StateError::NoSuchInstance(format!("#{instance_id}")));
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Records many tick outcomes in one transaction (one disk sync for a whole fleet's idle ticks), in
     /// order (the last of an instance's ticks becomes its status). Ticks that committed events also go to
     /// `tick_log`, which keeps 24 h (idle ticks add no rows: a tick missing there committed nothing).
@@ -650,13 +568,7 @@ impl StateDb {
             let (id, s) = row?;
             out.insert(id, s);
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT instance_id, COUNT(*) FROM outbox
-             WHERE seq > (SELECT acked_seq FROM delivery WHERE id=1) GROUP BY instance_id",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (id, n) = row?;
+        for (id, n) in self.outbox_depth_by_instance()? {
             if let Some(s) = out.get_mut(&id) {
                 s.outbox_depth = n;
             }
@@ -672,84 +584,6 @@ impl StateDb {
         Ok(())
     }
 
-    /// Highest sequence number acknowledged by a sink.
-    pub fn acked_seq(&self) -> Result<i64, StateError> {
-        Ok(self
-            .conn
-            .query_row("SELECT acked_seq FROM delivery WHERE id=1", [], |r| {
-                r.get(0)
-            })?)
-    }
-
-    /// Up to `limit` outbox rows after `after_seq`, in order.
-    pub fn read_outbox(&self, after_seq: i64, limit: usize) -> Result<Vec<OutboxRow>, StateError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, instance_id, event_type, categories, raw FROM outbox WHERE seq > ?1
-             ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![after_seq, limit as i64], |r| {
-            Ok(OutboxRow {
-                seq: r.get(0)?,
-                instance_id: r.get(1)?,
-                event_type: r.get(2)?,
-                categories: r.get(3)?,
-                raw: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Events committed but not yet acknowledged by a sink.
-    pub fn outbox_depth(&self) -> Result<i64, StateError> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE seq > (SELECT acked_seq FROM delivery WHERE id=1)",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// The write a sink recorded and did not acknowledge, if any.
-    pub fn pending_write(&self) -> Result<Option<PendingWrite>, StateError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT pending_sink, pending_first, pending_last, pending_offset FROM delivery
-                 WHERE id=1 AND pending_sink IS NOT NULL",
-                [],
-                |r| {
-                    Ok(PendingWrite {
-                        sink: r.get(0)?,
-                        first_seq: r.get(1)?,
-                        last_seq: r.get(2)?,
-                        offset: r.get::<_, i64>(3)? as u64,
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    /// Records a write before it happens.
-    pub fn begin_write(&self, w: &PendingWrite) -> Result<(), StateError> {
-        self.conn.execute(
-            "UPDATE delivery SET pending_sink=?1, pending_first=?2, pending_last=?3, pending_offset=?4
-             WHERE id=1",
-            params![w.sink, w.first_seq, w.last_seq, w.offset as i64],
-        )?;
-        Ok(())
-    }
-
-    /// Acknowledges everything up to `last_seq`: clears the pending write and prunes delivered rows.
-    pub fn ack(&mut self, last_seq: i64) -> Result<(), StateError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE delivery SET acked_seq=MAX(acked_seq, ?1), pending_sink=NULL, pending_first=NULL,
-                pending_last=NULL, pending_offset=NULL WHERE id=1",
-            [last_seq],
-        )?;
-        tx.execute("DELETE FROM outbox WHERE seq <= ?1", [last_seq])?;
-        tx.commit()?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
