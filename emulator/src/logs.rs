@@ -162,6 +162,38 @@ pub struct Page {
     pub next_after: Option<String>,
 }
 
+/// Whether events pass `q`'s keywords and filter. When the filter reads only `eventType` (worked out once
+/// per request), its verdict is computed once per distinct type and remembered for the request.
+struct Matcher<'q> {
+    q: &'q Query,
+    type_only: bool,
+    by_type: std::cell::RefCell<std::collections::HashMap<String, bool>>,
+}
+
+impl<'q> Matcher<'q> {
+    fn new(q: &'q Query) -> Matcher<'q> {
+        Matcher {
+            q,
+            type_only: q.filter.as_ref().is_some_and(|f| f.reads_only_event_type()),
+            by_type: Default::default(),
+        }
+    }
+
+    fn matches(&self, raw: &str, event_type: &str) -> bool {
+        if self.type_only && self.q.keywords.is_empty() && !event_type.is_empty() {
+            if let Some(&verdict) = self.by_type.borrow().get(event_type) {
+                return verdict;
+            }
+            let verdict = matches(self.q, raw, event_type, true);
+            self.by_type
+                .borrow_mut()
+                .insert(event_type.to_string(), verdict);
+            return verdict;
+        }
+        matches(self.q, raw, event_type, self.type_only)
+    }
+}
+
 /// `type_only`: the filter reads only `eventType` (worked out once per request).
 fn matches(q: &Query, raw: &str, event_type: &str, type_only: bool) -> bool {
     if !q.keywords.is_empty() {
@@ -183,8 +215,8 @@ fn matches(q: &Query, raw: &str, event_type: &str, type_only: bool) -> bool {
     }
 }
 
-fn body_of<'a>(raws: impl Iterator<Item = &'a str>) -> Bytes {
-    let mut out = Vec::with_capacity(64 * 1024);
+fn body_of<'a>(raws: impl Iterator<Item = &'a str> + Clone) -> Bytes {
+    let mut out = Vec::with_capacity(2 + raws.clone().map(|r| r.len() + 1).sum::<usize>());
     out.push(b'[');
     for (i, r) in raws.enumerate() {
         if i > 0 {
@@ -199,7 +231,7 @@ fn body_of<'a>(raws: impl Iterator<Item = &'a str>) -> Bytes {
 /// Selects the page for `q`. Call [`Store::reindex`] first when the query is bounded.
 pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
     let events = store.events();
-    let type_only = q.filter.as_ref().is_some_and(|f| f.reads_only_event_type());
+    let matcher = Matcher::new(q);
     if !q.bounded() {
         let start = match (q.after, q.since) {
             (Some(c), _) => store.after_cursor(c),
@@ -210,7 +242,7 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
             Vec::new()
         } else {
             (start..events.len())
-                .filter(|&i| matches(q, &events[i].raw, &events[i].event_type, type_only))
+                .filter(|&i| matcher.matches(&events[i].raw, &events[i].event_type))
                 .take(q.limit)
                 .collect()
         };
@@ -250,7 +282,7 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
         Box::new(range.iter())
     };
     let picked: Vec<usize> = candidates
-        .filter(|&&i| matches(q, &events[i].raw, &events[i].event_type, type_only))
+        .filter(|&&i| matcher.matches(&events[i].raw, &events[i].event_type))
         .take(q.limit)
         .copied()
         .collect();

@@ -54,6 +54,14 @@ pub enum StateError {
     /// Any other SQLite failure.
     #[error("state database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Preparing data for the database failed (out of memory, in practice).
+    #[error("state database: could not {action}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// An instance as stored.

@@ -5,6 +5,10 @@
 //! one insert, delivery reads pages whole, and an acknowledgement deletes whole pages once every event in
 //! them is acknowledged. Per-event rows cost ~5 ms of B-tree work per 1,000-event page to insert and as
 //! much again to delete, all while holding the database's write lock (measured before this layout).
+//!
+//! Blobs are zstd-compressed (level 1). Every byte of the outbox is written to the WAL, read back by
+//! delivery and copied again by checkpoints; System Log JSON compresses ~10x at ~1.3 GB/s, so compressing
+//! costs less CPU than those copies and halves the disk traffic of a backfill.
 
 use super::{now_ms, StateDb, StateError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -84,7 +88,26 @@ struct Decoded<'a> {
     raw: &'a str,
 }
 
-/// Decodes a page blob; `None` if it is damaged.
+/// zstd level for page blobs: the fastest; higher levels gain ~1% here at a third more CPU.
+const COMPRESSION_LEVEL: i32 = 1;
+
+/// Compresses an encoded page.
+fn compress(encoded: &[u8]) -> Result<Vec<u8>, StateError> {
+    zstd::bulk::compress(encoded, COMPRESSION_LEVEL).map_err(|e| StateError::Io {
+        action: "compressing an outbox page",
+        source: e,
+    })
+}
+
+/// Decompresses a page blob; `None` if it is damaged or claims more than a page may hold.
+fn decompress(blob: &[u8]) -> Option<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(blob).ok()??;
+    let size = usize::try_from(size).ok().filter(|&n| n <= MAX_ROW_BYTES)?;
+    let out = zstd::bulk::decompress(blob, size).ok()?;
+    (out.len() == size).then_some(out)
+}
+
+/// Decodes an encoded (decompressed) page; `None` if it is damaged.
 fn decode(mut blob: &[u8]) -> Option<Vec<Decoded<'_>>> {
     let mut out = Vec::new();
     while !blob.is_empty() {
@@ -137,9 +160,9 @@ pub(super) fn migrate_event_rows(conn: &Connection) -> Result<(), StateError> {
                 categories: r.get(5)?,
                 raw: &raw,
             };
-            let mut blob = Vec::with_capacity(encoded_len(&event));
-            encode(&mut blob, &event);
-            insert.execute(params![seq, instance_id, blob])?;
+            let mut encoded = Vec::with_capacity(encoded_len(&event));
+            encode(&mut encoded, &event);
+            insert.execute(params![seq, instance_id, compress(&encoded)?])?;
         }
     }
     tx.execute_batch("DROP TABLE outbox")?;
@@ -163,14 +186,15 @@ impl StateDb {
         chunk.reserve(total.min(MAX_ROW_BYTES));
         for e in events {
             if in_chunk > 0 && chunk.len() + encoded_len(e) > MAX_ROW_BYTES {
-                rows.push((in_chunk, std::mem::take(&mut chunk)));
+                rows.push((in_chunk, compress(&chunk)?));
+                chunk.clear();
                 in_chunk = 0;
             }
             encode(&mut chunk, e);
             in_chunk += 1;
         }
         if in_chunk > 0 {
-            rows.push((in_chunk, chunk));
+            rows.push((in_chunk, compress(&chunk)?));
         }
         // The newest `published` of the page (Okta's RFC 3339 UTC strings order as text).
         let newest = events.iter().map(|e| e.published).max();
@@ -227,7 +251,8 @@ impl StateDb {
             let Some(r) = rows.next()? else { break };
             let (first_seq, instance_id): (i64, i64) = (r.get(0)?, r.get(1)?);
             let blob = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-            let events = decode(blob).ok_or_else(|| self.damaged(first_seq))?;
+            let encoded = decompress(blob).ok_or_else(|| self.damaged(first_seq))?;
+            let events = decode(&encoded).ok_or_else(|| self.damaged(first_seq))?;
             for (seq, e) in (first_seq..).zip(events) {
                 if seq <= after_seq {
                     continue;
