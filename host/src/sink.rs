@@ -272,9 +272,13 @@ impl Delivery {
             self.recovered = true;
         }
         let mut delivered = 0u64;
+        // The next batch, read from the outbox while the sink wrote (and synced) the previous one.
+        let mut prefetched: Option<Vec<OutboxRow>> = None;
         loop {
-            let acked = db.acked_seq()?;
-            let mut rows = db.read_outbox(acked, self.batch)?;
+            let mut rows = match prefetched.take() {
+                Some(rows) => rows,
+                None => db.read_outbox(db.acked_seq()?, self.batch)?,
+            };
             if let Some(upto) = resend_upto.take() {
                 if rows.first().is_some_and(|r| r.seq <= upto) {
                     rows.retain(|r| r.seq <= upto);
@@ -293,11 +297,26 @@ impl Delivery {
                     offset,
                 })?;
             }
-            if let Err(e) = sink.write(&rows) {
+            // Writing (a file sink's sync is mostly waiting for the disk) overlaps with reading and
+            // decompressing the next batch; acknowledgements still follow the writes in order.
+            let (written, next) = std::thread::scope(|s| {
+                let writer = s.spawn(|| sink.write(&rows));
+                let next = db.read_outbox(last.seq, self.batch);
+                let written = writer.join().unwrap_or_else(|_| {
+                    Err(SinkError::Other {
+                        sink: "delivery".into(),
+                        message: "the sink panicked while writing".into(),
+                    })
+                });
+                (written, next)
+            });
+            if let Err(e) = written {
                 // Part of the batch may be on disk: cut it off before the next attempt rewrites it.
                 self.recovered = false;
                 return Err(e);
             }
+            // A failed read is retried (and reported) at the top of the loop.
+            prefetched = next.ok();
             db.ack(last.seq)?;
             on_batch(&rows);
             delivered += rows.len() as u64;
