@@ -179,7 +179,7 @@ impl StateDb {
         events: &[PageEvent<'_>],
         cursor: &[u8],
     ) -> Result<(), StateError> {
-        // Encode before the transaction: the write lock is taken at the first write and held to the end.
+        // Encode and compress before the transaction, which holds the write lock from its start.
         let mut rows: Vec<(usize, Vec<u8>)> = Vec::new();
         let mut chunk = Vec::new();
         let mut in_chunk = 0usize;
@@ -206,23 +206,29 @@ impl StateDb {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut next = next_seq(&tx)?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO outbox_pages(first_seq, last_seq, instance_id, events) VALUES (?1,?2,?3,?4)",
-            )?;
-            for (n, blob) in &rows {
-                let last = next + *n as i64 - 1;
-                insert.execute(params![next, last, instance_id, blob])?;
-                next = last + 1;
+            // A page without events (a first or idle tick moving the cursor) only updates the instance.
+            if !rows.is_empty() {
+                let mut next = next_seq(&tx)?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO outbox_pages(first_seq, last_seq, instance_id, events)
+                     VALUES (?1,?2,?3,?4)",
+                )?;
+                for (n, blob) in &rows {
+                    let last = next + *n as i64 - 1;
+                    insert.execute(params![next, last, instance_id, blob])?;
+                    next = last + 1;
+                }
             }
-            let n = tx.execute(
-                "UPDATE instances SET cursor=?2, cursor_updated_ms=?3, events_total=events_total+?4,
-                    last_published=CASE WHEN ?5 IS NOT NULL
-                        AND (last_published IS NULL OR ?5 > last_published) THEN ?5
-                        ELSE last_published END
-                 WHERE id=?1",
-                params![instance_id, cursor, now_ms(), events.len() as i64, newest],
-            )?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE instances SET cursor=?2, cursor_updated_ms=?3,
+                        events_total=events_total+?4,
+                        last_published=CASE WHEN ?5 IS NOT NULL
+                            AND (last_published IS NULL OR ?5 > last_published) THEN ?5
+                            ELSE last_published END
+                     WHERE id=?1",
+                )?
+                .execute(params![instance_id, cursor, now_ms(), events.len() as i64, newest])?;
             if n == 0 {
                 return Err(StateError::NoSuchInstance(format!("#{instance_id}")));
             }
@@ -355,12 +361,12 @@ impl StateDb {
 /// The sequence number the next committed event gets: one past the newest stored or acknowledged one
 /// (pages leave the table only when acknowledged, so numbers are never reused).
 fn next_seq(conn: &Connection) -> Result<i64, StateError> {
-    Ok(conn.query_row(
-        "SELECT MAX((SELECT acked_seq FROM delivery WHERE id=1),
-                    COALESCE((SELECT last_seq FROM outbox_pages ORDER BY first_seq DESC LIMIT 1), 0)) + 1",
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT MAX((SELECT acked_seq FROM delivery WHERE id=1),
+                COALESCE((SELECT last_seq FROM outbox_pages ORDER BY first_seq DESC LIMIT 1), 0)) + 1",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 #[cfg(test)]
