@@ -1,9 +1,9 @@
 //! Parsing a System Log page without re-serializing events: each event's raw JSON text is kept
 //! exactly as sent, and only `uuid`, `eventType` and `published` are read from it.
 
+use crate::scan;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use crate::scan;
 use std::borrow::Cow;
 
 /// One event of a page, borrowed from the response body.
@@ -133,7 +133,9 @@ fn parse_page_strict(body: &[u8]) -> Result<Vec<RawEvent<'_>>, PageError> {
     for (i, raw) in raws.into_iter().enumerate() {
         // `Head` would also read a JSON array positionally; an event is an object.
         if !raw.get().starts_with('{') {
-            return Err(PageError::Malformed(format!("event #{i} is not a JSON object")));
+            return Err(PageError::Malformed(format!(
+                "event #{i} is not a JSON object"
+            )));
         }
         let head: Head<'_> = serde_json::from_str(raw.get()).map_err(|e| {
             PageError::Malformed(format!("event #{i} is not a valid event object: {e}"))
@@ -252,7 +254,10 @@ mod tests {
             };
             accepted += 1;
             let strict = parse_page_strict(&body).unwrap_or_else(|e| {
-                panic!("single pass took what strict refuses ({e:?}): {}", String::from_utf8_lossy(&body))
+                panic!(
+                    "single pass took what strict refuses ({e:?}): {}",
+                    String::from_utf8_lossy(&body)
+                )
             });
             assert_eq!(fast.len(), strict.len());
             for (f, s) in fast.iter().zip(&strict) {

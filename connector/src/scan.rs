@@ -259,9 +259,13 @@ mod tests {
         let s = r#"{"a":{"uuid":"inner"},"uuid":"u-1","x":[1,-2.5e+3,true,false,null,"]}"],"eventType":"t\"q","published":null} tail"#;
         let e = event(s.as_bytes(), 0).expect("valid");
         assert_eq!(&s[e.end..], " tail");
-        let Some(Field::Str(u)) = e.uuid else { panic!("uuid") };
+        let Some(Field::Str(u)) = e.uuid else {
+            panic!("uuid")
+        };
         assert_eq!((&s[u.start..u.end], u.escaped), ("\"u-1\"", false));
-        let Some(Field::Str(t)) = e.event_type else { panic!("eventType") };
+        let Some(Field::Str(t)) = e.event_type else {
+            panic!("eventType")
+        };
         assert_eq!((&s[t.start..t.end], t.escaped), (r#""t\"q""#, true));
         assert_eq!(e.published, Some(Field::Other));
         assert_eq!(end("{}"), Some(2));
@@ -286,24 +290,60 @@ mod tests {
     #[test]
     fn refuses_invalid_json_and_leaves_odd_cases_to_serde() {
         for bad in [
-            "", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{a:1}", "{\"a\":tru}",
-            "{\"a\":nul}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}",
-            "{\"a\":+1}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12g4\"}", "{\"a\":[1,]}", "{\"a\":[1 2]}",
-            "{\"a\":{\"b\":1,}}", "[1]", "{\"u\\u0075id\":\"x\"}", "{\"uuid\":\"a\",\"uuid\":\"b\"}",
+            "",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{\"a\":1 \"b\":2}",
+            "{a:1}",
+            "{\"a\":tru}",
+            "{\"a\":nul}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":1e}",
+            "{\"a\":-}",
+            "{\"a\":+1}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12g4\"}",
+            "{\"a\":[1,]}",
+            "{\"a\":[1 2]}",
+            "{\"a\":{\"b\":1,}}",
+            "[1]",
+            "{\"u\\u0075id\":\"x\"}",
+            "{\"uuid\":\"a\",\"uuid\":\"b\"}",
         ] {
             assert_eq!(end(bad), None, "{bad}");
         }
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
         assert_eq!(end(&deep), None, "deeper than MAX_DEPTH");
-        let ok = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH - 2), "]".repeat(MAX_DEPTH - 2));
+        let ok = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH - 2),
+            "]".repeat(MAX_DEPTH - 2)
+        );
         assert_eq!(end(&ok), Some(ok.len()));
     }
 
     #[test]
     fn numbers() {
         for (n, ok) in [
-            ("0", true), ("-0", true), ("12", true), ("1.5", true), ("-1.5e10", true), ("1E+2", true),
-            ("1e-2", true), ("00", false), ("-", false), ("1.e2", false), ("1e+", false),
+            ("0", true),
+            ("-0", true),
+            ("12", true),
+            ("1.5", true),
+            ("-1.5e10", true),
+            ("1E+2", true),
+            ("1e-2", true),
+            ("00", false),
+            ("-", false),
+            ("1.e2", false),
+            ("1e+", false),
         ] {
             let s = format!("{{\"n\":{n}}}");
             assert_eq!(end(&s).is_some(), ok, "{n}");

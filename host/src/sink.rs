@@ -436,6 +436,37 @@ mod tests {
         assert_eq!(db.outbox_depth().unwrap(), 5);
     }
 
+    /// Delivers the first batch, then panics (a bug in an embedder's sink).
+    struct PanicsOnSecondBatch(usize);
+    impl Sink for PanicsOnSecondBatch {
+        fn id(&self) -> String {
+            "panics".into()
+        }
+        fn write(&mut self, _: &[OutboxRow]) -> Result<(), SinkError> {
+            self.0 += 1;
+            if self.0 == 2 {
+                panic!("sink bug");
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_that_panics_is_an_error_and_keeps_its_batch_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db_with_events(dir.path(), 25);
+        let result = Delivery::new(10).drain(&mut db, &mut PanicsOnSecondBatch(0), &mut |_| {});
+        assert!(
+            matches!(&result, Err(SinkError::Other { message, .. }) if message.contains("panicked")),
+            "{result:?}"
+        );
+        // The first batch was acknowledged; the one the sink panicked on and the rest are still queued.
+        assert_eq!(db.outbox_depth().unwrap(), 15);
+        // Past its second call the sink works again.
+        let rest = Delivery::new(10).drain(&mut db, &mut PanicsOnSecondBatch(2), &mut |_| {});
+        assert_eq!(rest.unwrap(), 15);
+    }
+
     /// Writes half of the first batch, then fails once; afterwards works.
     struct TornOnce {
         inner: FileSink,

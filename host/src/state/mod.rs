@@ -279,8 +279,9 @@ impl StateDb {
         // for it (~100 ms for 64 MiB). Connections checkpoint at 256 MiB of WAL; the delivery connection
         // lowers its own threshold (`checkpoint_early`) so that, while it runs, checkpoints happen off the
         // page-commit path.
-        self.conn
-            .execute_batch(&format!("PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES_LATE}"))?;
+        self.conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES_LATE}"
+        ))?;
         // journal_mode returns a row; a corrupt file fails here first.
         let _: String = self
             .conn
@@ -587,11 +588,11 @@ impl StateDb {
     /// Makes this connection checkpoint the WAL at 64 MiB, before any other connection would (at 256
     /// MiB): the delivery worker calls this, so page commits do not pay for checkpoints.
     pub fn checkpoint_early(&self) -> Result<(), StateError> {
-        self.conn
-            .execute_batch(&format!("PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES_EARLY}"))?;
+        self.conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES_EARLY}"
+        ))?;
         Ok(())
     }
-
 }
 
 #[cfg(test)]

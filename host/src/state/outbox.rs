@@ -228,7 +228,13 @@ impl StateDb {
                             ELSE last_published END
                      WHERE id=?1",
                 )?
-                .execute(params![instance_id, cursor, now_ms(), events.len() as i64, newest])?;
+                .execute(params![
+                    instance_id,
+                    cursor,
+                    now_ms(),
+                    events.len() as i64,
+                    newest
+                ])?;
             if n == 0 {
                 return Err(StateError::NoSuchInstance(format!("#{instance_id}")));
             }
@@ -386,7 +392,12 @@ mod tests {
     #[test]
     fn encoding_round_trips_and_damage_is_detected() {
         let events = [
-            ev("a", "user.session.start", 1, "{\"uuid\":\"a\",\"x\":\"Ünïcödé ✓\"}"),
+            ev(
+                "a",
+                "user.session.start",
+                1,
+                "{\"uuid\":\"a\",\"x\":\"Ünïcödé ✓\"}",
+            ),
             ev("b", "", 0b1010, "{}"),
         ];
         let mut blob = Vec::new();
@@ -397,7 +408,10 @@ mod tests {
         let back = decode(&blob).expect("decodes");
         assert_eq!(back.len(), 2);
         for (d, e) in back.iter().zip(&events) {
-            assert_eq!((d.categories, d.event_type, d.raw), (e.categories, e.event_type, e.raw));
+            assert_eq!(
+                (d.categories, d.event_type, d.raw),
+                (e.categories, e.event_type, e.raw)
+            );
         }
         assert!(decode(&[]).is_some_and(|d| d.is_empty()));
         for cut in 1..blob.len() {
@@ -443,11 +457,17 @@ mod tests {
         db.ack(2).unwrap();
         assert_eq!(db.outbox_depth().unwrap(), 5);
         let rest = db.read_outbox(db.acked_seq().unwrap(), 100).unwrap();
-        assert_eq!(rest.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5, 6, 7]);
+        assert_eq!(
+            rest.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [3, 4, 5, 6, 7]
+        );
         assert_eq!(rest[0].raw, "{\"n\":2}");
         assert_eq!((rest[0].instance_id, rest[1].instance_id), (1, 2));
         let by_instance = db.outbox_depth_by_instance().unwrap();
-        assert_eq!((by_instance.get(&1), by_instance.get(&2)), (Some(&1), Some(&4)));
+        assert_eq!(
+            (by_instance.get(&1), by_instance.get(&2)),
+            (Some(&1), Some(&4))
+        );
 
         db.ack(7).unwrap();
         assert_eq!(db.outbox_depth().unwrap(), 0);
@@ -518,7 +538,13 @@ mod tests {
         let rows = db.read_outbox(40, 10).unwrap();
         assert_eq!(
             rows.iter()
-                .map(|r| (r.seq, r.instance_id, r.event_type.as_str(), r.categories, r.raw.as_str()))
+                .map(|r| (
+                    r.seq,
+                    r.instance_id,
+                    r.event_type.as_str(),
+                    r.categories,
+                    r.raw.as_str()
+                ))
                 .collect::<Vec<_>>(),
             [
                 (41, 3, "user.session.start", 1, "{\"a\":1}"),
@@ -536,9 +562,11 @@ mod tests {
         assert!(!old, "the old table is dropped");
         let version: i64 = db
             .conn()
-            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(version, 2);
         drop(db);
