@@ -23,8 +23,7 @@ use wasip2::io::streams::StreamError;
 
 /// Largest single write into the request body stream.
 const WRITE_CHUNK: usize = 4096;
-/// Read size for response bodies (Okta pages are up to a few MB).
-/// Bytes asked for per read: a page (~2.5 MB) in a few host calls.
+/// Bytes asked for per read of a response body: a page (~2.5 MB) in a few host calls.
 const READ_CHUNK: u64 = 1 << 20;
 /// Most a Content-Length may reserve up front (the host caps bodies itself).
 const MAX_PRESIZE: usize = 32 << 20;
@@ -71,7 +70,7 @@ fn config_in(c: w::InstanceConfig) -> t::InstanceConfig {
         client_id: c.client_id,
         key_id: c.key_id,
         backfill_days: c.backfill_days,
-        categories: t::Categories(c.categories.bits()),
+        categories: t::Categories::from_bits(c.categories.bits()),
     }
 }
 
@@ -202,7 +201,7 @@ impl Env for WasiEnv {
                 uuid: e.uuid,
                 event_type: e.event_type,
                 published: e.published,
-                categories: w::Categories::from_bits_truncate(e.categories.0),
+                categories: w::Categories::from_bits_truncate(e.categories.bits()),
                 raw: e.raw,
             })
             .collect();

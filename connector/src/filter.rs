@@ -1,8 +1,9 @@
 //! The System Log `filter` expression and request URLs built from the selected categories.
 
 use crate::categories::defs;
-use crate::fmt::{iso8601_ms, percent_encode};
+use crate::fmt::percent_encode;
 use crate::types::Categories;
+use okta_ingest_model::time::format_ms;
 
 /// The SCIM filter selecting `selected` categories, e.g.
 /// `eventType eq "policy.evaluate_sign_on" or eventType sw "user.session."`.
@@ -54,7 +55,7 @@ pub fn logs_url(domain: &str, page_size: u32, filter: &str, since_ms: Option<u64
     );
     if let Some(ms) = since_ms {
         url.push_str("&since=");
-        url.push_str(&percent_encode(&iso8601_ms(ms)));
+        url.push_str(&percent_encode(&format_ms(ms)));
     }
     url
 }

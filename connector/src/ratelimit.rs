@@ -2,6 +2,7 @@
 
 use crate::env::header;
 use crate::types::Tuning;
+use okta_ingest_model::rate_limit::RateLimit;
 
 /// Back-off is capped so one wait never exceeds a minute (Okta's windows are ~60 s).
 pub const MAX_BACKOFF_MS: u64 = 60_000;
@@ -57,7 +58,8 @@ pub enum Pace {
 
 /// Decide how to treat a response with `status` and `headers` received at `now_ms`.
 pub fn decide(headers: &[(String, String)], status: u16, now_ms: u64, tuning: &Tuning) -> Decision {
-    let reset_wait = reset_wait_ms(headers, now_ms);
+    let limits = RateLimit::parse(|name| header(headers, name));
+    let reset_wait = reset_wait_ms(&limits, now_ms);
     match status {
         429 => match reset_wait {
             // A reset already past would mean retrying at once, again and again: back off instead.
@@ -69,16 +71,13 @@ pub fn decide(headers: &[(String, String)], status: u16, now_ms: u64, tuning: &T
             rate_limited: false,
         },
         _ => Decision::Accept {
-            pace: pace(headers, reset_wait, tuning),
+            pace: pace(&limits, reset_wait, tuning),
         },
     }
 }
 
-fn pace(headers: &[(String, String)], reset_wait: Option<u64>, tuning: &Tuning) -> Pace {
-    let (Some(limit), Some(remaining)) = (
-        num(headers, "x-rate-limit-limit"),
-        num(headers, "x-rate-limit-remaining"),
-    ) else {
+fn pace(limits: &RateLimit, reset_wait: Option<u64>, tuning: &Tuning) -> Pace {
+    let (Some(limit), Some(remaining)) = (limits.limit, limits.remaining) else {
         return Pace::None;
     };
     if limit == 0 {
@@ -99,14 +98,10 @@ fn pace(headers: &[(String, String)], reset_wait: Option<u64>, tuning: &Tuning) 
 }
 
 /// Milliseconds from `now_ms` until `X-Rate-Limit-Reset` (+ margin); `None` when missing or invalid.
-fn reset_wait_ms(headers: &[(String, String)], now_ms: u64) -> Option<u64> {
-    let reset_s = num(headers, "x-rate-limit-reset")?;
+fn reset_wait_ms(limits: &RateLimit, now_ms: u64) -> Option<u64> {
+    let reset_s = limits.reset_s?;
     let reset_ms = reset_s.checked_mul(1000)?.checked_add(RESET_MARGIN_MS)?;
     Some(reset_ms.saturating_sub(now_ms))
-}
-
-fn num(headers: &[(String, String)], name: &str) -> Option<u64> {
-    header(headers, name)?.trim().parse().ok()
 }
 
 /// Back-off before retry number `attempt` (0-based): `retry_base_ms × 2^attempt`, capped.
@@ -138,9 +133,19 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000_000;
 
+    /// The settings these cases were written for: 65 s longest wait, 500 ms first back-off.
+    fn test_tuning() -> Tuning {
+        Tuning {
+            max_wait_ms: 65_000,
+            retry_base_ms: 500,
+            request_timeout_ms: 30_000,
+            ..Tuning::default()
+        }
+    }
+
     #[test]
     fn status_429() {
-        let t = Tuning::default();
+        let t = test_tuning();
         assert_eq!(
             decide(&hs(None, None, Some("1800000010")), 429, NOW, &t),
             Decision::WaitAndRetry { wait_ms: 11_000 }
@@ -175,7 +180,7 @@ mod tests {
 
     #[test]
     fn status_5xx_and_others() {
-        let t = Tuning::default();
+        let t = test_tuning();
         assert_eq!(
             decide(&[], 503, NOW, &t),
             Decision::Backoff {
@@ -196,7 +201,7 @@ mod tests {
     fn pacing_by_share() {
         let t = Tuning {
             rate_limit_share_percent: 50,
-            ..Tuning::default()
+            ..test_tuning()
         };
         let reset = Some("1800000020");
         // 59 of 120 used: under the 60 share.
@@ -257,7 +262,7 @@ mod tests {
     fn backoff_doubles_and_caps() {
         let t = Tuning {
             retry_base_ms: 500,
-            ..Tuning::default()
+            ..test_tuning()
         };
         assert_eq!(backoff_ms(&t, 0), 500);
         assert_eq!(backoff_ms(&t, 3), 4_000);

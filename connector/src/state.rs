@@ -36,7 +36,7 @@ impl CursorState {
             TickError::new(
                 ErrorKind::State,
                 format!(
-                    "cursor state is unreadable ({e}); reset the instance's cursor to start over"
+                    "cursor state is unreadable ({e}); remove and add the instance again to start over"
                 ),
             )
         };
@@ -53,7 +53,7 @@ impl CursorState {
         if schema != SCHEMA {
             return Err(TickError::new(
                 ErrorKind::State,
-                format!("cursor state has unknown schema {schema}; reset the instance's cursor to start over"),
+                format!("cursor state has unknown schema {schema}; remove and add the instance again to start over"),
             ));
         }
         serde_json::from_slice(bytes).map_err(unreadable)

@@ -74,7 +74,7 @@ fn start<E: Env>(
     let state_err = |why: String| {
         TickError::new(
             ErrorKind::State,
-            format!("stored cursor is unusable ({why}); reset the instance's cursor to start over"),
+            format!("stored cursor is unusable ({why}); remove and add the instance again to start over"),
         )
     };
     let query = validate_logs_url(&st.next, &config.domain).map_err(state_err)?;

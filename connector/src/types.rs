@@ -1,49 +1,7 @@
-//! Plain-Rust mirrors of the WIT `types` interface, so all logic builds and tests natively.
+//! Plain-Rust mirrors of the WIT `types` interface, so all logic builds and tests natively. `Categories`,
+//! `ErrorKind` and `Tuning` are the shared model's (`okta-ingest-model`), the same types the host uses.
 
-/// Event categories a user can select (mirror of the WIT `categories` flags, same bit order).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Categories(pub u8);
-
-impl Categories {
-    /// Authentication events.
-    pub const AUTHENTICATION: Categories = Categories(1);
-    /// Security events.
-    pub const SECURITY: Categories = Categories(2);
-    /// Identity Threat Protection events.
-    pub const ITP: Categories = Categories(4);
-    /// Identity lifecycle events.
-    pub const LIFECYCLE: Categories = Categories(8);
-    /// Every category.
-    pub const ALL: Categories = Categories(15);
-    /// No category.
-    pub const NONE: Categories = Categories(0);
-
-    /// True when every flag of `other` is set in `self`.
-    pub fn contains(self, other: Categories) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// True when no flag is set.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-    /// Flags set in both.
-    pub fn intersect(self, other: Categories) -> Categories {
-        Categories(self.0 & other.0)
-    }
-}
-
-impl std::ops::BitOr for Categories {
-    type Output = Categories;
-    fn bitor(self, rhs: Categories) -> Categories {
-        Categories(self.0 | rhs.0)
-    }
-}
-
-impl std::ops::BitOrAssign for Categories {
-    fn bitor_assign(&mut self, rhs: Categories) {
-        self.0 |= rhs.0;
-    }
-}
+pub use okta_ingest_model::{Categories, ErrorKind, Tuning};
 
 /// One instance as the user configured it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,40 +25,6 @@ pub struct AccessToken {
     pub token: String,
     /// Expiry, Unix epoch milliseconds.
     pub expires_at_ms: u64,
-}
-
-/// Host-chosen limits and pacing for one tick.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tuning {
-    /// Most pages fetched in one tick.
-    pub max_pages: u32,
-    /// Longest single rate-limit wait, ms.
-    pub max_wait_ms: u64,
-    /// First back-off, ms (doubles per retry).
-    pub retry_base_ms: u64,
-    /// Retries of one request before giving up.
-    pub max_retries: u32,
-    /// Share of `X-Rate-Limit-Limit` this instance may use, percent.
-    pub rate_limit_share_percent: u8,
-    /// Events per page.
-    pub page_size: u32,
-    /// Timeout of one HTTP request until the first response byte, ms.
-    pub request_timeout_ms: u64,
-}
-
-impl Default for Tuning {
-    /// Values a host would reasonably choose; used by tests and examples.
-    fn default() -> Self {
-        Tuning {
-            max_pages: 100,
-            max_wait_ms: 65_000,
-            retry_base_ms: 500,
-            max_retries: 4,
-            rate_limit_share_percent: 50,
-            page_size: 1000,
-            request_timeout_ms: 30_000,
-        }
-    }
 }
 
 /// Everything one tick needs.
@@ -129,37 +53,6 @@ pub struct Event {
     pub categories: Categories,
     /// The event's JSON exactly as Okta sent it.
     pub raw: String,
-}
-
-/// What went wrong, in terms a user can act on (mirror of the WIT `error-kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The app requires DPoP.
-    DpopRequired,
-    /// The client assertion was rejected (key or `kid`).
-    InvalidSignature,
-    /// Okta does not know the client id.
-    UnknownClient,
-    /// `okta.logs.read` not granted.
-    ScopeNotGranted,
-    /// The app has no admin role.
-    Forbidden,
-    /// Other token-endpoint rejection.
-    AuthFailed,
-    /// TLS, DNS, connection or timeout failure.
-    Network,
-    /// Rate limited for longer than allowed.
-    RateLimited,
-    /// 5xx after all retries.
-    ServerError,
-    /// Unusable answer.
-    BadResponse,
-    /// Okta refused the request as invalid (400).
-    InvalidRequest,
-    /// Cursor state unreadable.
-    State,
-    /// The host refused a call.
-    Host,
 }
 
 /// A failure, with what to tell the user.
@@ -247,12 +140,12 @@ pub struct Description {
 /// Log severity (mirror of the WIT `log-level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
-    /// Debug.
+    /// Detail for `-vv`: each request and decision.
     Debug,
-    /// Info.
+    /// Progress worth seeing in a service log.
     Info,
-    /// Warning.
+    /// Something the user may have to act on, e.g. a page that needed the slow parse.
     Warn,
-    /// Error.
+    /// A failure the tick reports as its error.
     Error,
 }

@@ -4,7 +4,7 @@
 //! `client-key.pem` to DIR (default `./emulator-out`) and prints the org URL, client id and the
 //! number of committed events.
 
-use okta_emulator::{generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig};
+use okta_emulator::{generate_client_key_pair, Emulator, EmulatorConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,14 +19,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let keys = generate_client_key_pair("0oa-example-client")?;
-    emu.register_client(ClientRegistration {
-        client_id: keys.client_id.clone(),
-        public_key_pem: keys.public_key_pem.clone(),
-        kid: Some(keys.kid.clone()),
-        require_dpop: false,
-        scopes: vec!["okta.logs.read".into()],
-        admin_role: true,
-    });
+    emu.register_client(keys.logs_reader());
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("ca.pem"), emu.ca_pem())?;
     std::fs::write(dir.join("client-key.pem"), &keys.private_key_pem)?;

@@ -13,6 +13,15 @@ pub enum EmulatorError {
     /// Building the rustls server configuration failed.
     #[error("TLS configuration failed: {0}")]
     Tls(#[from] rustls::Error),
+    /// A file for a client (its key, the CA) could not be written.
+    #[error("cannot write {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// RSA key generation or encoding failed.
     #[error("RSA key error: {0}")]
     Key(String),

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::catalog::{self, Place};
-use crate::timefmt::format_ms;
+use okta_ingest_model::time::format_ms;
 
 /// One generated event, ready to store.
 #[derive(Debug, Clone)]
@@ -21,6 +21,34 @@ pub struct GeneratedEvent {
     pub published_ms: u64,
     /// When Okta "committed" it, epoch ms (never in the future).
     pub commit_ms: u64,
+}
+
+/// `n` small events to commit by hand (`Emulator::commit_events`): a session start, a threat and a risk
+/// change in turn, so each of the default categories gets some, all `published` at the given time, with
+/// the uuid `uuid(i)` and `message` as their `displayMessage`.
+pub fn minimal_events(
+    n: usize,
+    published: &str,
+    uuid: impl Fn(usize) -> String,
+    message: &str,
+) -> Vec<Value> {
+    const TYPES: [&str; 3] = [
+        "user.session.start",
+        "security.threat.detected",
+        "user.risk.change",
+    ];
+    (0..n)
+        .map(|i| {
+            json!({
+                "uuid": uuid(i),
+                "published": published,
+                "eventType": TYPES[i % TYPES.len()],
+                "version": "0",
+                "severity": "INFO",
+                "displayMessage": message,
+            })
+        })
+        .collect()
 }
 
 /// Seeded event source: the same seed and calls produce the same events (times aside, which
@@ -91,13 +119,6 @@ impl Generator {
         } else {
             pick::<&str>(&mut self.rng, catalog::CATEGORIZED)
         }
-    }
-
-    /// One event as a JSON value (keys in serde_json's order). Helper for tests that want a
-    /// realistic event to tweak and pass to `Emulator::commit_events`.
-    pub fn event_json(&mut self, event_type: &str, published_ms: u64) -> Value {
-        let (raw, _) = self.event_raw(event_type, published_ms);
-        serde_json::from_str(&raw).unwrap_or(Value::Null)
     }
 
     /// One event as JSON text with Okta's key order, plus its uuid.
@@ -460,7 +481,7 @@ mod tests {
             assert_eq!(v["eventType"], json!(e.event_type));
             assert_eq!(v["version"], json!("0"));
             assert_eq!(
-                crate::timefmt::parse_iso8601(v["published"].as_str().expect("published")),
+                okta_ingest_model::time::parse_ms(v["published"].as_str().expect("published")),
                 Some(e.published_ms)
             );
             for k in [

@@ -218,7 +218,7 @@ pub fn verify(
 /// `iss` = `sub` = client id, `aud` = `token_url`, `iat` now, `exp` in 5 minutes, fresh `jti`.
 /// A convenience for tests and demos.
 pub fn client_assertion(pair: &ClientKeyPair, token_url: &str) -> Result<String, EmulatorError> {
-    let now = (crate::timefmt::now_ms() / 1000) as i64;
+    let now = (okta_ingest_model::time::now_ms() / 1000) as i64;
     sign_claims(
         pair,
         &json!({
@@ -257,7 +257,7 @@ mod tests {
     }
 
     fn now() -> i64 {
-        (crate::timefmt::now_ms() / 1000) as i64
+        (okta_ingest_model::time::now_ms() / 1000) as i64
     }
 
     fn check(jwt: &str, used: &HashMap<String, i64>) -> Result<Verified, AssertionError> {

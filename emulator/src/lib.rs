@@ -17,7 +17,6 @@ mod reply;
 mod server;
 mod state;
 mod store;
-mod timefmt;
 mod tls;
 mod token;
 
@@ -30,10 +29,9 @@ use tokio::task::JoinHandle;
 
 pub use error::EmulatorError;
 pub use filter::{parse as parse_filter, Filter, FilterError};
-pub use generator::Generator;
+pub use generator::{minimal_events, Generator};
 pub use jwt::{client_assertion, sign_claims};
 pub use keys::{generate_client_key_pair, ClientKeyPair};
-pub use timefmt::{format_ms, parse_iso8601};
 
 use state::{lock, Shared};
 
@@ -90,6 +88,61 @@ pub struct ClientRegistration {
     pub scopes: Vec<String>,
     /// Whether the app has an admin role; without one `/api/v1/logs` answers 403.
     pub admin_role: bool,
+}
+
+impl ClientRegistration {
+    /// An app set up the way the README tells users to: `okta.logs.read` granted, an admin role
+    /// assigned, DPoP not required, and the key registered without a kid (so any kid is accepted).
+    /// Change the fields for the misconfigurations a test needs.
+    pub fn logs_reader(client_id: &str, public_key_pem: &str) -> ClientRegistration {
+        ClientRegistration {
+            client_id: client_id.to_string(),
+            public_key_pem: public_key_pem.to_string(),
+            kid: None,
+            require_dpop: false,
+            scopes: vec!["okta.logs.read".into()],
+            admin_role: true,
+        }
+    }
+}
+
+impl ClientKeyPair {
+    /// [`ClientRegistration::logs_reader`] for this pair, with its kid registered.
+    pub fn logs_reader(&self) -> ClientRegistration {
+        ClientRegistration {
+            kid: Some(self.kid.clone()),
+            ..ClientRegistration::logs_reader(&self.client_id, &self.public_key_pem)
+        }
+    }
+}
+
+/// A client registered by [`Emulator::add_logs_reader`], with the files it wrote.
+#[derive(Debug, Clone)]
+pub struct LogsReader {
+    /// The key pair (client id, kid, PEMs).
+    pub keys: ClientKeyPair,
+    /// The private key file.
+    pub key_path: std::path::PathBuf,
+    /// The emulator's CA certificate file.
+    pub ca_path: std::path::PathBuf,
+}
+
+/// Writes `text` to `path` with mode 0600 (it may be a private key), replacing the file.
+pub fn write_private_file(path: &std::path::Path, text: &str) -> Result<(), EmulatorError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| EmulatorError::File {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 /// An event as committed (persisted) by the emulator.
@@ -218,6 +271,28 @@ impl Emulator {
     /// Registers (or replaces) a client.
     pub fn register_client(&self, client: ClientRegistration) {
         self.shared.register_client(client);
+    }
+
+    /// Generates a key pair for `client_id`, registers it as a logs reader
+    /// ([`ClientKeyPair::logs_reader`]), and writes its private key (`{client_id}-key.pem`) and this
+    /// emulator's CA (`ca.pem`) into `dir`, both with mode 0600: what a demo, a benchmark or a test
+    /// points an okta-ingest instance at.
+    pub fn add_logs_reader(
+        &self,
+        client_id: &str,
+        dir: &std::path::Path,
+    ) -> Result<LogsReader, EmulatorError> {
+        let keys = generate_client_key_pair(client_id)?;
+        self.register_client(keys.logs_reader());
+        let key_path = dir.join(format!("{client_id}-key.pem"));
+        let ca_path = dir.join("ca.pem");
+        write_private_file(&key_path, &keys.private_key_pem)?;
+        write_private_file(&ca_path, &self.ca_pem())?;
+        Ok(LogsReader {
+            keys,
+            key_path,
+            ca_path,
+        })
     }
 
     /// Commits events now, in this order, whatever their `published`. Each is stored as its

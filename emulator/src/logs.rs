@@ -9,8 +9,8 @@ use crate::okta;
 use crate::reply::{Outcome, Reply};
 use crate::state::{lock, Shared};
 use crate::store::{parse_cursor, Store};
-use crate::timefmt::{now_ms, parse_iso8601};
 use crate::Fault;
+use okta_ingest_model::time::{now_ms, parse_ms};
 
 /// Okta refuses `since` further back than this.
 const MAX_SINCE_AGE_MS: u64 = 180 * 86_400_000;
@@ -84,7 +84,7 @@ pub fn parse_query(raw: &str, now: u64) -> Result<Query, Reply> {
         ));
     }
     if let Some(s) = get("since") {
-        let ms = parse_iso8601(s).ok_or_else(|| {
+        let ms = parse_ms(s).ok_or_else(|| {
             validation(
                 "since",
                 "since: The value must be a valid ISO 8601 date-time.",
@@ -106,7 +106,7 @@ pub fn parse_query(raw: &str, now: u64) -> Result<Query, Reply> {
         q.since = Some(ms);
     }
     if let Some(u) = get("until") {
-        q.until = Some(parse_iso8601(u).ok_or_else(|| {
+        q.until = Some(parse_ms(u).ok_or_else(|| {
             validation(
                 "until",
                 "until: The value must be a valid ISO 8601 date-time.",

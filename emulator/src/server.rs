@@ -184,7 +184,7 @@ fn with_request_id(reply: Reply) -> Reply {
 fn with_other_limits(shared: &Shared, mut reply: Reply) -> Reply {
     let decision = lock(&shared.inner)
         .other_bucket
-        .hit(crate::timefmt::now_ms());
+        .hit(okta_ingest_model::time::now_ms());
     for (n, v) in decision.headers() {
         reply = reply.header(n, v);
     }

@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::generator::Generator;
 use crate::ratelimit::Bucket;
 use crate::store::{NewEvent, Store};
-use crate::timefmt::{now_ms, parse_iso8601};
 use crate::{ClientRegistration, CommittedEvent, EmulatorConfig, Fault, Stats};
+use okta_ingest_model::time::{now_ms, parse_ms};
 
 /// Okta's token endpoint bucket is far larger than the logs one (300–2000/min).
 const TOKEN_RATE_LIMIT: u32 = 2000;
@@ -147,7 +147,7 @@ impl Shared {
             .map(|v| {
                 let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
                 let published = text("published");
-                let published_ms = published.as_deref().and_then(parse_iso8601).unwrap_or(now);
+                let published_ms = published.as_deref().and_then(parse_ms).unwrap_or(now);
                 NewEvent {
                     uuid: text("uuid").unwrap_or_default(),
                     event_type: text("eventType").unwrap_or_default(),

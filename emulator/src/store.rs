@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::timefmt::format_ms;
+use okta_ingest_model::time::format_ms;
 
 /// One stored event.
 #[derive(Debug, Clone)]

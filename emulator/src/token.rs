@@ -9,8 +9,8 @@ use crate::jwt::{self, AssertionError, ClientKeyInfo};
 use crate::okta;
 use crate::reply::Reply;
 use crate::state::{lock, Shared, TokenInfo};
-use crate::timefmt::now_ms;
 use crate::Fault;
+use okta_ingest_model::time::now_ms;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

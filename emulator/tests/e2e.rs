@@ -26,12 +26,9 @@ async fn setup(
     let emu = Emulator::start(config).await.expect("start");
     let pair = generate_client_key_pair("0oa-test").expect("keys");
     emu.register_client(ClientRegistration {
-        client_id: pair.client_id.clone(),
-        public_key_pem: pair.public_key_pem.clone(),
-        kid: Some(pair.kid.clone()),
         require_dpop: dpop,
-        scopes: vec!["okta.logs.read".into()],
         admin_role: admin,
+        ..pair.logs_reader()
     });
     let c = http(&emu);
     (emu, pair, c)
@@ -319,12 +316,8 @@ async fn dpop_and_admin_role_and_bad_tokens() {
         )
     );
     let mut reg = ClientRegistration {
-        client_id: pair.client_id.clone(),
-        public_key_pem: pair.public_key_pem.clone(),
-        kid: None,
-        require_dpop: false,
-        scopes: vec!["okta.logs.read".into()],
         admin_role: false,
+        ..ClientRegistration::logs_reader(&pair.client_id, &pair.public_key_pem)
     };
     emu.register_client(reg.clone());
     let tok = token(&emu, &pair, &c).await;
@@ -592,7 +585,7 @@ async fn filters_and_bounded_queries_over_https() {
         want
     );
     // Bounded: ordered by published, finite.
-    let now = okta_emulator::format_ms(
+    let now = okta_ingest_model::time::format_ms(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

@@ -10,13 +10,13 @@
 //!
 //! ```sh
 //! # Against the built-in Okta emulator (nothing to configure): 2,000 generated events, a fresh state dir.
-//! cargo run -p okta-ingest --example embed
+//! cargo run -p okta-ingest-host --example embed
 //! # Choose the number of emulated events and keep the state in DIR:
-//! cargo run -p okta-ingest --example embed -- [DIR] [EVENTS]
+//! cargo run -p okta-ingest-host --example embed -- [DIR] [EVENTS]
 //!
 //! # Against a real Okta org (see README "Using it with a real Okta org" for the app set-up):
 //! OKTA_DOMAIN=company.okta.com OKTA_CLIENT_ID=0oa1b2c3d4 OKTA_PRIVATE_KEY=./okta-app-key.pem \
-//!     cargo run -p okta-ingest --example embed -- ./embed-state
+//!     cargo run -p okta-ingest-host --example embed -- ./embed-state
 //! ```
 //!
 //! Settings for a real org (environment variables; when `OKTA_DOMAIN` is unset the emulator is used):
@@ -32,12 +32,16 @@
 //! `./embed-state` with a real org); its `state.db` keeps the cursor, so a second run continues where the
 //! first stopped.
 
-#![allow(dead_code)] // `main` is unused when tests/e2e/embed.rs includes this file as a module.
+#![allow(
+    dead_code,
+    reason = "`main` is unused when tests/e2e/embed.rs includes this file as a module"
+)]
 
 use okta_emulator::{CommittedEvent, Emulator, EmulatorConfig};
-use okta_ingest::sink::{Sink, SinkError};
-use okta_ingest::state::OutboxRow;
-use okta_ingest::{Categories, CommitStats, Host, HostConfig, NewInstance, RunSummary};
+use okta_ingest::{
+    Categories, CommitStats, Host, HostConfig, NewInstance, OutboxEvent, RunSummary, Sink,
+    SinkError,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,7 +75,7 @@ impl Sink for ChannelSink {
         "channel:embed-example".into()
     }
 
-    fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
+    fn write(&mut self, events: &[OutboxEvent]) -> Result<(), SinkError> {
         for e in events {
             let event = Event {
                 instance_id: e.instance_id,
@@ -179,14 +183,10 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
             })
             .await?;
             let client = okta_emulator::generate_client_key_pair("0oa-embed-example")?;
-            emulator.register_client(okta_emulator::ClientRegistration {
-                client_id: client.client_id.clone(),
-                public_key_pem: client.public_key_pem.clone(),
-                kid: None,
-                require_dpop: false,
-                scopes: vec!["okta.logs.read".into()],
-                admin_role: true,
-            });
+            emulator.register_client(okta_emulator::ClientRegistration::logs_reader(
+                &client.client_id,
+                &client.public_key_pem,
+            ));
             std::fs::write(dir.join("key.pem"), &client.private_key_pem)?;
             std::fs::write(dir.join("ca.pem"), emulator.ca_pem())?;
             let new = NewInstance {
@@ -225,16 +225,17 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
     };
 
     // 2. The host: state (cursor, outbox) in `dir/state.db`; the connector embedded in the library.
-    let host = Arc::new(Host::open(HostConfig::new(dir.join("state.db")))?);
+    let host = Host::open(HostConfig::new(dir.join("state.db")))?;
     let exists = host
-        .list_instances()?
+        .list_instances()
+        .await?
         .iter()
         .any(|i| i.name == new_instance.name);
     if exists && emulator.is_some() {
-        host.remove_instance(&new_instance.name)?; // a new emulator each run: start over
+        host.remove_instance(&new_instance.name).await?; // a new emulator each run: start over
     }
     if !exists || emulator.is_some() {
-        host.add_instance(new_instance)?;
+        host.add_instance(new_instance).await?;
     }
 
     // 3. Progress: called after every committed page, on the ticking task (keep it cheap). `stats` is
@@ -313,8 +314,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
                 let _ = tokio::signal::ctrl_c().await;
             });
         }
-        host.clone()
-            .run(Box::new(ChannelSink { tx: tx.clone() }), interval, shutdown)
+        host.run(Box::new(ChannelSink { tx: tx.clone() }), interval, shutdown)
             .await?;
     }
 
@@ -342,28 +342,14 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
 
 /// `n` new events published now, in the default categories.
 fn fresh_events(n: usize) -> Vec<serde_json::Value> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let published = okta_emulator::format_ms(now);
-    (0..n)
-        .map(|i| {
-            let ty = [
-                "user.session.start",
-                "security.threat.detected",
-                "user.risk.change",
-            ][i % 3];
-            serde_json::json!({
-                "uuid": format!("embed-{now}-{i}"),
-                "published": published,
-                "eventType": ty,
-                "version": "0",
-                "severity": "INFO",
-                "displayMessage": "embed example: new event",
-            })
-        })
-        .collect()
+    let now = okta_ingest_model::time::now_ms();
+    let published = okta_ingest_model::time::format_ms(now);
+    okta_emulator::minimal_events(
+        n,
+        &published,
+        |i| format!("embed-{now}-{i}"),
+        "embed example: new event",
+    )
 }
 
 fn target_from_env(events: usize) -> anyhow::Result<Target> {

@@ -1,9 +1,9 @@
-//! The admin HTTP endpoint of `run --admin ADDR`: `GET /healthz` (200 `ok` while the scheduler loop is
-//! alive, 503 otherwise) and `GET /metrics` (Prometheus text, see [`crate::metrics`]). Plain HTTP/1.1 on
-//! hyper. Loopback by default; any other address needs a bearer token ([`check_bind`]), and when a token
-//! is set every request must carry `Authorization: Bearer TOKEN` (401 otherwise).
+//! The admin HTTP endpoint ([`AdminEndpoint`]): `GET /healthz` (200 `ok` while the scheduler loop is
+//! alive, 503 otherwise) and `GET /metrics` (Prometheus text, see [`Metrics`](crate::Metrics)). Plain
+//! HTTP/1.1 on hyper. Loopback by default; any other address needs a bearer token, and when a token is set
+//! every request must carry `Authorization: Bearer TOKEN` (401 otherwise).
 
-use crate::ingest::Host;
+use crate::Host;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
@@ -14,23 +14,24 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// A non-loopback address without a token.
-    #[error("--admin {0} is not a loopback address: anyone who can reach it could read metrics; set a bearer token with --admin-token-env VAR (VAR holding the token) or bind 127.0.0.1")]
+    #[error("admin address {0} is not a loopback address: anyone who can reach it could read metrics; set a bearer token or bind 127.0.0.1")]
     TokenRequired(SocketAddr),
     /// The token variable is unset or empty.
-    #[error("--admin-token-env {0}: the environment variable is not set or empty")]
+    #[error("the environment variable {0} (the admin token) is not set or empty")]
     TokenMissing(String),
     /// The address cannot be bound.
-    #[error("cannot listen on --admin {addr}: {source}")]
+    #[error("cannot listen on admin address {addr}: {source}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
+        #[source]
         source: std::io::Error,
     },
 }
 
 /// Refuses a non-loopback address without a token.
-pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), AdminError> {
+fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), AdminError> {
     if addr.ip().is_loopback() || token.is_some_and(|t| !t.is_empty()) {
         Ok(())
     } else {
@@ -38,8 +39,8 @@ pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), AdminErro
     }
 }
 
-/// Reads the token from the environment variable named by `--admin-token-env`.
-pub fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
+/// Reads a token from the environment variable `var` (none without a variable).
+fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
     match var {
         None => Ok(None),
         Some(v) => match std::env::var(v) {
@@ -49,20 +50,45 @@ pub fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
     }
 }
 
-/// Checks the address and binds it: call before starting anything else, so a refused address stops the
-/// command at once.
-pub async fn bind(
-    addr: SocketAddr,
-    token: Option<&str>,
-) -> Result<tokio::net::TcpListener, AdminError> {
-    check_bind(addr, token)?;
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| AdminError::Bind { addr, source })
+/// A bound admin endpoint, ready to serve.
+#[derive(Debug)]
+pub struct AdminEndpoint {
+    listener: tokio::net::TcpListener,
+    token: Option<String>,
+}
+
+impl AdminEndpoint {
+    /// Reads the bearer token from the environment variable `var`, if one is named.
+    pub fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
+        token_from_env(var)
+    }
+
+    /// Checks the address (a non-loopback one needs `token`) and binds it: call before starting anything
+    /// else, so a refused address stops at once.
+    pub async fn bind(
+        addr: SocketAddr,
+        token: Option<String>,
+    ) -> Result<AdminEndpoint, AdminError> {
+        check_bind(addr, token.as_deref())?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AdminError::Bind { addr, source })?;
+        Ok(AdminEndpoint { listener, token })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves `/healthz` and `/metrics` for `host` until `shutdown` resolves.
+    pub async fn serve(self, host: Host, shutdown: impl std::future::Future<Output = ()>) {
+        serve(self.listener, host, self.token, shutdown).await
+    }
 }
 
 /// True when `header` is `Bearer <expected>` (compared in constant time).
-pub fn authorized(expected: Option<&str>, header: Option<&[u8]>) -> bool {
+fn authorized(expected: Option<&str>, header: Option<&[u8]>) -> bool {
     let Some(expected) = expected else {
         return true;
     };
@@ -83,7 +109,7 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
 }
 
 async fn handle(
-    host: Arc<Host>,
+    host: Host,
     token: Option<Arc<str>>,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -123,11 +149,7 @@ async fn handle(
             }
         }
         "/metrics" => {
-            let h = host.clone();
-            let depth = tokio::task::spawn_blocking(move || h.outbox_depth().ok())
-                .await
-                .ok()
-                .flatten();
+            let depth = host.outbox_depth().await.ok();
             reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -142,10 +164,9 @@ async fn handle(
     }
 }
 
-/// Serves `/healthz` and `/metrics` on `listener` until `shutdown` resolves.
-pub async fn serve(
+async fn serve(
     listener: tokio::net::TcpListener,
-    host: Arc<Host>,
+    host: Host,
     token: Option<String>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -199,7 +220,7 @@ mod tests {
             let e = check_bind(addr, None).unwrap_err();
             let msg = e.to_string();
             assert!(
-                msg.contains("not a loopback address") && msg.contains("--admin-token-env"),
+                msg.contains("not a loopback address") && msg.contains("bearer token"),
                 "{msg}"
             );
             assert!(!msg.contains('\n'), "one line: {msg}");
@@ -232,12 +253,14 @@ mod tests {
     #[tokio::test]
     async fn requests_without_the_token_get_401() {
         let dir = tempfile::tempdir().unwrap();
-        let host = Arc::new(Host::open(crate::HostConfig::new(dir.path().join("s.db"))).unwrap());
+        let host = Host::open(crate::HostConfig::new(dir.path().join("s.db"))).unwrap();
         host.metrics().heartbeat();
-        let listener = bind("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let endpoint = AdminEndpoint::bind("127.0.0.1:0".parse().unwrap(), Some("s3cret".into()))
+            .await
+            .unwrap();
+        let addr = endpoint.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, host, Some("s3cret".into()), async {
+        let server = tokio::spawn(endpoint.serve(host, async {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::new();

@@ -1,210 +1,139 @@
-//! Validation of what a user types when setting up an instance: domain, backfill, categories, client id.
-//! Everything here is pure so the CLI and embedders get the same one-line errors.
+//! How a [`Host`](crate::Host) is built: [`HostConfig`] and the pacing it passes to every tick,
+//! [`Tuning`].
 
-use thiserror::Error;
+use crate::outbound::{HttpLimits, OutboundInterceptor};
+use crate::runtime::{ComponentSource, SandboxLimits};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The longest backfill Okta's retention and our spec allow, in days.
-pub const MAX_BACKFILL_DAYS: u8 = 14;
+/// Pacing and retry settings passed to every tick. The defaults are the shared model's
+/// ([`okta_ingest_model::Tuning::default`]), the same the command line shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// Pages per tick before the scheduler gets control back.
+    pub max_pages_per_tick: u32,
+    /// Longest single wait for a rate-limit reset inside a tick (all such waits together: 5 times this).
+    pub max_wait: Duration,
+    /// First back-off after a 5xx or network error (doubles per retry).
+    pub retry_base: Duration,
+    /// Retries of one request before a tick gives up.
+    pub max_retries: u32,
+    /// Share of each org's System Log rate limit that this host's instances on it use together, percent.
+    pub rate_limit_share_percent: u8,
+    /// Events per page (Okta's maximum is 1,000).
+    pub page_size: u32,
+    /// Timeout of one request until Okta's response headers.
+    pub request_timeout: Duration,
+}
 
-/// Event categories a user can select (mirrors the WIT `categories` flags).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Categories(u8);
-
-impl Categories {
-    /// Authentication events.
-    pub const AUTHENTICATION: Categories = Categories(1);
-    /// Security events.
-    pub const SECURITY: Categories = Categories(2);
-    /// Identity Threat Protection events.
-    pub const ITP: Categories = Categories(4);
-    /// Identity lifecycle events.
-    pub const LIFECYCLE: Categories = Categories(8);
-    /// Names in the order of `event-categories.json`, with their flag.
-    pub const ALL: [(&'static str, Categories); 4] = [
-        ("authentication", Self::AUTHENTICATION),
-        ("security", Self::SECURITY),
-        ("itp", Self::ITP),
-        ("lifecycle", Self::LIFECYCLE),
-    ];
-    /// The default selection: authentication, security, itp.
-    pub const DEFAULT: Categories = Categories(1 | 2 | 4);
-
-    /// The raw bit set.
-    pub fn bits(self) -> u8 {
-        self.0
-    }
-    /// From a raw bit set; unknown bits are dropped.
-    pub fn from_bits(bits: u8) -> Categories {
-        Categories(bits & 0b1111)
-    }
-    /// True when every category in `other` is in `self`.
-    pub fn contains(self, other: Categories) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// True when nothing is selected.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-    /// Selected names, comma-joined (`authentication,security,itp`).
-    pub fn names(self) -> Vec<&'static str> {
-        Self::ALL
-            .iter()
-            .filter(|(_, c)| self.contains(*c))
-            .map(|(n, _)| *n)
-            .collect()
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning::from(&okta_ingest_model::Tuning::default())
     }
 }
 
-impl std::ops::BitOr for Categories {
-    type Output = Categories;
-    fn bitor(self, rhs: Categories) -> Categories {
-        Categories(self.0 | rhs.0)
+impl From<&okta_ingest_model::Tuning> for Tuning {
+    fn from(t: &okta_ingest_model::Tuning) -> Tuning {
+        Tuning {
+            max_pages_per_tick: t.max_pages,
+            max_wait: Duration::from_millis(t.max_wait_ms),
+            retry_base: Duration::from_millis(t.retry_base_ms),
+            max_retries: t.max_retries,
+            rate_limit_share_percent: t.rate_limit_share_percent,
+            page_size: t.page_size,
+            request_timeout: Duration::from_millis(t.request_timeout_ms),
+        }
     }
 }
 
-impl std::fmt::Display for Categories {
+impl From<&Tuning> for okta_ingest_model::Tuning {
+    fn from(t: &Tuning) -> okta_ingest_model::Tuning {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        okta_ingest_model::Tuning {
+            max_pages: t.max_pages_per_tick,
+            max_wait_ms: ms(t.max_wait),
+            retry_base_ms: ms(t.retry_base),
+            max_retries: t.max_retries,
+            rate_limit_share_percent: t.rate_limit_share_percent.clamp(1, 100),
+            page_size: t.page_size.clamp(1, 1000),
+            request_timeout_ms: ms(t.request_timeout),
+        }
+    }
+}
+
+/// How to build a [`Host`](crate::Host). [`HostConfig::new`] gives the defaults for a state file.
+#[derive(Clone)]
+pub struct HostConfig {
+    /// The SQLite state file (instances, cursors, queued events, versions); created with mode 0600.
+    pub db_path: PathBuf,
+    /// Which connector component to run.
+    pub component: ComponentSource,
+    /// Limits of every call into the component.
+    pub sandbox: SandboxLimits,
+    /// Limits of every request the component sends.
+    pub http: HttpLimits,
+    /// Pacing passed to the connector.
+    pub tuning: Tuning,
+    /// Instances ticking at the same time.
+    pub concurrency: usize,
+    /// Consecutive traps or non-transient failures of a stored connector version on one instance before
+    /// that instance is rolled back to the previous version (0: never).
+    pub auto_rollback_after: u32,
+    /// Where `component add` stores components (`components/` beside the state file).
+    pub component_store: PathBuf,
+    /// Where compiled components are cached across restarts (`None`: compile at every start).
+    pub component_cache: Option<PathBuf>,
+    /// Answers the connector's allowed requests instead of the network (benchmarks, tests).
+    pub outbound_interceptor: Option<Arc<dyn OutboundInterceptor>>,
+}
+
+impl std::fmt::Debug for HostConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.names().join(","))
+        f.debug_struct("HostConfig")
+            .field("db_path", &self.db_path)
+            .field("component", &self.component)
+            .field("sandbox", &self.sandbox)
+            .field("http", &self.http)
+            .field("tuning", &self.tuning)
+            .field("concurrency", &self.concurrency)
+            .field("auto_rollback_after", &self.auto_rollback_after)
+            .field("component_store", &self.component_store)
+            .field("component_cache", &self.component_cache)
+            .field("outbound_interceptor", &self.outbound_interceptor.is_some())
+            .finish()
     }
 }
 
-/// A value the user gave that cannot be used; each message says what to type instead.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    /// The domain is not `company.okta.com` or `host:port`.
-    #[error("invalid --domain {given:?}: {reason}; give the Okta domain like company.okta.com (or host:port)")]
-    Domain {
-        /// What the user typed.
-        given: String,
-        /// Why it was refused.
-        reason: &'static str,
-    },
-    /// Backfill outside 0..=14 or not a number.
-    #[error("invalid --backfill-days {0:?}: give a whole number of days from 0 to 14 (Okta's limit here is 14)")]
-    Backfill(String),
-    /// A category name that is not in `event-categories.json`.
-    #[error("unknown event category {0:?}: choose from authentication, security, itp, lifecycle")]
-    UnknownCategory(String),
-    /// `--events` was empty.
-    #[error(
-        "no event categories given: choose one or more of authentication, security, itp, lifecycle"
-    )]
-    NoCategories,
-    /// An empty or malformed client id.
-    #[error("invalid --client-id {0:?}: copy the Client ID from the app's General tab in the Okta admin console")]
-    ClientId(String),
-    /// An empty or malformed key id.
-    #[error("invalid --key-id {0:?}: copy the KID of the public key from the app's General tab")]
-    KeyId(String),
-    /// An instance name that cannot be used.
-    #[error("invalid instance name {0:?}: use 1-64 letters, digits, '-', '_' or '.'")]
-    Name(String),
-}
-
-/// Normalises a domain: strips a pasted `https://` and trailing `/`, lowercases, and refuses anything that
-/// is not `host` or `host:port` (paths, spaces, other schemes, userinfo, queries).
-pub fn normalize_domain(given: &str) -> Result<String, ConfigError> {
-    let err = |reason| ConfigError::Domain {
-        given: given.to_string(),
-        reason,
-    };
-    let mut d = given.trim();
-    if d.is_empty() {
-        return Err(err("it is empty"));
-    }
-    if let Some((scheme, rest)) = d.split_once("://") {
-        if !scheme.eq_ignore_ascii_case("https") {
-            return Err(err("only https is supported"));
-        }
-        d = rest;
-    }
-    let d = d.strip_suffix('/').unwrap_or(d);
-    if d.contains('/') {
-        return Err(err("it has a path; give only the host name"));
-    }
-    if d.chars().any(|c| c.is_whitespace()) {
-        return Err(err("it contains spaces"));
-    }
-    if d.contains(['@', '?', '#']) {
-        return Err(err("it contains '@', '?' or '#'"));
-    }
-    let (host, port) = match d.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h, Some(p)),
-        _ => (d, None),
-    };
-    if host.is_empty() {
-        return Err(err("the host name is empty"));
-    }
-    let host_ok = host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
-    if !host_ok {
-        return Err(err("the host name has characters a DNS name cannot have"));
-    }
-    if let Some(p) = port {
-        match p.parse::<u16>() {
-            Ok(n) if n > 0 => {}
-            _ => return Err(err("the port is not a number from 1 to 65535")),
+impl HostConfig {
+    /// The defaults for a state file: the embedded connector, the default limits and tuning (50% of each
+    /// org's rate limit), 8 instances at a time, automatic rollback after 3 failures, stored and
+    /// compiled components in `components/` beside the state file.
+    pub fn new(db_path: impl Into<PathBuf>) -> HostConfig {
+        let db_path = db_path.into();
+        let components = components_dir(&db_path);
+        HostConfig {
+            db_path,
+            component: ComponentSource::Embedded,
+            sandbox: SandboxLimits::default(),
+            http: HttpLimits::default(),
+            tuning: Tuning::default(),
+            concurrency: 8,
+            auto_rollback_after: 3,
+            component_store: components.clone(),
+            component_cache: Some(components),
+            outbound_interceptor: None,
         }
     }
-    Ok(d.to_ascii_lowercase())
 }
 
-/// Parses `--backfill-days`: 0..=14.
-pub fn parse_backfill(given: &str) -> Result<u8, ConfigError> {
-    match given.trim().parse::<u8>() {
-        Ok(n) if n <= MAX_BACKFILL_DAYS => Ok(n),
-        _ => Err(ConfigError::Backfill(given.to_string())),
-    }
-}
-
-/// Parses `--events authentication,security,...` (case-insensitive, spaces allowed).
-pub fn parse_categories(given: &str) -> Result<Categories, ConfigError> {
-    let mut set = Categories::default();
-    for name in given.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let lower = name.to_ascii_lowercase();
-        let found = Categories::ALL.iter().find(|(n, _)| *n == lower);
-        match found {
-            Some((_, c)) => set = set | *c,
-            None => return Err(ConfigError::UnknownCategory(name.to_string())),
-        }
-    }
-    if set.is_empty() {
-        return Err(ConfigError::NoCategories);
-    }
-    Ok(set)
-}
-
-/// Checks a client id: non-empty printable ASCII without spaces.
-pub fn validate_client_id(given: &str) -> Result<String, ConfigError> {
-    let id = given.trim();
-    if id.is_empty() || id.len() > 200 || !id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ConfigError::ClientId(given.to_string()));
-    }
-    Ok(id.to_string())
-}
-
-/// Checks a key id: non-empty printable ASCII without spaces.
-pub fn validate_key_id(given: &str) -> Result<String, ConfigError> {
-    let id = given.trim();
-    if id.is_empty() || id.len() > 200 || !id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ConfigError::KeyId(given.to_string()));
-    }
-    Ok(id.to_string())
-}
-
-/// Checks an instance name.
-pub fn validate_name(given: &str) -> Result<String, ConfigError> {
-    let ok = !given.is_empty()
-        && given.len() <= 64
-        && given
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(given.to_string())
-    } else {
-        Err(ConfigError::Name(given.to_string()))
-    }
+/// `components/` beside the state file.
+fn components_dir(db_path: &Path) -> PathBuf {
+    db_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("components")
 }
 
 #[cfg(test)]
@@ -212,70 +141,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn domain_strips_scheme_and_slash() {
+    fn tuning_defaults_are_the_models_and_convert_back() {
+        let t = Tuning::default();
+        assert_eq!(t.max_wait, Duration::from_secs(120));
+        assert_eq!(t.retry_base, Duration::from_secs(1));
+        assert_eq!(t.request_timeout, Duration::from_secs(60));
         assert_eq!(
-            normalize_domain("https://Acme.okta.com/").unwrap(),
-            "acme.okta.com"
-        );
-        assert_eq!(
-            normalize_domain("127.0.0.1:8443").unwrap(),
-            "127.0.0.1:8443"
-        );
-        assert_eq!(
-            normalize_domain(" acme.oktapreview.com ").unwrap(),
-            "acme.oktapreview.com"
+            okta_ingest_model::Tuning::from(&t),
+            okta_ingest_model::Tuning::default()
         );
     }
 
     #[test]
-    fn domain_refuses_paths_spaces_and_other_schemes() {
-        for bad in [
-            "acme.okta.com/oauth2",
-            "http://acme.okta.com",
-            "ftp://acme.okta.com",
-            "acme okta.com",
-            "",
-            "user@acme.okta.com",
-            "acme.okta.com:0",
-            "acme.okta.com:99999",
-            "acme.okta.com?x=1",
-        ] {
-            assert!(normalize_domain(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn backfill_limits() {
-        assert_eq!(parse_backfill("0"), Ok(0));
-        assert_eq!(parse_backfill("14"), Ok(14));
-        for bad in ["15", "-1", "abc", ""] {
-            let e = parse_backfill(bad).unwrap_err();
-            assert!(e.to_string().contains("14"), "{e}");
-        }
-    }
-
-    #[test]
-    fn categories_parse_and_refuse_unknown() {
-        let c = parse_categories("authentication, ITP").unwrap();
-        assert_eq!(c, Categories::AUTHENTICATION | Categories::ITP);
-        assert_eq!(c.to_string(), "authentication,itp");
+    fn components_live_beside_the_state_file() {
+        let c = HostConfig::new("/var/lib/okta/state.db");
+        assert_eq!(c.component_store, Path::new("/var/lib/okta/components"));
         assert_eq!(
-            parse_categories("authentication,billing"),
-            Err(ConfigError::UnknownCategory("billing".into()))
+            c.component_cache.as_deref(),
+            Some(Path::new("/var/lib/okta/components"))
         );
-        assert_eq!(parse_categories(" , "), Err(ConfigError::NoCategories));
         assert_eq!(
-            Categories::DEFAULT.to_string(),
-            "authentication,security,itp"
+            HostConfig::new("state.db").component_store,
+            Path::new("./components")
         );
-    }
-
-    #[test]
-    fn client_id_and_name() {
-        assert!(validate_client_id("").is_err());
-        assert!(validate_client_id("0oa 1").is_err());
-        assert_eq!(validate_client_id(" 0oa1b2c3 ").unwrap(), "0oa1b2c3");
-        assert!(validate_name("prod-okta").is_ok());
-        assert!(validate_name("a/b").is_err());
     }
 }

@@ -1,31 +1,27 @@
 //! okta-ingest host library: runs the Okta System Log connector component in a wasmtime sandbox, keeps
-//! durable state in SQLite, schedules ticks and feeds sinks. See `ARCHITECTURE.md` for the map.
+//! durable state (SQLite by default), schedules ticks and feeds sinks. The `okta-ingest` command is a
+//! thin CLI over this library; `ARCHITECTURE.md` is the map.
 //!
 //! # Embedding
 //!
-//! The `okta-ingest` binary is a thin CLI over this library; another tokio service can embed it the same
-//! way:
-//!
-//! 1. Build a [`Host`] with [`Host::open`] from a [`HostConfig`] (the SQLite state file keeps instances,
-//!    cursors and the outbox; [`HostConfig::new`] gives the defaults: the embedded connector, 50% of the
+//! 1. Build a [`Host`] with [`Host::open`] from a [`HostConfig`] (the state file keeps instances,
+//!    cursors and the outbox; [`HostConfig::new`] gives the defaults: the embedded connector, 50% of each
 //!    org's rate limit, 8 instances at a time).
 //! 2. Add instances once with [`Host::add_instance`] (everything is validated; nothing is stored if a
-//!    value is refused). They persist in the state file.
-//! 3. Implement [`sink::Sink`] for your destination. `write` is called on a delivery thread with events
-//!    in commit order; returning `Ok` acknowledges them (they leave the outbox), returning `Err` keeps
-//!    them queued and delivery retries.
-//! 4. Optionally subscribe to progress with [`Host::set_commit_observer`] (called after each committed
-//!    page).
+//!    value is refused). They persist in the state.
+//! 3. Implement [`Sink`] for your destination. `write` is called on a delivery thread with events in
+//!    commit order; returning `Ok` acknowledges them (they leave the outbox), returning `Err` keeps them
+//!    queued and delivery retries.
+//! 4. Optionally follow progress with [`Host::set_commit_observer`] (after each committed page) or
+//!    [`Host::subscribe`] (ticks finished, versions rolled back).
 //! 5. Catch up once with [`Host::run_once`], or poll on a schedule with [`Host::run`] until a shutdown
-//!    future resolves (in-flight ticks finish and the outbox is drained before it returns).
+//!    future resolves (ticks in flight finish and the outbox is drained before it returns).
 //!
-//! `host/examples/embed.rs` is a complete, runnable version (`cargo run -p okta-ingest --example embed`,
-//! against the built-in emulator unless `OKTA_DOMAIN` is set).
+//! `host/examples/embed.rs` is a complete, runnable version (`cargo run -p okta-ingest-host --example
+//! embed`, against the built-in emulator unless `OKTA_DOMAIN` is set).
 //!
 //! ```no_run
-//! use okta_ingest::sink::{Sink, SinkError};
-//! use okta_ingest::state::OutboxRow;
-//! use okta_ingest::{Categories, Host, HostConfig, NewInstance};
+//! use okta_ingest::{Categories, Host, HostConfig, NewInstance, OutboxEvent, Sink, SinkError};
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
@@ -36,7 +32,7 @@
 //!     fn id(&self) -> String {
 //!         "channel".into()
 //!     }
-//!     fn write(&mut self, events: &[OutboxRow]) -> Result<(), SinkError> {
+//!     fn write(&mut self, events: &[OutboxEvent]) -> Result<(), SinkError> {
 //!         for e in events {
 //!             // The delivery thread is not an async context: blocking_send gives back-pressure.
 //!             self.0
@@ -48,8 +44,8 @@
 //! }
 //!
 //! # async fn service() -> anyhow::Result<()> {
-//! let host = Arc::new(Host::open(HostConfig::new("/var/lib/my-service/okta.db"))?);
-//! if host.list_instances()?.is_empty() {
+//! let host = Host::open(HostConfig::new("/var/lib/my-service/okta.db"))?;
+//! if host.list_instances().await?.is_empty() {
 //!     host.add_instance(NewInstance {
 //!         name: "prod".into(),
 //!         domain: "company.okta.com".into(),
@@ -59,7 +55,8 @@
 //!         backfill_days: 7,
 //!         categories: Categories::DEFAULT,
 //!         ca_file: None,
-//!     })?;
+//!     })
+//!     .await?;
 //! }
 //! host.set_commit_observer(Arc::new(|instance: &str, stats: &okta_ingest::CommitStats| {
 //!     println!("{instance}: {} events so far this tick", stats.events);
@@ -83,32 +80,72 @@
 //! host.run(Box::new(ChannelSink(tx)), Duration::from_secs(300), shutdown).await?;
 //! # Ok(())
 //! # }
+//! # fn main() { let _ = service(); }
 //! ```
 //!
 //! Instances of the same Okta org share its rate budget: each paces on the org-wide
 //! `X-Rate-Limit-Remaining` (see [`Tuning::rate_limit_share_percent`]).
+//!
+//! # The API
+//!
+//! Everything public is re-exported here; the modules are private, except [`state`], the seam for
+//! state backends (its traits, the records they store, and [`SqliteState`]). No type generated from the
+//! WIT contract appears in the API: [`TickReport`], [`ErrorKind`] and [`ConnectorInfo`] are the host's
+//! own.
 
 #![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
-pub mod activation;
-pub mod admin;
-pub mod budget;
-pub mod config;
-pub mod http;
-pub mod ingest;
-pub mod metrics;
-pub mod runtime;
-pub mod schedule;
-pub mod signing;
-pub mod sink;
+mod admin;
+mod config;
+mod credentials;
+mod delivery;
+mod error;
+mod events;
+mod host;
+mod instances;
+mod metrics;
+mod outbound;
+mod run;
+mod runtime;
+mod schedule;
+mod services;
+mod signing;
 pub mod state;
-pub mod status;
-pub mod versions;
-pub mod webhook;
+mod status;
+mod tick;
+mod validate;
+mod versions;
 
-pub use config::Categories;
-pub use ingest::{
-    EditInstance, Host, HostConfig, HostError, InstanceRun, NewInstance, RunSummary, StatusEvent,
-    Tuning,
+pub use admin::{AdminEndpoint, AdminError};
+pub use config::{HostConfig, Tuning};
+pub use delivery::{
+    FileSink, Repair, Sink, SinkError, SinkSetting, StdoutSink, WebhookOptions, WebhookSink,
+    DEFAULT_BATCH_EVENTS,
 };
-pub use runtime::{CommitStats, ComponentSource, SandboxLimits};
+pub use error::HostError;
+pub use events::StatusEvent;
+pub use host::Host;
+pub use instances::{EditInstance, NewInstance};
+pub use metrics::Metrics;
+pub use okta_ingest_model::{Categories, CategoryCounts, ErrorKind};
+pub use outbound::{HttpLimits, HttpSetupError, OutboundInterceptor};
+pub use run::{InstanceRun, RunSummary};
+pub use runtime::{
+    CommitObserver, CommitStats, ComponentSource, ConnectorInfo, PageRefused, RuntimeError,
+    SandboxLimits, WIT_MAJOR,
+};
+pub use signing::KeyError;
+pub use state::{
+    ComponentHash, ComponentRecord, Instance, LastOutcome, OutboxEvent, SqliteState, StateError,
+    Version,
+};
+pub use status::InstanceStatus;
+pub use tick::{FailureCause, TickFailure, TickOutcome, TickReport};
+pub use validate::{
+    normalize_domain, parse_backfill, parse_categories, ConfigError, MAX_BACKFILL_DAYS,
+};
+pub use versions::ComponentUse;
+
+/// The `User-Agent` of every request the host sends.
+pub(crate) const USER_AGENT: &str = concat!("okta-ingest/", env!("CARGO_PKG_VERSION"));

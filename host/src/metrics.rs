@@ -1,12 +1,12 @@
 //! In-process metrics of a running host, rendered in the Prometheus text exposition format (version
-//! 0.0.4) by [`Metrics::render`]. `Host::tick` records every tick ([`Metrics::observe_tick`]); the
+//! 0.0.4) by [`Metrics::render`]. Every tick is recorded (`Metrics::observe_tick`); the
 //! scheduler loop beats a heartbeat that `/healthz` reads ([`Metrics::is_alive`]). Counters live from
 //! process start (Prometheus handles restarts); per-tick history survives restarts in the state database
 //! (see `status`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,9 +17,9 @@ pub const TICK_DURATION_BUCKETS: [f64; 8] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.
 /// at least every 10 s to rescan instances).
 pub const HEARTBEAT_MAX_AGE: Duration = Duration::from_secs(60);
 
-/// One finished tick, as recorded by `Host::tick`.
+/// One finished tick, as the tick recorder reports it.
 #[derive(Debug, Clone)]
-pub struct TickObservation<'a> {
+pub(crate) struct TickObservation<'a> {
     /// Instance name.
     pub instance: &'a str,
     /// `ok`, `caught-up` or `error`.
@@ -67,7 +67,7 @@ struct InstanceMetrics {
 pub struct Metrics {
     instances: Mutex<BTreeMap<String, InstanceMetrics>>,
     loop_alive: AtomicBool,
-    heartbeat_ms: AtomicI64,
+    heartbeat_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -77,7 +77,7 @@ impl Metrics {
     }
 
     /// Records one tick.
-    pub fn observe_tick(&self, t: &TickObservation<'_>) {
+    pub(crate) fn observe_tick(&self, t: &TickObservation<'_>) {
         let mut map = self.instances.lock().unwrap_or_else(|p| p.into_inner());
         let m = map.entry(t.instance.to_string()).or_default();
         *m.ticks.entry(t.outcome.to_string()).or_default() += 1;
@@ -97,21 +97,22 @@ impl Metrics {
     }
 
     /// The scheduler loop is running (called on every iteration).
-    pub fn heartbeat(&self) {
+    pub(crate) fn heartbeat(&self) {
         self.heartbeat_ms
-            .store(crate::state::now_ms(), Ordering::Relaxed);
+            .store(okta_ingest_model::time::now_ms(), Ordering::Relaxed);
         self.loop_alive.store(true, Ordering::Relaxed);
     }
 
     /// The scheduler loop has ended.
-    pub fn scheduler_stopped(&self) {
+    pub(crate) fn scheduler_stopped(&self) {
         self.loop_alive.store(false, Ordering::Relaxed);
     }
 
     /// True while the scheduler loop runs and beat within [`HEARTBEAT_MAX_AGE`].
     pub fn is_alive(&self) -> bool {
-        let age = crate::state::now_ms() - self.heartbeat_ms.load(Ordering::Relaxed);
-        self.loop_alive.load(Ordering::Relaxed) && age <= HEARTBEAT_MAX_AGE.as_millis() as i64
+        let age = okta_ingest_model::time::now_ms()
+            .saturating_sub(self.heartbeat_ms.load(Ordering::Relaxed));
+        self.loop_alive.load(Ordering::Relaxed) && age <= HEARTBEAT_MAX_AGE.as_millis() as u64
     }
 
     /// The Prometheus text format: per-instance counters and histogram, and the outbox gauge when
@@ -208,7 +209,7 @@ impl Metrics {
 }
 
 /// Escapes a label value: backslash, double quote and newline, as the text format requires.
-pub fn escape_label(v: &str) -> String {
+fn escape_label(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -426,7 +427,7 @@ mod tests {
         m.heartbeat();
         assert!(m.is_alive());
         m.heartbeat_ms.store(
-            crate::state::now_ms() - HEARTBEAT_MAX_AGE.as_millis() as i64 - 1000,
+            okta_ingest_model::time::now_ms() - HEARTBEAT_MAX_AGE.as_millis() as u64 - 1000,
             Ordering::Relaxed,
         );
         assert!(!m.is_alive(), "a stalled loop is not healthy");

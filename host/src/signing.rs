@@ -61,8 +61,10 @@ impl Rs256Signer {
         })
     }
 
-    /// Parses PEM text; the error is a reason a user can act on.
+    /// Parses PEM text; the error is a reason a user can act on. Text around the first PEM block (blank
+    /// lines, `Bag Attributes` from a PKCS#12 export) is ignored.
     pub fn from_pem(text: &str) -> Result<Rs256Signer, String> {
+        let text = first_block(text);
         let label = text
             .lines()
             .find_map(|l| l.trim().strip_prefix("-----BEGIN "))
@@ -103,6 +105,21 @@ impl Rs256Signer {
     pub fn sign_b64url(&self, input: &[u8]) -> String {
         let sig = self.key.sign(input);
         URL_SAFE_NO_PAD.encode(sig.to_bytes())
+    }
+}
+
+/// The first `-----BEGIN …-----` … `-----END …-----` block of `text` (all of `text` without one).
+fn first_block(text: &str) -> &str {
+    let Some(start) = text.find("-----BEGIN ") else {
+        return text;
+    };
+    let Some(end_marker) = text[start..].find("-----END ").map(|i| start + i) else {
+        return &text[start..];
+    };
+    let after = end_marker + "-----END ".len();
+    match text[after..].find("-----") {
+        Some(i) => &text[start..after + i + "-----".len()],
+        None => &text[start..],
     }
 }
 
@@ -151,6 +168,14 @@ mod tests {
             let e = Rs256Signer::from_pem(pem).unwrap_err();
             assert!(e.contains(want), "{pem:?}: {e}");
         }
+    }
+
+    #[test]
+    fn text_around_the_block_is_ignored() {
+        let pem = key().to_pkcs8_pem(LineEnding::LF).unwrap();
+        let wrapped = format!("Bag Attributes\n    localKeyID: 01\n{}\n\n", pem.as_str());
+        assert!(Rs256Signer::from_pem(&wrapped).is_ok());
+        assert_eq!(first_block("no block"), "no block");
     }
 
     #[test]

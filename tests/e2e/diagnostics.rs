@@ -20,12 +20,9 @@ fn register(
     admin_role: bool,
 ) {
     fx.emulator.register_client(ClientRegistration {
-        client_id: client_id.into(),
-        public_key_pem: public_key_pem.into(),
-        kid: None,
         require_dpop,
-        scopes: vec!["okta.logs.read".into()],
         admin_role,
+        ..ClientRegistration::logs_reader(client_id, public_key_pem)
     });
 }
 

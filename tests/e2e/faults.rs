@@ -37,7 +37,7 @@ async fn rate_limits_server_errors_and_revoked_tokens_lose_nothing() {
     let emu = fx.emulator.clone();
     let revoker = tokio::spawn(async move {
         for _ in 0..3 {
-            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
             emu.revoke_tokens();
         }
     });

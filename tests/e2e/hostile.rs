@@ -1,4 +1,4 @@
-//! A hostile connector component (`tests/components/hostile`, built by `host/build.rs`) against the real
+//! A hostile connector component (`tests/components/hostile`, built by `tests/artifacts`) against the real
 //! binary: every sandbox limit must stop it with a one-line error naming the limit, fail the run, deliver
 //! nothing of its own, and leave the other instances of the same host process ingesting.
 //!
@@ -12,14 +12,11 @@
 
 use crate::support::*;
 use okta_emulator::EmulatorConfig;
-use okta_ingest::runtime::RuntimeError;
-use okta_ingest::{ComponentSource, Host, HostConfig, HostError, NewInstance};
+use okta_ingest::{ComponentSource, Host, HostConfig, HostError, NewInstance, RuntimeError};
+use okta_ingest_test_artifacts::{HOSTILE, WIT_V2};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-const HOSTILE: &str = env!("OKTA_INGEST_TEST_COMPONENT_HOSTILE");
-const WIT_V2: &str = env!("OKTA_INGEST_TEST_COMPONENT_WIT_V2");
 
 /// The one event the `polite` behaviour commits on its first tick.
 const POLITE_EVENT: &str = "{\"uuid\":\"polite-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}";
@@ -278,6 +275,7 @@ async fn check_with_a_hostile_component_reports_the_enforced_limit() {
             categories: okta_ingest::Categories::AUTHENTICATION,
             ca_file: Some(fx.path("ca.pem")),
         })
+        .await
         .unwrap();
     }
     let err = |name: &'static str| {

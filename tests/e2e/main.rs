@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `okta-ingest` binary and its embedded connector component against the
-//! Okta emulator, over real HTTPS on loopback with a generated CA. One test binary (see DEVELOPERS.md).
+//! Okta emulator, over real HTTPS on loopback with a generated CA. One test binary, the `okta-ingest`
+//! package's (`host/cli`), so `CARGO_BIN_EXE_okta-ingest` is the binary under test.
 
 mod support;
 
@@ -7,6 +8,7 @@ mod admin;
 mod backfill;
 mod budget;
 mod cli_validation;
+mod components;
 mod crash;
 mod diagnostics;
 mod edge_cases;

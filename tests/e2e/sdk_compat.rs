@@ -5,14 +5,15 @@
 //! 429 retry must work on the emulator's rate-limit answer, and the emulator's error bodies must
 //! come out as `OktaAPIError`s. Needs `python3` (3.11 tested); the SDK is installed once into
 //! `target/okta-sdk-venv` from PyPI. Does not use the okta-ingest binary.
+//!
+//! Installing from PyPI needs the network, and `cargo test` needs none by default: the test runs when
+//! `OKTA_INGEST_SDK_TESTS=1` (`.ci/run` sets it, so CI always runs it) and says it was skipped otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use okta_emulator::{
-    generate_client_key_pair, ClientRegistration, Emulator, EmulatorConfig, Fault,
-};
+use okta_emulator::{generate_client_key_pair, Emulator, EmulatorConfig, Fault};
 
 use crate::support::text;
 
@@ -20,7 +21,7 @@ const EVENTS: usize = 3_000;
 const DAYS: u32 = 13;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Removes the install lock when the installer is done (or panics).
@@ -142,8 +143,15 @@ async fn sdk_python() -> PathBuf {
     python
 }
 
+/// The opt-in variable (see the module documentation).
+const OPT_IN: &str = "OKTA_INGEST_SDK_TESTS";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_okta_python_sdk_reads_every_event() {
+    if std::env::var(OPT_IN).as_deref() != Ok("1") {
+        eprintln!("skipped: installs the Okta SDK from PyPI; set {OPT_IN}=1 to run it (CI does)");
+        return;
+    }
     let python = sdk_python().await;
 
     let emu = Emulator::start(EmulatorConfig {
@@ -154,14 +162,7 @@ async fn official_okta_python_sdk_reads_every_event() {
     .await
     .expect("emulator starts");
     let keys = generate_client_key_pair("0oa-sdk-compat").expect("key pair");
-    emu.register_client(ClientRegistration {
-        client_id: keys.client_id.clone(),
-        public_key_pem: keys.public_key_pem.clone(),
-        kid: Some(keys.kid.clone()),
-        require_dpop: false,
-        scopes: vec!["okta.logs.read".into()],
-        admin_role: true,
-    });
+    emu.register_client(keys.logs_reader());
     let committed = emu.committed().len();
     assert_eq!(committed, EVENTS);
     let dir = tempfile::tempdir().expect("temp dir");

@@ -31,14 +31,10 @@ impl Fixture {
     pub async fn new(config: EmulatorConfig) -> Fixture {
         let emulator = Emulator::start(config).await.expect("emulator starts");
         let client = generate_client_key_pair("0oa-e2e-client").expect("key pair");
-        emulator.register_client(ClientRegistration {
-            client_id: client.client_id.clone(),
-            public_key_pem: client.public_key_pem.clone(),
-            kid: None,
-            require_dpop: false,
-            scopes: vec!["okta.logs.read".into()],
-            admin_role: true,
-        });
+        emulator.register_client(ClientRegistration::logs_reader(
+            &client.client_id,
+            &client.public_key_pem,
+        ));
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("key.pem"), &client.private_key_pem).unwrap();
         std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem()).unwrap();
@@ -150,7 +146,8 @@ pub struct CategorySpec {
 
 impl CategorySpec {
     pub fn load() -> CategorySpec {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/okta/event-categories.json");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/okta/event-categories.json");
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut cats = HashMap::new();

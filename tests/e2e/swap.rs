@@ -5,29 +5,15 @@ use crate::support::*;
 use okta_emulator::EmulatorConfig;
 use std::time::Duration;
 
-const SWAP: &str = env!("OKTA_INGEST_TEST_COMPONENT_SWAP");
-const SWAP_VERSION: &str = env!("OKTA_INGEST_TEST_SWAP_VERSION");
-const HOSTILE: &str = env!("OKTA_INGEST_TEST_COMPONENT_HOSTILE");
-const WIT_V2: &str = env!("OKTA_INGEST_TEST_COMPONENT_WIT_V2");
+use okta_ingest_test_artifacts::{HOSTILE, SWAP, SWAP_VERSION, WIT_V1_1, WIT_V2};
 
 fn fresh_events(round: usize, n: usize, published: &str) -> Vec<serde_json::Value> {
-    (0..n)
-        .map(|i| {
-            let ty = [
-                "user.session.start",
-                "security.threat.detected",
-                "user.risk.change",
-            ][i % 3];
-            serde_json::json!({
-                "uuid": format!("swap-{round:03}-{i:04}-0000-000000000000"),
-                "published": published,
-                "eventType": ty,
-                "version": "0",
-                "severity": "INFO",
-                "displayMessage": format!("round {round}"),
-            })
-        })
-        .collect()
+    okta_emulator::minimal_events(
+        n,
+        published,
+        |i| format!("swap-{round:03}-{i:04}-0000-000000000000"),
+        &format!("round {round}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,5 +170,37 @@ async fn a_version_that_keeps_trapping_is_rolled_back_for_that_instance() {
         !String::from_utf8_lossy(&run.stderr).contains("trapped"),
         "{}",
         text(&run)
+    );
+}
+
+/// The WIT versioning promise: a component built against a newer minor of the contract that only adds an
+/// export (`tests/components/wit-v1-1`: 1.1.0 plus `features`) is accepted by this 1.0 host, stored, and
+/// runs: its one event reaches the sink, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
+    let fx = Fixture::new(EmulatorConfig {
+        events: 10,
+        days: 1,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    fx.add_instance("org", &[]).await;
+    let added = fx.cli(&["component", "add", WIT_V1_1]).await;
+    assert!(added.status.success(), "{}", text(&added));
+    let said = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        said.contains("1.1.0-test") && said.contains("WIT 1.1.0"),
+        "{said}"
+    );
+    let act = fx.cli(&["component", "activate", "1.1.0-test"]).await;
+    assert!(act.status.success(), "{}", text(&act));
+    let out = fx.path("events.jsonl");
+    for _ in 0..2 {
+        let run = fx.run_once(&out).await;
+        assert!(run.status.success(), "{}", text(&run));
+    }
+    assert_eq!(
+        lines(&out),
+        ["{\"uuid\":\"wit-v1-1-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}"]
     );
 }

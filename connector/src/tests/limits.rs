@@ -169,7 +169,7 @@ fn network_errors_name_the_cause() {
 }
 
 /// 429s whose resets are each one window (60 s) further away, as an exhausted bucket answers.
-fn storm(e: &mut crate::fake::FakeEnv, n: u64) {
+fn storm(e: &mut FakeEnv, n: u64) {
     for i in 0..n {
         let reset = reset_in(60 * (i + 1));
         e.push(resp(
@@ -289,7 +289,7 @@ fn a_reset_in_the_past_backs_off_instead_of_hammering() {
 #[test]
 fn a_token_that_expires_during_a_rate_limit_wait_is_replaced_before_the_retry() {
     let mut e = env();
-    let short = crate::types::AccessToken {
+    let short = AccessToken {
         token: "cached".into(),
         expires_at_ms: NOW + 70_000, // usable now, not after a 61 s wait
     };

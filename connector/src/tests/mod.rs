@@ -22,10 +22,13 @@ pub fn config(categories: Categories) -> InstanceConfig {
     }
 }
 
+/// Fast retries; the scenario tests were written for a 65 s longest wait and a 30 s request timeout.
 pub fn tuning() -> Tuning {
     Tuning {
         max_retries: 2,
         retry_base_ms: 100,
+        max_wait_ms: 65_000,
+        request_timeout_ms: 30_000,
         ..Tuning::default()
     }
 }

@@ -1,0 +1,356 @@
+//! The command line (clap). Every command has `--help`. Defaults that the library also has (tuning,
+//! limits) are taken from it, so they are defined once.
+
+use crate::format::HumanDuration;
+use clap::{Args, Parser, Subcommand};
+use okta_ingest::{Categories, Tuning, WebhookOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Pull Okta's System Log (authentication, security, ITP and lifecycle events) into your own pipeline:
+/// every event once, verbatim, every 5 minutes.
+///
+/// Quick start: `okta-ingest demo` runs everything against a built-in Okta emulator. For a real org:
+/// create an API Services app with public-key client authentication (DPoP unchecked), grant it
+/// okta.logs.read and the Read-only Administrator role, then `okta-ingest instance add`,
+/// `okta-ingest check`, and `okta-ingest run`.
+#[derive(Debug, Parser)]
+#[command(name = "okta-ingest", version, propagate_version = true)]
+pub struct Cli {
+    /// SQLite state file (instances, cursors, queued events); created with mode 0600.
+    #[arg(long, global = true, env = "OKTA_INGEST_DB", default_value_os_t = default_db())]
+    pub db: PathBuf,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn default_db() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    match base {
+        Some(b) => b.join("okta-ingest").join("state.db"),
+        None => PathBuf::from("okta-ingest.db"),
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, list, show, edit or remove Okta instances.
+    #[command(subcommand)]
+    Instance(InstanceCmd),
+    /// Check that an instance can get a token and read the System Log; explains what to fix if not.
+    Check {
+        /// Instance name.
+        name: String,
+    },
+    /// Fetch new events for every instance and deliver them to a sink.
+    Run(RunArgs),
+    /// Manage connector versions: add a .wasm, list, activate (all instances or a canary), roll back.
+    #[command(subcommand)]
+    Component(ComponentCmd),
+    /// Per instance: active connector version, last tick and outcome, events, queued events, last error.
+    Status,
+    /// Run okta-ingest end to end against a built-in Okta emulator: nothing to configure.
+    Demo(DemoArgs),
+    /// Serve the Okta emulator standalone and print the `instance add` line to use with it.
+    Emulator(EmulatorArgs),
+}
+
+/// `instance ...`
+#[derive(Debug, Subcommand)]
+pub enum InstanceCmd {
+    /// Add an instance (validates the domain, key and options; stores nothing if any is wrong).
+    Add(AddArgs),
+    /// List instances.
+    List,
+    /// Show one instance.
+    Show {
+        /// Instance name.
+        name: String,
+    },
+    /// Change an instance's settings (the backfill cannot change).
+    Edit(EditArgs),
+    /// Remove an instance (events already fetched are still delivered).
+    Remove {
+        /// Instance name.
+        name: String,
+    },
+}
+
+/// `component ...`
+#[derive(Debug, Subcommand)]
+pub enum ComponentCmd {
+    /// Validate a connector component (.wasm), store it by content hash and precompile it.
+    Add {
+        /// The component file (built for wasm32-wasip2 against wit/connector.wit).
+        file: PathBuf,
+    },
+    /// List stored versions and which instances run them.
+    List,
+    /// Make a version active at each instance's next tick (running hosts pick it up without a restart).
+    Activate {
+        /// Version (semver from the component), a hash prefix (8+ hex digits), or `embedded`.
+        #[arg(value_name = "VERSION")]
+        target: String,
+        /// Only this instance (a canary); default: all instances.
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+    },
+    /// Undo the newest activation (globally, or for one instance).
+    Rollback {
+        /// Only this instance.
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+    },
+}
+
+/// `instance add`
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A name for this instance (letters, digits, '-', '_', '.').
+    pub name: String,
+    /// Okta domain, e.g. company.okta.com (or host:port); a pasted https:// or trailing / is fine.
+    #[arg(long)]
+    pub domain: String,
+    /// Client ID of the API Services app.
+    #[arg(long)]
+    pub client_id: String,
+    /// PEM file with the app's RSA private key (PKCS#1 or PKCS#8, unencrypted). Only its path is stored.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub private_key: PathBuf,
+    /// KID of the registered public key (needed when the app has several keys).
+    #[arg(long, value_name = "KID")]
+    pub key_id: Option<String>,
+    /// Days of history to fetch on the first run, 0 to 14.
+    #[arg(long, value_name = "DAYS", default_value = "0", value_parser = parse_backfill, allow_negative_numbers = true)]
+    pub backfill_days: u8,
+    /// Event categories: any of authentication, security, itp, lifecycle (comma-separated).
+    #[arg(long, value_name = "LIST", default_value = "authentication,security,itp", value_parser = parse_categories)]
+    pub events: Categories,
+    /// Extra CA certificates (PEM) to trust for this domain, e.g. a TLS-inspecting proxy's CA.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `instance edit`
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Instance name.
+    pub name: String,
+    /// New Okta domain (resets the cursor: it is another org).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// New client ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// New private key PEM file.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub private_key: Option<PathBuf>,
+    /// New KID.
+    #[arg(long, value_name = "KID", conflicts_with = "no_key_id")]
+    pub key_id: Option<String>,
+    /// Stop sending a KID.
+    #[arg(long)]
+    pub no_key_id: bool,
+    /// New event categories.
+    #[arg(long, value_name = "LIST", value_parser = parse_categories)]
+    pub events: Option<Categories>,
+    /// New CA file.
+    #[arg(long, value_name = "PEM_FILE", conflicts_with = "no_ca_file")]
+    pub ca_file: Option<PathBuf>,
+    /// Stop trusting the extra CA file.
+    #[arg(long)]
+    pub no_ca_file: bool,
+    /// Refused: the backfill of an existing instance cannot be edited.
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+    pub backfill_days: Option<String>,
+}
+
+/// `run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Tick every instance until caught up, deliver, and exit (non-zero if any instance failed).
+    #[arg(long)]
+    pub once: bool,
+    /// Where events go: stdout, file:PATH (appended, one JSON event per line, synced to disk), or
+    /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options).
+    #[arg(long, default_value = "stdout")]
+    pub sink: String,
+    /// Time between ticks of an instance (e.g. 5m, 30s); ±10% jitter is added.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Run this connector component (.wasm) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub component: Option<PathBuf>,
+    /// Instances ticking at the same time.
+    #[arg(long, default_value_t = okta_ingest::HostConfig::new("").concurrency)]
+    pub concurrency: usize,
+    /// Serve GET /healthz and GET /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100. A
+    /// non-loopback address needs --admin-token-env.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "once")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// Name of an environment variable holding a bearer token the admin endpoint requires
+    /// (`Authorization: Bearer TOKEN`).
+    #[arg(long, value_name = "VAR", requires = "admin")]
+    pub admin_token_env: Option<String>,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// Options of the webhook sink (`--sink https://HOST/PATH`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Webhook sink (--sink https://HOST/PATH)")]
+pub struct WebhookArgs {
+    /// Most events per POST (a JSON array of the events as Okta sent them).
+    #[arg(long, default_value_t = WebhookOptions::default().batch_events as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub webhook_batch_events: u64,
+    /// Most bytes per POST body; a single larger event is still sent, alone.
+    #[arg(long, default_value_t = WebhookOptions::default().batch_bytes as u64, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub webhook_batch_bytes: u64,
+    /// Name of an environment variable holding the Authorization header value (e.g. `Bearer xyz`); the
+    /// value is never logged.
+    #[arg(long, value_name = "VAR")]
+    pub webhook_auth_env: Option<String>,
+    /// PEM file with CA certificates to trust for the receiver, besides the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Timeout of one POST (connect, send, answer).
+    #[arg(long, default_value_t = HumanDuration(WebhookOptions::default().timeout))]
+    pub webhook_timeout: HumanDuration,
+    /// Retries of a batch after 5xx, 408, 429, a timeout or a connection error, before delivery pauses
+    /// (the events stay queued).
+    #[arg(long, default_value_t = WebhookOptions::default().retries)]
+    pub webhook_retries: u32,
+    /// First back-off between those retries (doubles per retry, with jitter, at most 30s).
+    #[arg(long, default_value_t = HumanDuration(WebhookOptions::default().retry_base))]
+    pub webhook_retry_base: HumanDuration,
+}
+
+impl WebhookArgs {
+    /// The sink options.
+    pub fn options(&self) -> WebhookOptions {
+        WebhookOptions {
+            batch_events: self.webhook_batch_events as usize,
+            batch_bytes: self.webhook_batch_bytes as usize,
+            auth_env: self.webhook_auth_env.clone(),
+            ca_file: self.webhook_ca_file.clone(),
+            timeout: self.webhook_timeout.0,
+            retries: self.webhook_retries,
+            retry_base: self.webhook_retry_base.0,
+        }
+    }
+}
+
+/// Advanced pacing options.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Advanced")]
+pub struct TuningArgs {
+    /// Share of each Okta org's System Log rate limit (`X-Rate-Limit-Limit`) that this host's instances on
+    /// that org may use together, percent; the rest stays free for the org's other API clients.
+    #[arg(long, default_value_t = Tuning::default().rate_limit_share_percent, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub rate_limit_share: u8,
+    /// Longest single wait for a rate-limit reset inside a tick (a tick waits at most 5x this in all)
+    /// before giving up until the next tick.
+    #[arg(long, default_value_t = HumanDuration(Tuning::default().max_wait))]
+    pub max_wait: HumanDuration,
+    /// First back-off after a 5xx or network error (doubles per retry).
+    #[arg(long, default_value_t = HumanDuration(Tuning::default().retry_base))]
+    pub retry_base: HumanDuration,
+    /// Retries of one request before a tick gives up.
+    #[arg(long, default_value_t = Tuning::default().max_retries)]
+    pub max_retries: u32,
+    /// Timeout for one request until Okta's response headers arrive.
+    #[arg(long, default_value_t = HumanDuration(Tuning::default().request_timeout))]
+    pub request_timeout: HumanDuration,
+    /// Consecutive traps or non-transient failures of a stored connector version on an instance before
+    /// that instance is rolled back to the previous version (0: never).
+    #[arg(long, default_value_t = okta_ingest::HostConfig::new("").auto_rollback_after, value_name = "N")]
+    pub auto_rollback_after: u32,
+    /// Longest a tick may run before the sandbox stops it.
+    #[arg(long, default_value_t = HumanDuration(okta_ingest::SandboxLimits::default().call_timeout))]
+    pub tick_timeout: HumanDuration,
+}
+
+/// `demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Events the emulator generates over the 14-day backfill.
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// Keep the demo directory (state, keys, events.jsonl) instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// `emulator`
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8443)]
+    pub port: u16,
+    /// Directory for the generated CA certificate and client key.
+    #[arg(long, default_value = "okta-emulator")]
+    pub dir: PathBuf,
+    /// Events to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    /// Spread the generated events over this many past days.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Per-minute System Log rate limit (429s when exceeded); none by default.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+}
+
+fn parse_backfill(s: &str) -> Result<u8, String> {
+    okta_ingest::parse_backfill(s).map_err(|e| e.to_string())
+}
+
+fn parse_categories(s: &str) -> Result<Categories, String> {
+    okta_ingest::parse_categories(s).map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::format::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tuning_defaults_are_the_librarys() {
+        let cli = Cli::try_parse_from(["okta-ingest", "run"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("run")
+        };
+        let t = Tuning::default();
+        assert_eq!(run.tuning.max_wait.0, t.max_wait);
+        assert_eq!(run.tuning.retry_base.0, t.retry_base);
+        assert_eq!(run.tuning.request_timeout.0, t.request_timeout);
+        assert_eq!(run.tuning.max_retries, t.max_retries);
+        assert_eq!(run.tuning.rate_limit_share, t.rate_limit_share_percent);
+        let help = Cli::command()
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("[default: 2m]") && help.contains("[default: 15m]"),
+            "{help}"
+        );
+    }
+}

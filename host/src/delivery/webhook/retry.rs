@@ -1,0 +1,103 @@
+//! Whether and when to try a batch again: HTTP statuses, transport failures, back-off.
+
+use super::options::MAX_BACKOFF;
+use crate::outbound::failure::{chain, classify, TransportFailure};
+use rand::Rng;
+use std::time::Duration;
+
+/// What to do after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Accepted.
+    Delivered,
+    /// Try again (after `retry_after` if the receiver said so).
+    Retry {
+        /// Why.
+        reason: String,
+        /// The receiver's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// Give up on this batch now; retrying the same request cannot help.
+    Permanent(String),
+}
+
+/// Classifies an HTTP answer: 2xx delivered; 408, 429 and 5xx retryable; anything else permanent.
+pub fn classify_status(status: u16, retry_after: Option<&str>, body: &str) -> Attempt {
+    let snippet = snippet(body);
+    match status {
+        200..=299 => Attempt::Delivered,
+        408 | 429 | 500..=599 => Attempt::Retry {
+            reason: format!("HTTP {status}{snippet}"),
+            retry_after: retry_after.and_then(parse_retry_after),
+        },
+        300..=399 => Attempt::Permanent(format!(
+            "HTTP {status}: the receiver redirects, which is not followed for a POST; use the final URL"
+        )),
+        _ => Attempt::Permanent(format!("the receiver rejected the batch with HTTP {status}{snippet}")),
+    }
+}
+
+fn snippet(body: &str) -> String {
+    let t = body.trim();
+    if t.is_empty() {
+        return String::new();
+    }
+    let mut end = t.len().min(200);
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut: String = t[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!(": {cut}{}", if end < t.len() { "…" } else { "" })
+}
+
+/// `Retry-After` in seconds (HTTP dates are ignored: the back-off applies), capped at [`MAX_BACKOFF`].
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s).min(MAX_BACKOFF))
+}
+
+/// Classifies a transport failure: certificate problems are permanent (retrying cannot fix trust), every
+/// other connect, timeout or I/O failure is retryable.
+pub fn classify_error(e: &reqwest::Error) -> Attempt {
+    let chain = chain(e);
+    if classify(e) == TransportFailure::TlsCertificate {
+        return Attempt::Permanent(format!(
+            "TLS: {chain} (trust the receiver's CA with the webhook's CA file)"
+        ));
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "connection failed"
+    };
+    Attempt::Retry {
+        reason: format!("{what}: {chain}"),
+        retry_after: None,
+    }
+}
+
+/// Back-off before retry `n` (1-based): `base * 2^(n-1)` capped at [`MAX_BACKOFF`], with "equal jitter"
+/// (between half and all of it), or the receiver's `Retry-After` when it asked for longer.
+pub fn backoff(base: Duration, n: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << (n.saturating_sub(1)).min(20))
+        .min(MAX_BACKOFF);
+    let half = exp / 2;
+    let jitter = if half.is_zero() {
+        Duration::ZERO
+    } else {
+        Duration::from_nanos(rand::thread_rng().gen_range(0..=half.as_nanos() as u64))
+    };
+    let d = half + jitter;
+    match retry_after {
+        Some(r) if r > d => r,
+        _ => d,
+    }
+}

@@ -1,0 +1,279 @@
+//! The [`Host`] facade: the one API the `okta-ingest` command and embedders use. It delegates to the
+//! services (`services.rs` composes them): instances, credentials, ticks, versions, runs and the
+//! schedule, delivery and status, over one state ([`crate::state`]) and one sandbox engine.
+
+use crate::config::HostConfig;
+use crate::delivery::Sink;
+use crate::error::HostError;
+use crate::events::StatusEvent;
+use crate::instances::{EditInstance, NewInstance};
+use crate::metrics::Metrics;
+use crate::run::{InstanceRun, RunSummary};
+use crate::runtime::{CommitObserver, ConnectorInfo};
+use crate::services::Services;
+use crate::state::{ComponentRecord, Instance, SqliteState, StateBackend};
+use crate::status::InstanceStatus;
+use crate::tick::TickReport;
+use crate::versions::ComponentUse;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The okta-ingest host. Cheap to clone (the clones share everything).
+#[derive(Clone)]
+pub struct Host {
+    services: Arc<Services>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("state", &self.services.state.location())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// Opens the SQLite state file `config.db_path` (creating it, mode 0600). The connector is compiled
+    /// on first use.
+    pub fn open(config: HostConfig) -> Result<Host, HostError> {
+        let state = SqliteState::open(&config.db_path)?;
+        Host::with_state(config, Arc::new(state))
+    }
+
+    /// A host on a SQLite connection the embedder already has, to a file on disk; the okta-ingest
+    /// tables are created in it if missing. `config.db_path` becomes the connection's file.
+    pub fn with_connection(
+        mut config: HostConfig,
+        conn: rusqlite::Connection,
+    ) -> Result<Host, HostError> {
+        let state = SqliteState::from_connection(conn)?;
+        config.db_path = state.path().to_path_buf();
+        Host::with_state(config, Arc::new(state))
+    }
+
+    /// A host on any state backend.
+    pub fn with_state(config: HostConfig, state: Arc<dyn StateBackend>) -> Result<Host, HostError> {
+        Ok(Host {
+            services: Arc::new(Services::new(config, state)?),
+        })
+    }
+
+    /// The configuration the host was built with.
+    pub fn config(&self) -> &HostConfig {
+        &self.services.config
+    }
+
+    /// Where the state lives (the SQLite file's path).
+    pub fn state_location(&self) -> String {
+        self.services.state.location()
+    }
+
+    /// Subscribes to status events (ticks finished, versions rolled back). Slow subscribers miss events
+    /// (`RecvError::Lagged`) rather than slow the host down.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StatusEvent> {
+        self.services.events.subscribe()
+    }
+
+    /// This host's tick metrics (Prometheus text via [`Metrics::render`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.services.metrics
+    }
+
+    /// Calls `observer` after every committed page (progress bars, metrics).
+    pub fn set_commit_observer(&self, observer: CommitObserver) {
+        *self
+            .services
+            .ticker
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Validates and stores a new instance. Nothing is stored if any value is refused.
+    pub async fn add_instance(&self, new: NewInstance) -> Result<Instance, HostError> {
+        self.services.instances.add(new).await
+    }
+
+    /// Edits an instance; every new value is validated first.
+    pub async fn edit_instance(
+        &self,
+        name: &str,
+        edit: EditInstance,
+    ) -> Result<Instance, HostError> {
+        self.services.instances.edit(name, edit).await
+    }
+
+    /// Removes an instance (its undelivered events are still delivered).
+    pub async fn remove_instance(&self, name: &str) -> Result<(), HostError> {
+        Ok(self.services.state.remove_instance(name).await?)
+    }
+
+    /// All instances, by name.
+    pub async fn list_instances(&self) -> Result<Vec<Instance>, HostError> {
+        Ok(self.services.state.list_instances().await?)
+    }
+
+    /// One instance by name.
+    pub async fn instance(&self, name: &str) -> Result<Instance, HostError> {
+        Ok(self.services.state.instance(name).await?)
+    }
+
+    /// Events committed but not yet delivered.
+    pub async fn outbox_depth(&self) -> Result<i64, HostError> {
+        Ok(self.services.state.outbox_depth().await?)
+    }
+
+    /// `check`: gets a token and reads one small page of the System Log, committing nothing. `Ok` is a
+    /// one-line summary; Okta's refusal is [`HostError::Check`] with its kind and what to do.
+    pub async fn check(&self, name: &str) -> Result<String, HostError> {
+        let instance = self.instance(name).await?;
+        let rt = self.services.versions.default_runtime().await?;
+        self.services.ticker.check(&instance, &rt).await
+    }
+
+    /// Runs one tick of an instance: up to `max_pages_per_tick` pages, each committed with its cursor.
+    /// `Err` means it could not start; how it ended once running is the report's outcome.
+    pub async fn tick(&self, instance: &Instance) -> Result<TickReport, HostError> {
+        self.services.ticker.tick(instance).await
+    }
+
+    /// Ticks one instance until it is caught up or fails.
+    pub async fn catch_up(&self, instance: &Instance) -> InstanceRun {
+        crate::run::catch_up(&self.services, instance).await
+    }
+
+    /// Every instance ticks until caught up, while a delivery thread feeds `sink` from the outbox.
+    pub async fn run_once(&self, sink: Box<dyn Sink>) -> Result<RunSummary, HostError> {
+        crate::run::run_once(&self.services, sink).await
+    }
+
+    /// Runs on the schedule (every `interval`, ±10% jitter) until `shutdown` resolves; ticks in flight
+    /// finish, then the outbox is drained one last time.
+    pub async fn run(
+        &self,
+        sink: Box<dyn Sink>,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), HostError> {
+        crate::run::run(self.services.clone(), sink, interval, shutdown).await
+    }
+
+    /// Writes tick outcomes still held in memory (they are written at most every second while running).
+    pub async fn flush_status(&self) {
+        self.services.ticker.recorder.flush().await;
+    }
+
+    /// Status of every instance, by name. Tick outcomes still held in memory are written first, so an
+    /// embedding host sees its own latest ticks.
+    pub async fn status(&self) -> Result<Vec<InstanceStatus>, HostError> {
+        self.flush_status().await;
+        let instances = self.list_instances().await?;
+        crate::status::status(instances, &*self.services.state, &self.services.versions).await
+    }
+
+    /// What the embedded connector (or the configured component file) says it is.
+    pub async fn connector_info(&self) -> Result<ConnectorInfo, HostError> {
+        self.services.versions.default_info().await
+    }
+
+    /// Validates a `.wasm` component, compiles it once, and stores it by content hash. Adding the same
+    /// file twice is harmless; a refused file leaves no trace.
+    pub async fn add_component(&self, file: &Path) -> Result<ComponentRecord, HostError> {
+        self.services.versions.add(file).await
+    }
+
+    /// Stored versions with the instances that run them.
+    pub async fn list_components(&self) -> Result<Vec<ComponentUse>, HostError> {
+        self.services.versions.list().await
+    }
+
+    /// Activates a stored version (by semver or hash prefix; `embedded` for the built-in connector) for
+    /// all instances or one (a canary); returns its label. Running hosts pick it up at each instance's
+    /// next tick.
+    pub async fn activate_component(
+        &self,
+        version: &str,
+        instance: Option<&str>,
+    ) -> Result<String, HostError> {
+        let id = match instance {
+            Some(n) => Some(self.instance(n).await?.id),
+            None => None,
+        };
+        self.services.versions.activate(version, id).await
+    }
+
+    /// Undoes the newest activation (globally or for one instance); returns the version now active.
+    pub async fn rollback_component(&self, instance: Option<&str>) -> Result<String, HostError> {
+        let id = match instance {
+            Some(n) => Some(self.instance(n).await?.id),
+            None => None,
+        };
+        self.services.versions.rollback(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::testing::{event, new_instance, page};
+    use crate::state::{InstanceStore, Outbox, TickLog, TickRecord};
+
+    #[tokio::test]
+    async fn a_host_adopts_an_existing_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("embedder.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE embedder_own(x INTEGER)")
+            .unwrap();
+        let host = Host::with_connection(HostConfig::new("ignored.db"), conn).unwrap();
+        assert_eq!(host.config().db_path, path);
+        assert!(host.list_instances().await.unwrap().is_empty());
+        let memory = rusqlite::Connection::open_in_memory().unwrap();
+        assert!(
+            Host::with_connection(HostConfig::new("x.db"), memory).is_err(),
+            "delivery needs a file"
+        );
+    }
+
+    #[tokio::test]
+    async fn host_status_reads_ticks_and_commits_from_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let host = Host::open(HostConfig::new(&path)).unwrap();
+        let state = SqliteState::open(&path).unwrap();
+        let id = state.add_instance(&new_instance("a")).await.unwrap().id;
+        state
+            .commit_page(page(id, vec![event("u1", "{}")], b"c"))
+            .await
+            .unwrap();
+        state
+            .record_ticks(&[(
+                id,
+                TickRecord {
+                    at_ms: crate::state::sqlite::now_as_stored(),
+                    outcome: crate::state::LastOutcome::More,
+                    error: None,
+                    events: 1,
+                },
+            )])
+            .await
+            .unwrap();
+        let all = host.status().await.unwrap();
+        assert_eq!(all.len(), 1);
+        let s = &all[0];
+        assert_eq!(s.name, "a");
+        assert!(s.connector.starts_with("embedded "), "{}", s.connector);
+        assert_eq!(
+            (
+                s.events_last_tick,
+                s.events_24h,
+                s.events_total,
+                s.outbox_depth
+            ),
+            (1, 1, 1, 1)
+        );
+        assert!(s.cursor_lag.unwrap() > Duration::from_secs(86_400));
+        assert_eq!(host.instance("a").await.unwrap().id, id);
+    }
+}

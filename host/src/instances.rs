@@ -1,0 +1,128 @@
+//! Instances: what a user sets up ([`NewInstance`], [`EditInstance`]), checked (`validate.rs`) before
+//! anything is stored, and the service that stores them.
+
+use crate::validate::{
+    normalize_domain, validate_client_id, validate_key_id, validate_name, ConfigError,
+    MAX_BACKFILL_DAYS,
+};
+
+use crate::error::HostError;
+use crate::signing::Rs256Signer;
+use crate::state::{Instance, InstanceChanges, NewInstanceRecord, StateBackend};
+use okta_ingest_model::Categories;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A new instance as the user describes it.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Unique name (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// Okta domain, e.g. `company.okta.com` (a pasted `https://` and trailing `/` are stripped).
+    pub domain: String,
+    /// Client id of the API Services app.
+    pub client_id: String,
+    /// PEM file with the app's RSA private key; only its path is stored.
+    pub private_key: PathBuf,
+    /// `kid` of the registered public key, when the app has several.
+    pub key_id: Option<String>,
+    /// Days of history the first tick fetches, 0..=14 (fixed at creation).
+    pub backfill_days: u8,
+    /// Categories to deliver.
+    pub categories: Categories,
+    /// Extra CA certificates to trust for the domain (e.g. a TLS-inspecting proxy's CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Changes to an instance; `None` keeps a value.
+#[derive(Debug, Clone, Default)]
+pub struct EditInstance {
+    /// New domain (drops the cursor: it is another org).
+    pub domain: Option<String>,
+    /// New client id.
+    pub client_id: Option<String>,
+    /// New key file.
+    pub private_key: Option<PathBuf>,
+    /// New key id (`Some(None)` clears it).
+    pub key_id: Option<Option<String>>,
+    /// New categories.
+    pub categories: Option<Categories>,
+    /// New CA file (`Some(None)` clears it).
+    pub ca_file: Option<Option<PathBuf>>,
+    /// Refused: the backfill of an existing instance cannot change.
+    pub backfill_days: Option<u8>,
+}
+
+/// Validates and stores instances.
+pub(crate) struct Instances {
+    state: Arc<dyn StateBackend>,
+}
+
+impl Instances {
+    pub(crate) fn new(state: Arc<dyn StateBackend>) -> Instances {
+        Instances { state }
+    }
+
+    /// Validates and stores a new instance. Nothing is stored if any value is refused.
+    pub(crate) async fn add(&self, new: NewInstance) -> Result<Instance, HostError> {
+        let record = NewInstanceRecord {
+            name: validate_name(&new.name)?,
+            domain: normalize_domain(&new.domain)?,
+            client_id: validate_client_id(&new.client_id)?,
+            key_id: new.key_id.as_deref().map(validate_key_id).transpose()?,
+            private_key_path: absolute(&new.private_key),
+            backfill_days: match new.backfill_days {
+                d if d <= MAX_BACKFILL_DAYS => d,
+                d => return Err(ConfigError::Backfill(d.to_string()).into()),
+            },
+            categories: match new.categories {
+                c if c.is_empty() => return Err(ConfigError::NoCategories.into()),
+                c => c,
+            },
+            ca_file: new.ca_file.as_deref().map(absolute),
+        };
+        Rs256Signer::from_pem_file(&record.private_key_path)?;
+        if let Some(ca) = &record.ca_file {
+            crate::outbound::load_ca_file(ca)?;
+        }
+        Ok(self.state.add_instance(&record).await?)
+    }
+
+    /// Edits an instance; every new value is validated first.
+    pub(crate) async fn edit(&self, name: &str, edit: EditInstance) -> Result<Instance, HostError> {
+        if edit.backfill_days.is_some() {
+            return Err(HostError::BackfillNotEditable);
+        }
+        let private_key_path = edit.private_key.as_deref().map(absolute);
+        if let Some(p) = &private_key_path {
+            Rs256Signer::from_pem_file(p)?;
+        }
+        let ca_file = edit.ca_file.map(|o| o.as_deref().map(absolute));
+        if let Some(Some(ca)) = &ca_file {
+            crate::outbound::load_ca_file(ca)?;
+        }
+        if edit.categories.is_some_and(|c| c.is_empty()) {
+            return Err(ConfigError::NoCategories.into());
+        }
+        let changes = InstanceChanges {
+            domain: edit.domain.as_deref().map(normalize_domain).transpose()?,
+            client_id: edit
+                .client_id
+                .as_deref()
+                .map(validate_client_id)
+                .transpose()?,
+            key_id: edit
+                .key_id
+                .map(|k| k.as_deref().map(validate_key_id).transpose())
+                .transpose()?,
+            private_key_path,
+            categories: edit.categories,
+            ca_file,
+        };
+        Ok(self.state.edit_instance(name, &changes).await?)
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

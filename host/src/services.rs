@@ -1,0 +1,70 @@
+//! What a host is made of: the services, built once over one state and one sandbox engine, and shared
+//! (behind an `Arc`) by the facade and the modules that run them (`run.rs`, the scheduler's fleet).
+
+use crate::config::HostConfig;
+use crate::credentials::Credentials;
+use crate::error::HostError;
+use crate::events::Events;
+use crate::instances::Instances;
+use crate::metrics::Metrics;
+use crate::outbound::Outbound;
+use crate::runtime::SandboxEngine;
+use crate::state::StateBackend;
+use crate::tick::{TickRecorder, Ticker};
+use crate::versions::{Versions, VersionsConfig};
+use std::sync::Arc;
+
+/// The services a host composes. Shared with the modules that run them.
+pub(crate) struct Services {
+    pub(crate) config: HostConfig,
+    pub(crate) state: Arc<dyn StateBackend>,
+    pub(crate) instances: Instances,
+    pub(crate) versions: Arc<Versions>,
+    pub(crate) ticker: Ticker,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) events: Events,
+}
+
+impl Services {
+    /// Builds every service over `state`, with one sandbox engine.
+    pub(crate) fn new(
+        config: HostConfig,
+        state: Arc<dyn StateBackend>,
+    ) -> Result<Services, HostError> {
+        let engine = SandboxEngine::new(config.component_cache.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        let events = Events::new();
+        let versions = Arc::new(Versions::new(
+            state.clone(),
+            engine,
+            VersionsConfig {
+                source: config.component.clone(),
+                limits: config.sandbox.clone(),
+                store_dir: config.component_store.clone(),
+                auto_rollback_after: config.auto_rollback_after,
+            },
+        ));
+        let ticker = Ticker {
+            state: state.clone(),
+            versions: versions.clone(),
+            credentials: Credentials::default(),
+            outbound: Outbound::new(
+                config.http.clone(),
+                config.tuning.rate_limit_share_percent,
+                config.outbound_interceptor.clone(),
+            ),
+            tuning: okta_ingest_model::Tuning::from(&config.tuning),
+            recorder: TickRecorder::new(state.clone(), metrics.clone(), events.clone()),
+            observer: Default::default(),
+        };
+        Ok(Services {
+            instances: Instances::new(state.clone()),
+            state,
+            versions,
+            ticker,
+            metrics,
+            events,
+            config,
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! Records for tests across the crate: one place for the fixture every test would otherwise spell out.
+
+use super::{Instance, NewInstanceRecord, Page, PageEvent};
+use okta_ingest_model::Categories;
+
+/// A valid new instance called `name` on `acme.okta.com`.
+pub(crate) fn new_instance(name: &str) -> NewInstanceRecord {
+    NewInstanceRecord {
+        name: name.into(),
+        domain: "acme.okta.com".into(),
+        client_id: "0oa1".into(),
+        key_id: None,
+        private_key_path: "/k.pem".into(),
+        backfill_days: 7,
+        categories: Categories::DEFAULT,
+        ca_file: None,
+    }
+}
+
+/// `new_instance(name)` as the state returns it before its first tick (id 1).
+pub(crate) fn instance(name: &str) -> Instance {
+    let n = new_instance(name);
+    Instance {
+        id: 1,
+        name: n.name,
+        domain: n.domain,
+        client_id: n.client_id,
+        key_id: n.key_id,
+        private_key_path: n.private_key_path,
+        backfill_days: n.backfill_days,
+        categories: n.categories,
+        ca_file: n.ca_file,
+        created_ms: 0,
+        has_cursor: false,
+        last_tick_ms: None,
+        last_outcome: None,
+        last_error: None,
+        events_total: 0,
+    }
+}
+
+/// An authentication event `uuid` published 2026-01-01, with `raw` as its JSON.
+pub(crate) fn event(uuid: &str, raw: &str) -> PageEvent {
+    PageEvent {
+        uuid: uuid.into(),
+        event_type: "user.session.start".into(),
+        published: "2026-01-01T00:00:00.000Z".into(),
+        categories: Categories::AUTHENTICATION,
+        raw: raw.into(),
+    }
+}
+
+/// A page of `events` for an instance, with cursor `cursor`.
+pub(crate) fn page(instance_id: i64, events: Vec<PageEvent>, cursor: &[u8]) -> Page {
+    Page {
+        instance_id,
+        events,
+        cursor: cursor.to_vec(),
+    }
+}

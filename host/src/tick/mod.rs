@@ -1,0 +1,147 @@
+//! One tick of one instance: resolve its connector version, run the connector in the sandbox with the
+//! instance's key, token and cursor, and report what it did ([`TickReport`], ending in one
+//! [`TickOutcome`]). Also `check`, the same call path without commits.
+
+mod outcome;
+mod recorder;
+
+pub use outcome::{FailureCause, TickFailure, TickOutcome, TickReport};
+pub(crate) use recorder::TickRecorder;
+
+use crate::credentials::Credentials;
+use crate::error::HostError;
+use crate::outbound::Outbound;
+use crate::runtime::{CallContext, CommitObserver, ConnectorConfig, ConnectorRuntime, TickInput};
+use crate::state::{Instance, Outbox, StateBackend};
+use crate::versions::Versions;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Runs ticks and checks.
+pub(crate) struct Ticker {
+    pub(crate) state: Arc<dyn StateBackend>,
+    pub(crate) versions: Arc<Versions>,
+    pub(crate) credentials: Credentials,
+    pub(crate) outbound: Outbound,
+    pub(crate) tuning: okta_ingest_model::Tuning,
+    pub(crate) recorder: TickRecorder,
+    pub(crate) observer: Mutex<Option<CommitObserver>>,
+}
+
+fn connector_config(instance: &Instance) -> ConnectorConfig {
+    ConnectorConfig {
+        domain: instance.domain.clone(),
+        client_id: instance.client_id.clone(),
+        key_id: instance.key_id.clone(),
+        backfill_days: instance.backfill_days,
+        categories: instance.categories,
+    }
+}
+
+impl Ticker {
+    /// What a call for `instance` may use; `commit` lets it commit pages.
+    fn call_context(&self, instance: &Instance, commit: bool) -> Result<CallContext, HostError> {
+        let signer = self.credentials.signer(&instance.private_key_path)?;
+        let http = self.outbound.for_instance(
+            &instance.name,
+            &instance.domain,
+            instance.ca_file.as_deref(),
+        )?;
+        let outbox: Option<Arc<dyn Outbox>> = commit.then(|| self.state.clone() as Arc<dyn Outbox>);
+        Ok(CallContext {
+            instance_id: instance.id,
+            instance: instance.name.clone(),
+            signer: Some(signer),
+            outbox,
+            http,
+            observer: self
+                .observer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        })
+    }
+
+    /// Runs one tick: up to `max_pages` pages, each committed with its cursor. An `Err` means the tick
+    /// could not start (its version, key or CA file is unusable; nothing ran); anything that happens
+    /// once the connector runs is in the report's outcome.
+    pub(crate) async fn tick(&self, instance: &Instance) -> Result<TickReport, HostError> {
+        let started = Instant::now();
+        let (rt, version) = self.versions.resolve(instance).await?;
+        let ctx = self.call_context(instance, true)?;
+        let input = TickInput {
+            config: connector_config(instance),
+            state: self.state.cursor(instance.id).await?,
+            token: self.credentials.token(instance),
+            tuning: self.tuning.clone(),
+        };
+        let (result, committed) = rt.tick(ctx, &input).await;
+        let (outcome, connector_report) = TickOutcome::decide(result);
+        let connector = rt.info().version.clone();
+        let report = TickReport {
+            instance: instance.name.clone(),
+            connector: connector.clone(),
+            pages_fetched: connector_report.as_ref().map_or(0, |r| u64::from(r.pages)),
+            filtered: connector_report
+                .as_ref()
+                .map_or(0, |r| u64::from(r.filtered)),
+            duplicates: connector_report
+                .as_ref()
+                .map_or(0, |r| u64::from(r.duplicates)),
+            rate_limited: connector_report
+                .as_ref()
+                .map_or(0, |r| u64::from(r.rate_limited)),
+            outcome,
+            committed,
+            duration: started.elapsed(),
+        };
+        self.recorder.record(instance, &report).await;
+        let counted = report
+            .outcome
+            .failure()
+            .filter(|f| f.counts_against_version())
+            .map(|f| f.message.as_str());
+        if let Some(rb) = self
+            .versions
+            .note_outcome(instance, &version, counted)
+            .await
+        {
+            self.recorder.rolled_back(instance, rb);
+        }
+        if let Some(r) = connector_report {
+            tracing::info!(
+                instance = %instance.name,
+                connector = %connector,
+                pages = r.pages,
+                events = report.committed.events,
+                caught_up = r.caught_up,
+                "tick done"
+            );
+            self.credentials.keep_token(instance, r.token);
+        }
+        Ok(report)
+    }
+
+    /// `check`: a token and one small page of the System Log, nothing committed. `Ok` is a one-line
+    /// summary; Okta's (or the connector's) refusal is [`HostError::Check`].
+    pub(crate) async fn check(
+        &self,
+        instance: &Instance,
+        rt: &ConnectorRuntime,
+    ) -> Result<String, HostError> {
+        let ctx = self.call_context(instance, false)?;
+        match rt
+            .check(ctx, &connector_config(instance), &self.tuning)
+            .await?
+        {
+            Ok(msg) => Ok(msg),
+            Err(e) => Err(HostError::Check {
+                instance: instance.name.clone(),
+                kind: e.kind,
+                message: e.message,
+                http_status: e.http_status,
+                okta_code: e.okta_code,
+            }),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Builds every test-only component for `wasm32-wasip2` and writes their paths into `components.rs`
+//! (included by `src/lib.rs`). Only tests and benchmarks depend on this crate, so product builds never
+//! compile a test component.
+//!
+//! Every crate under `tests/components/` must be listed in [`COMPONENTS`]: an unknown one fails the build,
+//! so a component cannot be added without a name the tests use (the e2e suite checks that every name is
+//! used by a test).
+
+use okta_ingest_wasm_build::{cargo_env, copy, rerun_if_changed, workspace_root, NestedBuild};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// (directory under `tests/components/`, package, constant, what it is).
+const COMPONENTS: [(&str, &str, &str, &str); 3] = [
+    (
+        "hostile",
+        "okta-ingest-test-hostile",
+        "HOSTILE",
+        "A connector that misbehaves on purpose; the instance's client id picks the misbehaviour.",
+    ),
+    (
+        "wit-v1-1",
+        "okta-ingest-test-wit-v1-1",
+        "WIT_V1_1",
+        "A connector built against WIT 1.1.0 (an added export), which a 1.0 host must run.",
+    ),
+    (
+        "wit-v2",
+        "okta-ingest-test-wit-v2",
+        "WIT_V2",
+        "A connector built against WIT major 2, which the host must refuse.",
+    ),
+];
+
+/// The version the second build of the real connector claims (the live-swap tests and benchmark).
+const SWAP_VERSION: &str = "9.9.9-swap-test";
+
+fn main() {
+    let root = workspace_root();
+    let out_dir = PathBuf::from(cargo_env("OUT_DIR"));
+    rerun_if_changed(
+        &root,
+        &[
+            "tests/components",
+            "connector/src",
+            "connector/Cargo.toml",
+            "spec/model",
+            "wit",
+            "Cargo.lock",
+        ],
+    );
+
+    let listed: Vec<&str> = COMPONENTS.iter().map(|c| c.0).collect();
+    let dir = root.join("tests/components");
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    for name in &found {
+        if !listed.contains(&name.as_str()) {
+            // If you are reading this because the build failed: add the component to COMPONENTS above
+            // and use its constant in a test. The list is the static check that each one is run.
+            panic!("tests/components/{name} is not listed in tests/artifacts/build.rs");
+        }
+    }
+
+    let target_dir = out_dir.join("components-target");
+    let packages: Vec<&str> = COMPONENTS.iter().map(|c| c.1).collect();
+    let built = NestedBuild {
+        root: &root,
+        target_dir: &target_dir,
+        packages: &packages,
+        envs: &[],
+        what: "the test components",
+    }
+    .run();
+    let mut code = String::new();
+    let mut all = Vec::new();
+    for (_, package, constant, doc) in COMPONENTS {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let dest = out_dir.join(&file);
+        copy(&built.join(&file), &dest);
+        let _ = writeln!(
+            code,
+            "/// {doc}\npub const {constant}: &str = {:?};",
+            dest.display().to_string()
+        );
+        all.push(constant);
+    }
+
+    // The real connector again, claiming another version: a second, different component to swap to.
+    let built = NestedBuild {
+        root: &root,
+        target_dir: &target_dir,
+        packages: &["okta-ingest-connector"],
+        envs: &[("OKTA_CONNECTOR_VERSION", SWAP_VERSION)],
+        what: "the swap-test connector",
+    }
+    .run();
+    let swap = out_dir.join("okta_ingest_connector_swap_test.wasm");
+    copy(&built.join("okta_ingest_connector.wasm"), &swap);
+    let _ = writeln!(
+        code,
+        "/// The real connector built to report version [`SWAP_VERSION`] (a second version to activate).\npub const SWAP: &str = {:?};",
+        swap.display().to_string()
+    );
+    let _ = writeln!(
+        code,
+        "/// The version [`SWAP`] reports.\npub const SWAP_VERSION: &str = {SWAP_VERSION:?};"
+    );
+    all.push("SWAP");
+    let _ = writeln!(
+        code,
+        "/// Every component above by constant name (for the check that each is used by a test).\npub const ALL: &[(&str, &str)] = &[{}];",
+        all.iter().map(|c| format!("({c:?}, {c})")).collect::<Vec<_>>().join(", ")
+    );
+    let dest = out_dir.join("components.rs");
+    std::fs::write(&dest, code).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+}
