@@ -45,86 +45,94 @@ impl Guest for Component {
 
     fn tick(input: w::TickInput) -> w::TickReport {
         let input = t::TickInput {
-            config: config_in(input.config),
+            config: input.config.into(),
             state: input.state,
             token: input.token.map(|a| t::AccessToken {
                 token: a.token,
                 expires_at_ms: a.expires_at_ms,
             }),
-            tuning: tuning_in(input.tuning),
+            tuning: input.tuning.into(),
         };
         let mut env = WasiEnv::default();
-        report_out(crate::run_tick(&mut env, input))
+        crate::run_tick(&mut env, input).into()
     }
 
     fn check(config: w::InstanceConfig, tuning: w::Tuning) -> Result<String, w::TickError> {
-        let (config, tuning) = (config_in(config), tuning_in(tuning));
+        let (config, tuning): (t::InstanceConfig, t::Tuning) = (config.into(), tuning.into());
         let mut env = WasiEnv::default();
-        crate::run_check(&mut env, &config, &tuning).map_err(error_out)
+        crate::run_check(&mut env, &config, &tuning).map_err(w::TickError::from)
     }
 }
 
-fn config_in(c: w::InstanceConfig) -> t::InstanceConfig {
-    t::InstanceConfig {
-        domain: c.domain,
-        client_id: c.client_id,
-        key_id: c.key_id,
-        backfill_days: c.backfill_days,
-        categories: t::Categories::from_bits(c.categories.bits()),
+impl From<w::InstanceConfig> for t::InstanceConfig {
+    fn from(c: w::InstanceConfig) -> t::InstanceConfig {
+        t::InstanceConfig {
+            domain: c.domain,
+            client_id: c.client_id,
+            key_id: c.key_id,
+            backfill_days: c.backfill_days,
+            categories: t::Categories::from_bits(c.categories.bits()),
+        }
     }
 }
 
-fn tuning_in(x: w::Tuning) -> t::Tuning {
-    t::Tuning {
-        max_pages: x.max_pages,
-        max_wait_ms: x.max_wait_ms,
-        retry_base_ms: x.retry_base_ms,
-        max_retries: x.max_retries,
-        rate_limit_share_percent: x.rate_limit_share_percent,
-        page_size: x.page_size,
-        request_timeout_ms: x.request_timeout_ms,
+impl From<w::Tuning> for t::Tuning {
+    fn from(x: w::Tuning) -> t::Tuning {
+        t::Tuning {
+            max_pages: x.max_pages,
+            max_wait_ms: x.max_wait_ms,
+            retry_base_ms: x.retry_base_ms,
+            max_retries: x.max_retries,
+            rate_limit_share_percent: x.rate_limit_share_percent,
+            page_size: x.page_size,
+            request_timeout_ms: x.request_timeout_ms,
+        }
     }
 }
 
-fn report_out(r: t::TickReport) -> w::TickReport {
-    w::TickReport {
-        pages: r.pages,
-        events: r.events,
-        filtered: r.filtered,
-        duplicates: r.duplicates,
-        rate_limited: r.rate_limited,
-        caught_up: r.caught_up,
-        token: r.token.map(|a| w::AccessToken {
-            token: a.token,
-            expires_at_ms: a.expires_at_ms,
-        }),
-        error: r.error.map(error_out),
+impl From<t::TickReport> for w::TickReport {
+    fn from(r: t::TickReport) -> w::TickReport {
+        w::TickReport {
+            pages: r.pages,
+            events: r.events,
+            filtered: r.filtered,
+            duplicates: r.duplicates,
+            rate_limited: r.rate_limited,
+            caught_up: r.caught_up,
+            token: r.token.map(|a| w::AccessToken {
+                token: a.token,
+                expires_at_ms: a.expires_at_ms,
+            }),
+            error: r.error.map(w::TickError::from),
+        }
     }
 }
 
-fn error_out(e: t::TickError) -> w::TickError {
-    use t::ErrorKind as K;
-    use w::ErrorKind as W;
-    let kind = match e.kind {
-        K::DpopRequired => W::DpopRequired,
-        K::InvalidSignature => W::InvalidSignature,
-        K::UnknownClient => W::UnknownClient,
-        K::ScopeNotGranted => W::ScopeNotGranted,
-        K::Forbidden => W::Forbidden,
-        K::AuthFailed => W::AuthFailed,
-        K::Network => W::Network,
-        K::RateLimited => W::RateLimited,
-        K::ServerError => W::ServerError,
-        K::BadResponse => W::BadResponse,
-        K::InvalidRequest => W::InvalidRequest,
-        K::State => W::State,
-        K::Host => W::Host,
-    };
-    w::TickError {
-        kind,
-        message: e.message,
-        http_status: e.http_status,
-        okta_code: e.okta_code,
+impl From<t::TickError> for w::TickError {
+    fn from(e: t::TickError) -> w::TickError {
+        use t::ErrorKind as K;
+        use w::ErrorKind as W;
+        let kind = match e.kind {
+            K::DpopRequired => W::DpopRequired,
+            K::InvalidSignature => W::InvalidSignature,
+            K::UnknownClient => W::UnknownClient,
+            K::ScopeNotGranted => W::ScopeNotGranted,
+            K::Forbidden => W::Forbidden,
+            K::AuthFailed => W::AuthFailed,
+            K::Network => W::Network,
+            K::RateLimited => W::RateLimited,
+            K::ServerError => W::ServerError,
+            K::BadResponse => W::BadResponse,
+            K::InvalidRequest => W::InvalidRequest,
+            K::State => W::State,
+            K::Host => W::Host,
+        };
+        w::TickError {
+            kind,
+            message: e.message,
+            http_status: e.http_status,
+            okta_code: e.okta_code,
+        }
     }
 }
 

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 /// What happened to one instance in a run.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceRun {
-    /// The instance.
+    /// The instance's name.
     pub name: String,
-    /// Ticks run.
+    /// Ticks run until it caught up or failed (more than one when it stopped at the page limit).
     pub ticks: u32,
     /// System Log pages fetched.
     pub pages: u64,
-    /// Events committed.
+    /// Events committed (queued for delivery).
     pub events: u64,
     /// Events committed per category (an event in two categories counts in both).
     pub per_category: CategoryCounts,
@@ -36,7 +36,7 @@ pub struct InstanceRun {
 /// The result of a catch-up run ([`Host::run_once`](crate::Host::run_once)).
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
-    /// Per instance.
+    /// What each instance did, in name order.
     pub instances: Vec<InstanceRun>,
     /// Events handed to the sink.
     pub delivered: u64,
@@ -44,7 +44,7 @@ pub struct RunSummary {
     pub queued: i64,
     /// Why delivery stopped with events queued, if it did.
     pub sink_error: Option<String>,
-    /// Wall time.
+    /// Wall time of the whole run, delivery included.
     pub elapsed: Duration,
 }
 

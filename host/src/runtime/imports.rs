@@ -115,25 +115,20 @@ impl HostImports for StoreData {
         }
         let instance_id = self.instance_id;
         let limits = self.sandbox.clone();
-        self.in_flight = Some(tokio::spawn(async move {
-            // Validation parses every event: a blocking thread, like the commit itself.
-            let checked = tokio::task::spawn_blocking(move || {
-                validate_page(&limits, &events, &state)?;
-                Ok(page(instance_id, events, state))
-            })
-            .await;
-            let (page, per_category) = match checked {
-                Ok(Ok(p)) => p,
-                Ok(Err(refused)) => return PageCommit::failed(CommitFailure::Refused(refused)),
-                Err(join) => {
-                    return PageCommit::failed(CommitFailure::State(StateError::Database(
-                        Box::new(join),
-                    )))
-                }
-            };
+        // One blocking thread per page, in order: validation parses every event, and the commit syncs
+        // the disk. The outbox's (async) commit is driven from that thread; a local backend such as
+        // SQLite runs it right there, a network one waits on the runtime's reactor.
+        let runtime = tokio::runtime::Handle::current();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            if let Err(refused) = validate_page(&limits, &events, &state) {
+                return PageCommit::failed(CommitFailure::Refused(refused));
+            }
+            let (page, per_category) = page(instance_id, events, state);
             let events = page.events.len() as u64;
             let last_published = page.events.last().map(|e| e.published.clone());
-            let result = outbox.commit_page(page).await.map_err(CommitFailure::State);
+            let result = runtime
+                .block_on(outbox.commit_page(page))
+                .map_err(CommitFailure::State);
             PageCommit {
                 result,
                 events,

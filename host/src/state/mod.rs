@@ -11,8 +11,9 @@
 //!
 //! Every method is async and fallible. A backend that fences writers (a lease epoch) reports a lost
 //! lease as a [`StateError`] from the call it refuses; callers already treat any error as "nothing of
-//! this call happened". The SQLite backend runs its short local calls inline and the page commit, which
-//! syncs the disk, on a blocking thread; [`DeliveryStore`] runs on delivery's own thread.
+//! this call happened". The SQLite backend runs its calls inline: they are short and local, and the
+//! ones that sync the disk are made from threads that may block (the runtime calls
+//! [`Outbox::commit_page`] from a blocking thread; [`DeliveryStore`] runs on delivery's own thread).
 
 mod error;
 mod records;
@@ -59,7 +60,8 @@ pub trait InstanceStore: Send + Sync {
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Appends the page's events to the outbox and stores its cursor, in one transaction: after a crash
-    /// either both are there or neither. A page without events only moves the cursor.
+    /// either both are there or neither. A page without events only moves the cursor. May block the
+    /// calling thread until the commit is durable (the runtime calls it from a blocking thread).
     async fn commit_page(&self, page: Page) -> Result<(), StateError>;
     /// Events committed and not yet acknowledged by a sink.
     async fn outbox_depth(&self) -> Result<i64, StateError>;

@@ -76,24 +76,25 @@ impl std::fmt::Display for LastOutcome {
     }
 }
 
-/// A validated new instance, ready to store.
+/// A new instance, already validated (the instances service checks every field), ready to store. The
+/// fields mean what they mean in [`Instance`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInstanceRecord {
-    /// Unique name.
+    /// A name no other instance has; the store refuses a duplicate.
     pub name: String,
-    /// Normalised domain.
+    /// The domain, normalised (`host` or `host:port`, lowercase).
     pub domain: String,
-    /// Client id.
+    /// The OAuth client id.
     pub client_id: String,
-    /// Key id.
+    /// The key's `kid`, if the app has several keys.
     pub key_id: Option<String>,
     /// Absolute path of the private key file.
     pub private_key_path: PathBuf,
-    /// 0..=14.
+    /// Days of history for the first tick, at most 14.
     pub backfill_days: u8,
-    /// Non-empty selection.
+    /// The selected categories, at least one.
     pub categories: Categories,
-    /// Absolute path of the CA file.
+    /// Absolute path of an extra CA file, if any.
     pub ca_file: Option<PathBuf>,
 }
 
@@ -108,7 +109,7 @@ pub struct InstanceChanges {
     pub key_id: Option<Option<String>>,
     /// New private key path.
     pub private_key_path: Option<PathBuf>,
-    /// New categories.
+    /// New categories (at least one).
     pub categories: Option<Categories>,
     /// New CA file (`Some(None)` removes it).
     pub ca_file: Option<Option<PathBuf>>,

@@ -21,7 +21,7 @@ pub enum TickOutcome {
 /// Why a tick ended early.
 #[derive(Debug, Clone)]
 pub struct TickFailure {
-    /// Who failed.
+    /// Who failed: Okta (as the connector classified it) or the sandbox.
     pub cause: FailureCause,
     /// One line: what failed and what to do.
     pub message: String,
@@ -32,7 +32,7 @@ pub struct TickFailure {
 pub enum FailureCause {
     /// Okta (or the way to it), as the connector classified it.
     Okta {
-        /// The kind.
+        /// What kind of failure, e.g. `scope-not-granted`.
         kind: ErrorKind,
         /// HTTP status Okta answered, if any.
         http_status: Option<u16>,
@@ -117,7 +117,7 @@ impl TickOutcome {
 /// What one tick did.
 #[derive(Debug, Clone)]
 pub struct TickReport {
-    /// The instance.
+    /// The instance's name.
     pub instance: String,
     /// The connector version that ran it (`describe`'s version).
     pub connector: String,
@@ -133,7 +133,7 @@ pub struct TickReport {
     pub duplicates: u64,
     /// 429 answers and rate-limit waits.
     pub rate_limited: u64,
-    /// Wall time.
+    /// Wall time of the tick, from resolving the version to the connector's return.
     pub duration: Duration,
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Webhook settings.
+/// The webhook sink's settings; the defaults suit most receivers.
 #[derive(Debug, Clone)]
 pub struct WebhookOptions {
     /// Most events per POST.

@@ -2,8 +2,8 @@
 //! power loss), 16 KiB pages, created with mode 0600, migrated on open ([`schema`]).
 //!
 //! [`SqliteState`] shares one connection behind a mutex. Its calls are short and local, so they run
-//! inline, except the page commit, which syncs the disk and runs on a blocking thread (the component
-//! fetches its next page meanwhile). Delivery gets a connection of its own ([`delivery`]).
+//! inline; the page commit, which syncs the disk, is called by the runtime from a blocking thread (the
+//! component fetches its next page meanwhile). Delivery gets a connection of its own ([`delivery`]).
 //!
 //! One file per table group: `instances`, `outbox` (pages, delivery progress), `versions`, `tick_log`.
 //! Each adds methods to [`Db`], the connection, which the trait implementations here call.
@@ -272,11 +272,9 @@ impl InstanceStore for SqliteState {
 #[async_trait]
 impl Outbox for SqliteState {
     async fn commit_page(&self, page: Page) -> Result<(), StateError> {
-        // Encoding, compression and the synced commit take milliseconds: off the async workers.
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || state.with(|db| db.commit_page(&page)))
-            .await
-            .map_err(|e| StateError::Database(Box::new(e)))?
+        // Encoding, compression and the synced commit take milliseconds; the runtime calls this from a
+        // blocking thread of its own, so it runs inline (another hop would only add latency).
+        self.with(|db| db.commit_page(&page))
     }
     async fn outbox_depth(&self) -> Result<i64, StateError> {
         self.with(|db| db.outbox_depth())
