@@ -127,11 +127,23 @@ pub struct LogsReader {
     pub ca_path: std::path::PathBuf,
 }
 
-/// Writes `text` to `path` with mode 0600 (it may be a private key), replacing the file.
+/// Writes `text` to a new file at `path` with mode 0600 (it may be a private key). Whatever was at
+/// `path` is removed first and never followed: a symbolic link planted there is replaced, not written
+/// through.
 pub fn write_private_file(path: &std::path::Path, text: &str) -> Result<(), EmulatorError> {
     use std::io::Write;
+    let err = |source| EmulatorError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    // create_new is O_CREAT|O_EXCL: it fails on anything at `path`, a link included.
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -139,10 +151,7 @@ pub fn write_private_file(path: &std::path::Path, text: &str) -> Result<(), Emul
     }
     opts.open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|source| EmulatorError::File {
-            path: path.display().to_string(),
-            source,
-        })
+        .map_err(err)
 }
 
 /// An event as committed (persisted) by the emulator.

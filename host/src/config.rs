@@ -80,9 +80,11 @@ pub struct HostConfig {
     /// Consecutive traps or non-transient failures of a stored connector version on one instance before
     /// that instance is rolled back to the previous version (0: never).
     pub auto_rollback_after: u32,
-    /// Where `component add` stores components (`components/` beside the state file).
+    /// Where `component add` stores components (`STATE.components/` beside the state file).
     pub component_store: PathBuf,
-    /// Where compiled components are cached across restarts (`None`: compile at every start).
+    /// Where compiled components are cached across restarts (`None`: compile at every start). Only a
+    /// directory of this user that others cannot write is used, and only files whose digest the state
+    /// recorded are loaded (their machine code runs outside the sandbox).
     pub component_cache: Option<PathBuf>,
     /// Answers the connector's allowed requests instead of the network (benchmarks, tests).
     pub outbound_interceptor: Option<Arc<dyn OutboundInterceptor>>,
@@ -108,7 +110,8 @@ impl std::fmt::Debug for HostConfig {
 impl HostConfig {
     /// The defaults for a state file: the embedded connector, the default limits and tuning (50% of each
     /// org's rate limit), 8 instances at a time, automatic rollback after 3 failures, stored and
-    /// compiled components in `components/` beside the state file.
+    /// compiled components in `STATE.components/` beside the state file (its own: two state files in one
+    /// directory do not share it).
     pub fn new(db_path: impl Into<PathBuf>) -> HostConfig {
         let db_path = db_path.into();
         let components = components_dir(&db_path);
@@ -127,13 +130,11 @@ impl HostConfig {
     }
 }
 
-/// `components/` beside the state file.
+/// `STATE.components/` beside the state file `STATE`.
 fn components_dir(db_path: &Path) -> PathBuf {
-    db_path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("components")
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".components");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -153,16 +154,24 @@ mod tests {
     }
 
     #[test]
-    fn components_live_beside_the_state_file() {
+    fn components_live_beside_the_state_file_named_after_it() {
         let c = HostConfig::new("/var/lib/okta/state.db");
-        assert_eq!(c.component_store, Path::new("/var/lib/okta/components"));
+        assert_eq!(
+            c.component_store,
+            Path::new("/var/lib/okta/state.db.components")
+        );
         assert_eq!(
             c.component_cache.as_deref(),
-            Some(Path::new("/var/lib/okta/components"))
+            Some(Path::new("/var/lib/okta/state.db.components"))
+        );
+        // Two state files in one directory never share compiled code.
+        assert_ne!(
+            HostConfig::new("/var/lib/okta/other.db").component_store,
+            c.component_store
         );
         assert_eq!(
             HostConfig::new("state.db").component_store,
-            Path::new("./components")
+            Path::new("state.db.components")
         );
     }
 }

@@ -58,6 +58,9 @@ impl Credentials {
             }
         }
         let signer = Arc::new(Rs256Signer::from_pem_file(path)?);
+        if crate::files::readable_by_others(path) {
+            tracing::warn!(key = %path.display(), "the private key file is readable by other users; make it private (chmod 600)");
+        }
         cache.insert(
             path.to_path_buf(),
             CachedSigner {

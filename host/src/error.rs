@@ -45,6 +45,14 @@ pub enum HostError {
     /// The active version's component is no longer stored.
     #[error("active version {0} is not stored any more; activate another")]
     VersionMissing(String),
+    /// A stored component's file no longer has the content it was stored with.
+    #[error("stored connector version {version} at {path} was changed after it was added and is not run; add the component again, or activate another version")]
+    VersionTampered {
+        /// The version it was.
+        version: String,
+        /// The file.
+        path: String,
+    },
     /// Nothing was activated in the scope of a rollback.
     #[error("nothing to roll back: no version was activated in that scope")]
     NothingToRollBack,

@@ -90,6 +90,14 @@ impl Host {
             .unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
+    /// Makes this process the state's one runner now, and keeps it while the host lives. Ticking and
+    /// delivering do this themselves ([`Host::tick`], [`Host::run_once`], [`Host::run`]); a command calls
+    /// it first to be refused before it opens anything else. Another process's claim is
+    /// [`StateError::InUse`](crate::StateError::InUse), naming it.
+    pub async fn claim_runner(&self) -> Result<(), HostError> {
+        self.services.claim_runner().await
+    }
+
     /// Validates and stores a new instance. Nothing is stored if any value is refused.
     pub async fn add_instance(&self, new: NewInstance) -> Result<Instance, HostError> {
         self.services.instances.add(new).await
@@ -104,9 +112,19 @@ impl Host {
         self.services.instances.edit(name, edit).await
     }
 
-    /// Removes an instance (its undelivered events are still delivered).
-    pub async fn remove_instance(&self, name: &str) -> Result<(), HostError> {
-        Ok(self.services.state.remove_instance(name).await?)
+    /// Removes an instance; returns how many of its events are still queued: they are still delivered
+    /// (by the next run, whatever instances are left).
+    pub async fn remove_instance(&self, name: &str) -> Result<i64, HostError> {
+        let id = self.instance(name).await?.id;
+        let queued = self
+            .services
+            .state
+            .instance_stats(i64::MAX)
+            .await?
+            .get(&id)
+            .map_or(0, |s| s.outbox_depth);
+        self.services.state.remove_instance(name).await?;
+        Ok(queued)
     }
 
     /// All instances, by name.
@@ -134,12 +152,24 @@ impl Host {
 
     /// Runs one tick of an instance: up to `max_pages_per_tick` pages, each committed with its cursor.
     /// `Err` means it could not start; how it ended once running is the report's outcome.
+    ///
+    /// The first tick makes this process the state's one runner ([`HostError::State`] with
+    /// [`StateError::InUse`](crate::StateError::InUse) names another process that is); so do
+    /// [`Host::run_once`] and [`Host::run`].
     pub async fn tick(&self, instance: &Instance) -> Result<TickReport, HostError> {
+        self.services.claim_runner().await?;
         self.services.ticker.tick(instance).await
     }
 
     /// Ticks one instance until it is caught up or fails.
     pub async fn catch_up(&self, instance: &Instance) -> InstanceRun {
+        if let Err(e) = self.services.claim_runner().await {
+            return InstanceRun {
+                name: instance.name.clone(),
+                error: Some(e.to_string()),
+                ..InstanceRun::default()
+            };
+        }
         crate::run::catch_up(&self.services, instance).await
     }
 
@@ -217,7 +247,7 @@ impl Host {
 mod tests {
     use super::*;
     use crate::state::testing::{event, new_instance, page};
-    use crate::state::{InstanceStore, Outbox, TickLog, TickRecord};
+    use crate::state::{InstanceStore, Outbox, StateError, TickLog, TickRecord};
 
     #[tokio::test]
     async fn a_host_adopts_an_existing_connection() {
@@ -234,6 +264,31 @@ mod tests {
             Host::with_connection(HostConfig::new("x.db"), memory).is_err(),
             "delivery needs a file"
         );
+    }
+
+    #[tokio::test]
+    async fn a_second_host_on_one_state_file_may_read_but_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let runner = Host::open(HostConfig::new(&path)).unwrap();
+        runner.claim_runner().await.unwrap();
+        let embedder = Host::open(HostConfig::new(&path)).unwrap();
+        let sink = crate::FileSink::open(&dir.path().join("out.jsonl")).unwrap();
+        let refused = embedder.run_once(Box::new(sink)).await.unwrap_err();
+        assert!(
+            matches!(&refused, HostError::State(StateError::InUse { .. })),
+            "{refused}"
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains(&format!("pid {} since ", std::process::id())),
+            "{refused}"
+        );
+        assert!(embedder.status().await.is_ok(), "reads still work");
+        assert!(embedder.list_instances().await.unwrap().is_empty());
+        drop(runner);
+        embedder.claim_runner().await.unwrap();
     }
 
     #[tokio::test]

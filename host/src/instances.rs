@@ -85,7 +85,45 @@ impl Instances {
         if let Some(ca) = &record.ca_file {
             crate::outbound::load_ca_file(ca)?;
         }
+        self.refuse_same_app(
+            &record.name,
+            &record.domain,
+            &record.client_id,
+            record.categories,
+        )
+        .await?;
         Ok(self.state.add_instance(&record).await?)
+    }
+
+    /// Refuses a second instance that would read the same categories of the same org with the same app:
+    /// de-duplication is per instance, so each of those events would be delivered twice. Instances of
+    /// one app with disjoint categories are fine (they share the org's rate budget).
+    async fn refuse_same_app(
+        &self,
+        name: &str,
+        domain: &str,
+        client_id: &str,
+        categories: Categories,
+    ) -> Result<(), HostError> {
+        for other in self.state.list_instances().await? {
+            let common = other.categories.common(categories);
+            // Stored domains may predate today's normalisation (a trailing dot, `:443`).
+            let other_domain = normalize_domain(&other.domain).unwrap_or(other.domain.clone());
+            if other.name != name
+                && other_domain == domain
+                && other.client_id == client_id
+                && !common.is_empty()
+            {
+                return Err(ConfigError::SameApp {
+                    other: other.name,
+                    domain: domain.to_string(),
+                    client_id: client_id.to_string(),
+                    categories: common,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// Edits an instance; every new value is validated first.
@@ -104,6 +142,7 @@ impl Instances {
         if edit.categories.is_some_and(|c| c.is_empty()) {
             return Err(ConfigError::NoCategories.into());
         }
+        let current = self.state.instance(name).await?;
         let changes = InstanceChanges {
             domain: edit.domain.as_deref().map(normalize_domain).transpose()?,
             client_id: edit
@@ -119,6 +158,13 @@ impl Instances {
             categories: edit.categories,
             ca_file,
         };
+        self.refuse_same_app(
+            name,
+            changes.domain.as_deref().unwrap_or(&current.domain),
+            changes.client_id.as_deref().unwrap_or(&current.client_id),
+            changes.categories.unwrap_or(current.categories),
+        )
+        .await?;
         Ok(self.state.edit_instance(name, &changes).await?)
     }
 }

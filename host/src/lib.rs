@@ -102,6 +102,7 @@ mod credentials;
 mod delivery;
 mod error;
 mod events;
+mod files;
 mod host;
 mod instances;
 mod metrics;

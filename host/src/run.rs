@@ -92,6 +92,7 @@ pub(crate) async fn run_once(
     sink: Box<dyn Sink>,
 ) -> Result<RunSummary, HostError> {
     let started = Instant::now();
+    services.claim_runner().await?;
     let instances = services.state.list_instances().await?;
     if !instances.is_empty() {
         // Compile before starting anything, so a broken component fails the run at once.
@@ -129,6 +130,7 @@ pub(crate) async fn run(
     interval: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), HostError> {
+    services.claim_runner().await?;
     services.versions.default_runtime().await?;
     let delivery = DeliveryWorker::start(services.state.delivery().await?, sink)?;
     let fleet = Arc::new(Instances {

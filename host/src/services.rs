@@ -8,8 +8,8 @@ use crate::events::Events;
 use crate::instances::Instances;
 use crate::metrics::Metrics;
 use crate::outbound::Outbound;
-use crate::runtime::SandboxEngine;
-use crate::state::StateBackend;
+use crate::runtime::{CompileCache, SandboxEngine};
+use crate::state::{RunnerLock, StateBackend};
 use crate::tick::{TickRecorder, Ticker};
 use crate::versions::{Versions, VersionsConfig};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub(crate) struct Services {
     pub(crate) ticker: Ticker,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) events: Events,
+    /// This process's claim to be the state's runner, taken at the first tick and kept.
+    runner: tokio::sync::OnceCell<RunnerLock>,
 }
 
 impl Services {
@@ -31,7 +33,10 @@ impl Services {
         config: HostConfig,
         state: Arc<dyn StateBackend>,
     ) -> Result<Services, HostError> {
-        let engine = SandboxEngine::new(config.component_cache.clone())?;
+        let engine = SandboxEngine::new(config.component_cache.clone().map(|dir| CompileCache {
+            dir,
+            ledger: state.clone(),
+        }))?;
         let metrics = Arc::new(Metrics::new());
         let events = Events::new();
         let versions = Arc::new(Versions::new(
@@ -65,6 +70,17 @@ impl Services {
             metrics,
             events,
             config,
+            runner: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Makes this process the state's runner (once; kept while the host lives). Everything that ticks
+    /// or delivers calls this first: a second runner would fetch from the same cursor and drain the same
+    /// outbox.
+    pub(crate) async fn claim_runner(&self) -> Result<(), HostError> {
+        self.runner
+            .get_or_try_init(|| self.state.claim_runner())
+            .await?;
+        Ok(())
     }
 }

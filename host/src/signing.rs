@@ -50,7 +50,8 @@ impl std::fmt::Debug for Rs256Signer {
 impl Rs256Signer {
     /// Loads and checks a PEM file (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
     pub fn from_pem_file(path: &Path) -> Result<Rs256Signer, KeyError> {
-        let text = std::fs::read(path).map_err(|source| KeyError::Read {
+        // A PEM key is a few KiB: a device or a FIFO given by mistake must not be read forever.
+        let text = crate::files::read_regular(path, 64 << 10).map_err(|source| KeyError::Read {
             path: path.display().to_string(),
             source,
         })?;

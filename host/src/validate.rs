@@ -34,6 +34,19 @@ pub enum ConfigError {
     /// An empty or malformed key id.
     #[error("invalid key id {0:?}: copy the KID of the public key from the app's General tab")]
     KeyId(String),
+    /// Another instance already reads these categories of this org with this app: every event of them
+    /// would be delivered twice.
+    #[error("instance {other:?} already reads {categories} events of {domain} with client id {client_id}; a second instance would deliver each of them again: choose other categories, or edit or remove {other:?}")]
+    SameApp {
+        /// The instance that already does.
+        other: String,
+        /// The org.
+        domain: String,
+        /// The app.
+        client_id: String,
+        /// The categories both would read.
+        categories: Categories,
+    },
     /// An instance name that cannot be used.
     #[error("invalid instance name {0:?}: use 1-64 letters, digits, '-', '_' or '.'")]
     Name(String),
@@ -44,8 +57,9 @@ fn all_names() -> String {
     Categories::ALL.names().join(", ")
 }
 
-/// Normalises a domain: strips a pasted `https://` and trailing `/`, lowercases, and refuses anything that
-/// is not `host` or `host:port` (paths, spaces, other schemes, userinfo, queries).
+/// Normalises a domain: strips a pasted `https://` and trailing `/`, lowercases, drops a trailing root
+/// dot and the default port 443 (so one org has one name, one rate budget), and refuses anything that is
+/// not `host` or `host:port` (paths, spaces, other schemes, userinfo, queries).
 pub fn normalize_domain(given: &str) -> Result<String, ConfigError> {
     let err = |reason| ConfigError::Domain {
         given: given.to_string(),
@@ -75,6 +89,8 @@ pub fn normalize_domain(given: &str) -> Result<String, ConfigError> {
         Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h, Some(p)),
         _ => (d, None),
     };
+    // `company.okta.com.` (the root's dot) is `company.okta.com`: one org, one name.
+    let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty() {
         return Err(err("the host name is empty"));
     }
@@ -84,13 +100,19 @@ pub fn normalize_domain(given: &str) -> Result<String, ConfigError> {
     if !host_ok {
         return Err(err("the host name has characters a DNS name cannot have"));
     }
-    if let Some(p) = port {
-        match p.parse::<u16>() {
-            Ok(n) if n > 0 => {}
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
             _ => return Err(err("the port is not a number from 1 to 65535")),
-        }
-    }
-    Ok(d.to_ascii_lowercase())
+        },
+    };
+    // The canonical form: lowercase, no root dot, no default port, the port as a plain number.
+    let host = host.to_ascii_lowercase();
+    Ok(match port {
+        None | Some(443) => host,
+        Some(n) => format!("{host}:{n}"),
+    })
 }
 
 /// Parses a backfill in days: 0..=14.
@@ -167,6 +189,25 @@ mod tests {
             normalize_domain(" acme.oktapreview.com ").unwrap(),
             "acme.oktapreview.com"
         );
+    }
+
+    #[test]
+    fn one_org_has_one_name() {
+        for same in [
+            "company.okta.com",
+            "Company.Okta.com.",
+            "company.okta.com:443",
+            "https://company.okta.com.:0443/",
+        ] {
+            assert_eq!(
+                normalize_domain(same).unwrap(),
+                "company.okta.com",
+                "{same}"
+            );
+        }
+        assert_eq!(normalize_domain("a.com:08443").unwrap(), "a.com:8443");
+        assert!(normalize_domain("a.com:+443").is_err());
+        assert!(normalize_domain(".").is_err());
     }
 
     #[test]

@@ -137,6 +137,40 @@ fn the_runtime_never_touches_the_database() {
     );
 }
 
+/// SQLite's locks are POSIX locks, held per process: closing any other descriptor of the database
+/// file (or its `-wal`/`-shm`) in the process drops them, and another connection can then corrupt it.
+/// So the SQLite backend never opens its own files; modes are changed by path.
+#[test]
+fn the_sqlite_backend_never_opens_its_own_files() {
+    let mut found = Vec::new();
+    for file in rust_files(&host_src().join("state/sqlite")) {
+        if file.ends_with("runner.rs") {
+            continue; // the runner lock is a separate file, never the database
+        }
+        for (n, line) in code_lines(&file, true) {
+            if [
+                "File::open",
+                "File::create",
+                "OpenOptions",
+                "private_options",
+                "files::tighten(",
+            ]
+            .iter()
+            .any(|w| line.contains(w))
+            {
+                found.push(format!("{}:{n}: {}", relative(&file), line.trim()));
+            }
+        }
+    }
+    // The one exception: creating the file before SQLite does, when it does not exist yet.
+    found.retain(|l| !l.contains("crate::files::private_options()"));
+    assert!(
+        found.is_empty(),
+        "state/sqlite/ opens a file SQLite may hold locks on:\n{}",
+        found.join("\n")
+    );
+}
+
 #[test]
 fn generated_wit_types_stay_inside_the_runtime() {
     // The bindings live in a private module of runtime/; only runtime/ may name them.

@@ -2,7 +2,7 @@
 //! only new events (late-committed ones included); an idle run delivers nothing.
 
 use crate::support::*;
-use okta_emulator::EmulatorConfig;
+use okta_emulator::{ClientRegistration, EmulatorConfig};
 
 fn config(events: usize) -> EmulatorConfig {
     // 13 days so no event sits on the edge of the 14-day `since` window when the test runs.
@@ -25,13 +25,19 @@ async fn backfill_delivers_exactly_the_selected_categories() {
         ("lifecycle", &["lifecycle"]),
         ("itp", &["itp"]),
     ];
+    // Four Okta apps on one org (one app may not read overlapping categories twice).
     for (name, selection) in selections {
         let mut extra = vec!["--backfill-days", "14"];
         let events = selection.join(",");
         if name != "default" {
             extra.extend_from_slice(&["--events", &events]);
         }
-        fx.add_instance(name, &extra).await;
+        let client_id = format!("0oa-{name}");
+        fx.emulator.register_client(ClientRegistration::logs_reader(
+            &client_id,
+            &fx.client.public_key_pem,
+        ));
+        fx.add_instance_as(name, &client_id, &extra).await;
     }
     let out = fx.path("events.jsonl");
     let run = fx.run_once(&out).await;

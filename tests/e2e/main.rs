@@ -15,6 +15,7 @@ mod edge_cases;
 mod embed;
 mod faults;
 mod hostile;
+mod operator_mistakes;
 mod sdk_compat;
 mod swap;
 mod webhook;

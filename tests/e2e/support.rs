@@ -54,7 +54,13 @@ impl Fixture {
             ..EmulatorConfig::default()
         })
         .await;
-        fx.add_instance(
+        fx.add_org().await;
+        fx
+    }
+
+    /// `instance add org` selecting every category with a 14-day backfill.
+    pub async fn add_org(&self) {
+        self.add_instance(
             "org",
             &[
                 "--backfill-days",
@@ -64,7 +70,6 @@ impl Fixture {
             ],
         )
         .await;
-        fx
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -93,6 +98,12 @@ impl Fixture {
 
     /// `instance add NAME` for this emulator with another client id (its key is still the fixture's).
     pub async fn add_instance_as(&self, name: &str, client_id: &str, extra: &[&str]) {
+        let out = self.try_add_instance_as(name, client_id, extra).await;
+        assert!(out.status.success(), "instance add failed: {}", text(&out));
+    }
+
+    /// [`Fixture::add_instance_as`], returning what the command did instead of asserting it worked.
+    pub async fn try_add_instance_as(&self, name: &str, client_id: &str, extra: &[&str]) -> Output {
         let key = self.path("key.pem").display().to_string();
         let ca = self.path("ca.pem").display().to_string();
         let domain = self.emulator.domain();
@@ -110,8 +121,7 @@ impl Fixture {
             &ca,
         ];
         args.extend_from_slice(extra);
-        let out = self.cli(&args).await;
-        assert!(out.status.success(), "instance add failed: {}", text(&out));
+        self.cli(&args).await
     }
 
     /// `run --once --sink file:out` with fast pacing.

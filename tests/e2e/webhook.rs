@@ -24,6 +24,8 @@ enum Action {
     Drop,
     /// Read the whole body, then never answer (the sender is killed meanwhile).
     Hang,
+    /// Answer 401 with the request's `Authorization` header in the body (as some gateways do).
+    EchoAuth,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +128,10 @@ async fn connection(
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
+            let echoed = format!(
+                "{{\"error\":\"bad token\",\"echo\":{:?}}}",
+                auth.clone().unwrap_or_default()
+            );
             let action = {
                 let mut s = state.lock().unwrap();
                 let a = s.script.pop_front().unwrap_or(Action::Status(s.then));
@@ -136,6 +142,7 @@ async fn connection(
                     body,
                     status: match a {
                         Action::Status(c) => c,
+                        Action::EchoAuth => 401,
                         Action::Drop | Action::Hang => 0,
                     },
                 });
@@ -151,6 +158,12 @@ async fn connection(
                     std::future::pending::<()>().await;
                     unreachable!()
                 }
+                Action::EchoAuth => Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(401)
+                        .body(Full::new(Bytes::from(echoed)))
+                        .unwrap(),
+                ),
                 Action::Status(code) => {
                     let mut r = Response::builder().status(code);
                     if code == 429 {
@@ -424,4 +437,26 @@ async fn a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key() 
         &deduplicated(&log),
         &spec.expected(&fx.emulator.committed(), SELECTION),
     );
+}
+
+/// A receiver that quotes the request's `Authorization` back (a gateway, a debug proxy) must not put
+/// the secret into okta-ingest's output: what is quoted from a receiver has the secret redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_echoing_the_secret_does_not_put_it_in_the_output() {
+    let fx = fixture(300).await;
+    let echo = Receiver::start(fx.dir.path(), "echo", &[Action::EchoAuth], 401).await;
+    let run = run_to(&fx, &echo, &[]).await;
+    assert!(!run.status.success(), "{}", text(&run));
+    let all = text(&run);
+    assert!(
+        all.contains("HTTP 401") && all.contains("bad token"),
+        "{all}"
+    );
+    let token = SECRET.trim_start_matches("Bearer ");
+    assert!(!all.contains(token), "the secret leaked: {all}");
+    assert!(
+        all.contains("***"),
+        "the echo is redacted, not dropped: {all}"
+    );
+    assert_eq!(echo.log()[0].auth.as_deref(), Some(SECRET), "it was sent");
 }

@@ -57,7 +57,7 @@ fn config_hint(e: &ConfigError) -> Option<&'static str> {
         ConfigError::UnknownCategory(_) | ConfigError::NoCategories => "the option is --events",
         ConfigError::ClientId(_) => "the option is --client-id",
         ConfigError::KeyId(_) => "the option is --key-id",
-        ConfigError::Name(_) => return None,
+        ConfigError::Name(_) | ConfigError::SameApp { .. } => return None,
     })
 }
 
@@ -67,6 +67,9 @@ fn state_hint(e: &StateError) -> Option<String> {
             Some("--db (or OKTA_INGEST_DB) chooses the state file".into())
         }
         StateError::Locked(_) => Some("each --db may be used by one okta-ingest at a time".into()),
+        StateError::InUse { .. } => {
+            Some("`okta-ingest status` and the instance commands keep working meanwhile".into())
+        }
         StateError::NoSuchInstance(_) => Some("see `okta-ingest instance list`".into()),
         StateError::DuplicateInstance(name) => {
             Some(format!("`okta-ingest instance edit {name}` changes it"))

@@ -1,6 +1,23 @@
 //! The `okta-ingest` command: a thin CLI over the `okta_ingest` library. Only this crate knows about
 //! command-line flags; it adds them as hints to the library's errors ([`hints`]).
 
+/// `println!` that reports a closed stdout as an error instead of panicking: `status | head` ends the
+/// command quietly (see `main`), and guards such as the demo's temporary directory still clean up.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` with `outln!`'s handling of a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod args;
 mod commands;
 mod format;
@@ -27,9 +44,19 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::dispatch(args)) {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted it has; that is not a failure.
+        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", hints::render(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// True when the command stopped because stdout was closed.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

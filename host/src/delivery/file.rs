@@ -1,10 +1,16 @@
 //! The file sink: appends one event per line and syncs to disk before acknowledging. Exactly once for a
 //! regular file: delivery records the offset before each write, and an unacknowledged tail is cut off and
-//! rewritten after a crash. A device or FIFO cannot be cut back, so there it is at least once.
+//! rewritten after a crash (or at once after a failed write). A device or FIFO cannot be cut back, so
+//! there it is at least once.
+//!
+//! A regular file has one writer: the sink holds an exclusive advisory lock (`flock`) on it while open,
+//! so a second okta-ingest appending to the same file, even from another state, is refused instead of
+//! interleaving lines. Readers (`tail -F`) are not affected by the lock. The file is created 0600, and
+//! an existing one that others may read is made private (it holds event data).
 
 use super::sink::{lines, Repair, Sink, SinkError};
 use crate::state::OutboxEvent;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -17,15 +23,10 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Opens (creating, mode 0600) the file for appending.
+    /// Opens (creating, mode 0600) the file for appending; refused while another process writes to it.
     pub fn open(path: &Path) -> Result<FileSink, SinkError> {
-        let mut opts = OpenOptions::new();
-        opts.create(true).read(true).write(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
+        let mut opts = crate::files::private_options();
+        opts.create(true).read(true).write(true).truncate(false);
         let id = || format!("file:{}", path.display());
         let file = opts.open(path).map_err(|source| SinkError::Io {
             sink: id(),
@@ -40,6 +41,22 @@ impl FileSink {
                 source,
             })?
             .is_file();
+        if regular {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(SinkError::InUse { sink: id() });
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(SinkError::Io {
+                        sink: id(),
+                        action: "locking the file",
+                        source,
+                    })
+                }
+            }
+            crate::files::tighten(&file, path);
+        }
         Ok(FileSink {
             path: path.to_path_buf(),
             file,
@@ -110,5 +127,36 @@ impl Sink for FileSink {
             self.file.sync_data().map_err(self.io("syncing to disk"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_has_one_writer_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.jsonl");
+        std::fs::write(&out, "").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let first = FileSink::open(&out).unwrap();
+        let second = FileSink::open(&out);
+        assert!(
+            matches!(&second, Err(SinkError::InUse { sink }) if sink.ends_with("out.jsonl")),
+            "{second:?}"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "made private");
+        }
+        drop(first);
+        assert!(FileSink::open(&out).is_ok(), "the next writer after it");
     }
 }

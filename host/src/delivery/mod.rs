@@ -112,6 +112,7 @@ impl Delivery {
             let Some(mut sink) = self.sink.take() else {
                 return Err(SinkError::Panicked { sink: id });
             };
+            let mut recorded_offset = 0;
             if repair != Repair::None {
                 let offset = match repair {
                     Repair::Truncate => match sink.position() {
@@ -123,6 +124,7 @@ impl Delivery {
                     },
                     _ => 0,
                 };
+                recorded_offset = offset;
                 let recorded = store
                     .begin_write(&PendingWrite {
                         sink: id.clone(),
@@ -152,8 +154,16 @@ impl Delivery {
             match written {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    // Part of the batch may be on disk: cut it off before the next attempt rewrites it.
+                    // Part of the batch may be on disk: cut it off now, so no reader sees a torn line
+                    // while the sink is down (best effort: the next attempt cuts it again first).
                     self.recovered = false;
+                    if repair == Repair::Truncate {
+                        if let Some(sink) = self.sink.as_mut() {
+                            if let Err(cut) = sink.truncate(recorded_offset) {
+                                tracing::warn!(sink = %id, "could not cut back the failed write yet: {cut}");
+                            }
+                        }
+                    }
                     return Err(e);
                 }
                 Err(_panic) => {

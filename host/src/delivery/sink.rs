@@ -39,6 +39,12 @@ pub enum SinkError {
         /// What happened, and whether it is retried.
         message: String,
     },
+    /// Another process writes to the same sink (a file has one writer, or its lines would interleave).
+    #[error("sink {sink}: another process is writing to it (okta-ingest locks a file sink while it writes); stop that one, or give this one another file")]
+    InUse {
+        /// The sink.
+        sink: String,
+    },
     /// The sink panicked while writing (a bug in it); the batch stays queued.
     #[error("sink {sink}: the sink panicked while writing; events stay queued")]
     Panicked {

@@ -186,6 +186,11 @@ async fn a_write_that_fails_half_way_is_cut_before_the_retry_in_the_same_process
     let mut delivery = Delivery::with_batch(Box::new(sink), 100);
     assert!(delivery.drain(store.as_mut()).await.is_err());
     assert_eq!(state.outbox_depth().await.unwrap(), 3);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "",
+        "the torn tail is cut at once, not left for readers until the retry"
+    );
     assert_eq!(delivery.drain(store.as_mut()).await.unwrap(), 3);
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),

@@ -102,7 +102,7 @@ pub(crate) fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, Htt
         path: path.display().to_string(),
         reason,
     };
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let pem = crate::files::read_regular(path, 1 << 20).map_err(|e| err(e.to_string()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
     if certs.is_empty() {
         return Err(err("no CERTIFICATE block found".into()));

@@ -22,7 +22,7 @@ pub use imports::{CommitObserver, CommitStats};
 pub use limits::SandboxLimits;
 pub use validate::PageRefused;
 
-pub(crate) use engine::SandboxEngine;
+pub(crate) use engine::{CompileCache, SandboxEngine};
 pub(crate) use store::CallContext;
 
 use bindings::{OktaConnector, OktaConnectorPre};
@@ -42,6 +42,17 @@ const EXPORT_PREFIX: &str = "okta-ingest:connector/connector@";
 
 /// The connector component built from this source tree, embedded at build time.
 static EMBEDDED_CONNECTOR: &[u8] = include_bytes!(env!("OKTA_INGEST_CONNECTOR_WASM"));
+
+/// Largest component file read: the connector is a few MiB.
+const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+/// Reads a component file (a regular file of at most [`MAX_COMPONENT_BYTES`]).
+pub(crate) fn read_component(path: &std::path::Path) -> Result<Vec<u8>, RuntimeError> {
+    crate::files::read_regular(path, MAX_COMPONENT_BYTES).map_err(|source| RuntimeError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
 
 /// The embedded connector's bytes (tests store them as a file).
 #[cfg(test)]
@@ -201,15 +212,7 @@ impl ConnectorRuntime {
             ComponentSource::Embedded => {
                 ("the embedded connector".into(), EMBEDDED_CONNECTOR.into())
             }
-            ComponentSource::File(p) => (
-                p.display().to_string(),
-                std::fs::read(p)
-                    .map_err(|source| RuntimeError::Read {
-                        path: p.display().to_string(),
-                        source,
-                    })?
-                    .into(),
-            ),
+            ComponentSource::File(p) => (p.display().to_string(), read_component(p)?.into()),
         };
         Self::from_bytes(engine, &bytes, what, limits).await
     }
@@ -229,7 +232,7 @@ impl ConnectorRuntime {
             };
             return Err(RuntimeError::NotAComponent { what, detail });
         }
-        let component = engine.compile(bytes, &what)?;
+        let component = engine.compile(bytes, &what).await?;
         check_exports(engine, &component, &what)?;
         let mut linker: Linker<StoreData> = Linker::new(engine.engine());
         let incompatible = |e: wasmtime::Error| RuntimeError::Incompatible {
@@ -431,6 +434,24 @@ fn check_exports(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{ArtifactLedger, StateError};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    /// The state's digests, in memory.
+    #[derive(Default)]
+    struct MemLedger(Mutex<HashMap<String, String>>);
+
+    #[async_trait::async_trait]
+    impl ArtifactLedger for MemLedger {
+        async fn artifact_digest(&self, name: &str) -> Result<Option<String>, StateError> {
+            Ok(self.0.lock().unwrap().get(name).cloned())
+        }
+        async fn record_artifact(&self, name: &str, sha256: &str) -> Result<(), StateError> {
+            self.0.lock().unwrap().insert(name.into(), sha256.into());
+            Ok(())
+        }
+    }
 
     fn cached_files(dir: &std::path::Path) -> Vec<PathBuf> {
         std::fs::read_dir(dir)
@@ -438,46 +459,100 @@ mod tests {
             .unwrap_or_default()
     }
 
+    fn engine_with(dir: &std::path::Path, ledger: &Arc<MemLedger>) -> SandboxEngine {
+        SandboxEngine::new(Some(CompileCache {
+            dir: dir.to_path_buf(),
+            ledger: ledger.clone(),
+        }))
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn compiled_components_are_cached_and_a_bad_entry_is_recompiled() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("components");
-        let engine = SandboxEngine::new(Some(cache.clone())).unwrap();
-        let limits = SandboxLimits::default;
-        let rt = ConnectorRuntime::load(&engine, &ComponentSource::Embedded, limits())
-            .await
-            .unwrap();
+        let ledger = Arc::new(MemLedger::default());
+        let engine = engine_with(&cache, &ledger);
+        let rt = load_embedded(&engine).await;
         let first = rt.info().clone();
         let files = cached_files(&cache);
         assert_eq!(files.len(), 1, "{files:?}");
         assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
+        assert_eq!(ledger.0.lock().unwrap().len(), 1, "its digest is recorded");
         // A second start (another engine, same settings) loads the cached machine code.
-        let engine2 = SandboxEngine::new(Some(cache.clone())).unwrap();
-        let again = ConnectorRuntime::load(&engine2, &ComponentSource::Embedded, limits())
-            .await
-            .unwrap();
+        let engine2 = engine_with(&cache, &ledger);
+        let again = load_embedded(&engine2).await;
         assert_eq!(again.info().version, first.version);
-        // The entry is memory-mapped while loaded: drop both before damaging it in place.
         drop((rt, again));
         // A damaged entry is not trusted: it is replaced by a fresh compile.
         std::fs::write(&files[0], b"garbage").unwrap();
-        let repaired = ConnectorRuntime::load(&engine, &ComponentSource::Embedded, limits())
-            .await
-            .unwrap();
+        let repaired = load_embedded(&engine).await;
         assert_eq!(repaired.info().name, first.name);
         assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000);
     }
 
+    async fn load_embedded(engine: &SandboxEngine) -> ConnectorRuntime {
+        ConnectorRuntime::load(engine, &ComponentSource::Embedded, SandboxLimits::default())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn machine_code_planted_in_the_cache_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("components");
+        let ledger = Arc::new(MemLedger::default());
+        let engine = engine_with(&cache, &ledger);
+        // Someone who can write the cache compiles another component with the same settings and puts
+        // its machine code under the embedded connector's cache name.
+        let other = std::fs::read(okta_ingest_test_artifacts::WIT_V1_1).unwrap();
+        let planted = Component::new(engine.engine(), &other)
+            .unwrap()
+            .serialize()
+            .unwrap();
+        crate::files::create_private_dir(&cache).unwrap();
+        let name = format!(
+            "{}-{}.cwasm",
+            crate::state::ComponentHash::of(EMBEDDED_CONNECTOR),
+            engine.compatibility_key()
+        );
+        std::fs::write(cache.join(&name), &planted).unwrap();
+        let rt = load_embedded(&engine).await;
+        assert_eq!(
+            rt.info().name,
+            "okta-system-log",
+            "the embedded connector runs, not what was planted"
+        );
+        // Even with the planted file's digest recorded under another name, it is not loaded.
+        assert_ne!(
+            std::fs::read(cache.join(&name)).unwrap(),
+            planted,
+            "the entry was rewritten by this host"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_cache_directory_others_may_write_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("components");
+        std::fs::create_dir(&cache).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let ledger = Arc::new(MemLedger::default());
+        let engine = engine_with(&cache, &ledger);
+        let rt = load_embedded(&engine).await;
+        assert_eq!(rt.info().name, "okta-system-log");
+        assert!(
+            cached_files(&cache).is_empty(),
+            "nothing written to or read from it"
+        );
+        assert!(ledger.0.lock().unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn the_embedded_connector_describes_itself_as_wit_1() {
-        let engine = SandboxEngine::new(None).unwrap();
-        let rt = ConnectorRuntime::load(
-            &engine,
-            &ComponentSource::Embedded,
-            SandboxLimits::default(),
-        )
-        .await
-        .unwrap();
+        let rt = load_embedded(&SandboxEngine::new(None).unwrap()).await;
         assert_eq!(rt.info().name, "okta-system-log");
         assert!(rt.info().wit_version.starts_with("1."), "{:?}", rt.info());
     }

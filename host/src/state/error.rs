@@ -41,6 +41,14 @@ pub enum StateError {
     /// Another process holds the state.
     #[error("state database {0} is locked by another process (is another okta-ingest running with the same state file?)")]
     Locked(String),
+    /// Another process is the state's runner: it ticks and delivers, and a state has one runner.
+    #[error("state database {path} is in use by another okta-ingest run ({holder}); one process at a time ticks and delivers a state's instances: stop that one first, or give this one another state file")]
+    InUse {
+        /// Where the state is.
+        path: String,
+        /// Who holds it: `pid N since TIME`, as the holder recorded it.
+        holder: String,
+    },
     /// No instance of that name.
     #[error("no instance named {0:?}")]
     NoSuchInstance(String),

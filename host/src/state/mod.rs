@@ -8,6 +8,10 @@
 //! - [`DeliveryStore`]: what delivery has acknowledged, and the write a sink recorded before making it.
 //! - [`VersionStore`]: stored connector versions, the activation history, failure counts.
 //! - [`TickLog`]: each tick's outcome and the figures `status` shows.
+//! - [`ArtifactLedger`]: digests of the compiled components the host cached, checked before loading.
+//!
+//! A state has one runner at a time ([`StateBackend::claim_runner`]): two processes ticking one state
+//! would both fetch from the same cursor and drain the same outbox.
 //!
 //! Every method is async and fallible. A backend that fences writers (a lease epoch) reports a lost
 //! lease as a [`StateError`] from the call it refuses; callers already treat any error as "nothing of
@@ -130,11 +134,41 @@ pub trait TickLog: Send + Sync {
     ) -> Result<HashMap<i64, InstanceStats>, StateError>;
 }
 
+/// What each compiled-component file must contain: the host records a digest when it writes one and
+/// loads only a file that matches, so machine code planted in the cache never runs.
+#[async_trait]
+pub trait ArtifactLedger: Send + Sync {
+    /// The SHA-256 (hex) recorded for the artifact `name`, if this state's host wrote one.
+    async fn artifact_digest(&self, name: &str) -> Result<Option<String>, StateError>;
+    /// Records the SHA-256 of the artifact `name` just written.
+    async fn record_artifact(&self, name: &str, sha256: &str) -> Result<(), StateError>;
+}
+
+/// Proof that this process is the state's one runner (it ticks and delivers); dropping it lets the
+/// next one in. A backend keeps whatever holds the claim inside.
+pub struct RunnerLock(#[allow(dead_code, reason = "held for its Drop")] Box<dyn Send + Sync>);
+
+impl RunnerLock {
+    /// A claim held by `guard` until it is dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> RunnerLock {
+        RunnerLock(Box::new(guard))
+    }
+}
+
+impl std::fmt::Debug for RunnerLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunnerLock")
+    }
+}
+
 /// Everything a host stores, behind one handle.
 #[async_trait]
-pub trait StateBackend: InstanceStore + Outbox + VersionStore + TickLog {
+pub trait StateBackend: InstanceStore + Outbox + VersionStore + TickLog + ArtifactLedger {
     /// A store for a delivery worker (SQLite: its own connection).
     async fn delivery(&self) -> Result<Box<dyn DeliveryStore>, StateError>;
+    /// Claims the state for this process's ticks and deliveries; [`StateError::InUse`] names the
+    /// holder when another process has it. Management and read-only calls need no claim.
+    async fn claim_runner(&self) -> Result<RunnerLock, StateError>;
     /// Where the state lives, for messages (a file path).
     fn location(&self) -> String;
 }

@@ -130,10 +130,20 @@ impl Versions {
         let Some(stored) = self.state.component(hash).await? else {
             return Err(HostError::VersionMissing(hash.to_string()));
         };
+        // The stored file is named by its hash; a file changed since `component add` is not that
+        // version any more.
+        let bytes = crate::runtime::read_component(&stored.path)?;
+        if ComponentHash::of(&bytes) != *hash {
+            return Err(HostError::VersionTampered {
+                version: stored.version,
+                path: stored.path.display().to_string(),
+            });
+        }
         let rt = Arc::new(
-            ConnectorRuntime::load(
+            ConnectorRuntime::from_bytes(
                 &self.engine,
-                &ComponentSource::File(stored.path),
+                &bytes,
+                stored.path.display().to_string(),
                 self.config.limits.clone(),
             )
             .await?,
@@ -174,10 +184,7 @@ impl Versions {
     /// (into the compile cache), stores it under its SHA-256 and records it. Adding the same file twice
     /// is harmless. A refused file leaves no trace.
     pub(crate) async fn add(&self, file: &Path) -> Result<ComponentRecord, HostError> {
-        let bytes = std::fs::read(file).map_err(|source| RuntimeError::Read {
-            path: file.display().to_string(),
-            source,
-        })?;
+        let bytes = crate::runtime::read_component(file)?;
         let hash = ComponentHash::of(&bytes);
         let rt = ConnectorRuntime::from_bytes(
             &self.engine,

@@ -21,9 +21,14 @@ async fn fixture() -> Fixture {
     let cache = dir.path().join("cache");
     let connector_file = dir.path().join("connector.wasm");
     std::fs::write(&connector_file, crate::runtime::embedded_connector()).unwrap();
+    let state = Arc::new(state);
     let versions = Versions::new(
-        Arc::new(state),
-        SandboxEngine::new(Some(cache.clone())).unwrap(),
+        state.clone(),
+        SandboxEngine::new(Some(crate::runtime::CompileCache {
+            dir: cache.clone(),
+            ledger: state,
+        }))
+        .unwrap(),
         VersionsConfig {
             source: ComponentSource::Embedded,
             limits: SandboxLimits::default(),
@@ -96,6 +101,26 @@ async fn versions_nobody_runs_any_more_are_dropped() {
         fx.versions.loaded_count().await,
         0,
         "the stored version is dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_component_changed_on_disk_is_not_loaded() {
+    let fx = fixture().await;
+    let rec = fx.versions.add(&fx.connector_file).await.unwrap();
+    fx.versions
+        .activate(rec.hash.short(12), None)
+        .await
+        .unwrap();
+    // Someone with write access to the store swaps the file's content (here: the same bytes plus one,
+    // still a file named by the original hash).
+    let mut changed = std::fs::read(&rec.path).unwrap();
+    changed.push(0);
+    std::fs::write(&rec.path, changed).unwrap();
+    let refused = fx.versions.resolve(&fx.instance).await.map(|_| ());
+    assert!(
+        matches!(&refused, Err(HostError::VersionTampered { path, .. }) if path.ends_with(".wasm")),
+        "{refused:?}"
     );
 }
 

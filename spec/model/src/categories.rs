@@ -42,6 +42,10 @@ impl Categories {
     pub const fn contains(self, other: Categories) -> bool {
         self.0 & other.0 == other.0
     }
+    /// The categories in both.
+    pub const fn common(self, other: Categories) -> Categories {
+        Categories(self.0 & other.0)
+    }
     /// True when nothing is selected.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
@@ -138,6 +142,11 @@ mod tests {
         assert!(Categories::ALL.contains(Categories::LIFECYCLE));
         assert!(!Categories::DEFAULT.contains(Categories::LIFECYCLE));
         assert!(Categories::NONE.is_empty());
+        assert_eq!(
+            c.common(Categories::ITP | Categories::SECURITY),
+            Categories::ITP
+        );
+        assert!(c.common(Categories::SECURITY).is_empty());
         let folded = Categories::NAMED
             .iter()
             .fold(Categories::NONE, |a, (_, c)| a | *c);

@@ -13,11 +13,11 @@ pub async fn run(db: &Path, name: &str) -> anyhow::Result<ExitCode> {
     host.instance(name).await?;
     match host.check(name).await {
         Ok(msg) => {
-            println!("{name}: {msg}");
+            outln!("{name}: {msg}");
             Ok(ExitCode::SUCCESS)
         }
         Err(HostError::Check { message, .. }) => {
-            println!("{name}: FAILED: {message}");
+            outln!("{name}: FAILED: {message}");
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e).context(format!("check {name}")),

@@ -12,17 +12,17 @@ pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         ComponentCmd::Add { file } => {
             let c = host.add_component(&file).await?;
-            println!(
+            outln!(
                 "added {} {} (sha256 {}, WIT {}, state schema {}); activate it with `okta-ingest component activate {}`",
                 c.name, c.version, c.hash, c.wit_version, c.state_schema, c.version
             );
         }
         ComponentCmd::List => {
             let embedded = host.connector_info().await?;
-            println!("embedded {} (built into this binary)", embedded.version);
+            outln!("embedded {} (built into this binary)", embedded.version);
             let list = host.list_components().await?;
             if list.is_empty() {
-                println!("no stored versions; add one with `okta-ingest component add FILE`");
+                outln!("no stored versions; add one with `okta-ingest component add FILE`");
             }
             for u in list {
                 let c = &u.component;
@@ -31,7 +31,7 @@ pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
                 } else {
                     u.instances.join(",")
                 };
-                println!(
+                outln!(
                     "{:<16} {}  added {}  instances: {}",
                     c.version,
                     c.hash.short(16),
@@ -47,7 +47,7 @@ pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
             let scope = instance
                 .map(|i| format!("instance {i}"))
                 .unwrap_or_else(|| "all instances".into());
-            println!(
+            outln!(
                 "activated {label} for {scope}; running hosts switch at each instance's next tick"
             );
         }
@@ -56,7 +56,7 @@ pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
             let scope = instance
                 .map(|i| format!("instance {i}"))
                 .unwrap_or_else(|| "all instances".into());
-            println!("rolled back {scope}; now active: {label}");
+            outln!("rolled back {scope}; now active: {label}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -10,15 +10,17 @@ use okta_ingest::{Categories, FileSink, Host, HostConfig, NewInstance};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Runs the demo.
+/// Runs the demo in a fresh private temporary directory (mkdtemp: unique, 0700, so nothing planted in
+/// the temp directory can redirect the generated key), removed when the demo ends however it ends.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("okta-ingest-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let result = demo(&dir, &args).await;
+    let dir = tempfile::Builder::new()
+        .prefix("okta-ingest-demo-")
+        .tempdir()
+        .context("creating the demo's temporary directory")?;
+    let result = demo(dir.path(), &args).await;
     if args.keep {
-        eprintln!("demo files kept in {}", dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
+        let kept = dir.keep();
+        eprintln!("demo files kept in {}", kept.display());
     }
     result
 }
@@ -65,21 +67,21 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let lines = count_lines(&out)?;
     let secs = summary.elapsed.as_secs_f64();
     let inst = summary.instances.first().cloned().unwrap_or_default();
-    println!();
-    println!("okta-ingest demo summary");
-    println!(
+    outln!();
+    outln!("okta-ingest demo summary");
+    outln!(
         "  emulator events (all types):  {}",
         emulator.committed().len()
     );
-    println!("  events delivered:             {}", summary.delivered);
+    outln!("  events delivered:             {}", summary.delivered);
     for (name, n) in inst.per_category.iter() {
-        println!("    {name:<27} {n}");
+        outln!("    {name:<27} {n}");
     }
-    println!("    (an event in two categories counts in both, and is delivered once)");
-    println!("  pages:                        {}", inst.pages);
-    println!("  lines in events.jsonl:        {lines}");
-    println!("  seconds:                      {secs:.2}");
-    println!(
+    outln!("    (an event in two categories counts in both, and is delivered once)");
+    outln!("  pages:                        {}", inst.pages);
+    outln!("  lines in events.jsonl:        {lines}");
+    outln!("  seconds:                      {secs:.2}");
+    outln!(
         "  events/s:                     {:.0}",
         summary.delivered as f64 / secs.max(1e-9)
     );

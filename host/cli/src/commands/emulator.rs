@@ -8,7 +8,14 @@ use std::process::ExitCode;
 
 /// Runs the emulator until Ctrl-C.
 pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.dir)
+    // The directory gets a private key: new directories are 0700, and the files in it are written
+    // without following links (`write_private_file`).
+    let mut mkdir = std::fs::DirBuilder::new();
+    mkdir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
+    mkdir
+        .create(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let dir = std::path::absolute(&args.dir).unwrap_or(args.dir.clone());
     let emulator = Emulator::start(EmulatorConfig {
@@ -23,14 +30,14 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     let client = emulator
         .add_logs_reader("0oa-okta-emulator-client", &dir)
         .context("registering a client with the emulator")?;
-    println!(
+    outln!(
         "Okta emulator on https://{} with {} events over {} days",
         emulator.domain(),
         args.events,
         args.days
     );
-    println!("Use it with:");
-    println!(
+    outln!("Use it with:");
+    outln!(
         "  okta-ingest instance add emulator --domain {} --client-id {} --key-id {} --private-key {} --ca-file {} --backfill-days {} --events authentication,security,itp,lifecycle",
         emulator.domain(),
         client.keys.client_id,
@@ -39,7 +46,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         client.ca_path.display(),
         args.days.min(14)
     );
-    println!("Ctrl-C stops it.");
+    outln!("Ctrl-C stops it.");
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

@@ -14,13 +14,19 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
         InstanceCmd::List => list(db).await,
         InstanceCmd::Show { name } => {
             let rec = open(db)?.instance(&name).await?;
-            print_details(&rec);
+            print_details(&rec)?;
             Ok(ExitCode::SUCCESS)
         }
         InstanceCmd::Edit(e) => edit(db, e).await,
         InstanceCmd::Remove { name } => {
-            open(db)?.remove_instance(&name).await?;
-            println!("removed instance {name}");
+            let queued = open(db)?.remove_instance(&name).await?;
+            if queued > 0 {
+                outln!(
+                    "removed instance {name}; its {queued} queued events will still be delivered by the next run"
+                );
+            } else {
+                outln!("removed instance {name}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -40,9 +46,13 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
             ca_file: a.ca_file,
         })
         .await?;
-    println!(
+    outln!(
         "added instance {} ({}, events: {}, backfill: {} days); next: okta-ingest check {}",
-        rec.name, rec.domain, rec.categories, rec.backfill_days, rec.name
+        rec.name,
+        rec.domain,
+        rec.categories,
+        rec.backfill_days,
+        rec.name
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -73,23 +83,29 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
             },
         )
         .await?;
-    println!("updated instance {}", rec.name);
-    print_details(&rec);
+    outln!("updated instance {}", rec.name);
+    print_details(&rec)?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn list(db: &Path) -> anyhow::Result<ExitCode> {
     let recs = open(db)?.list_instances().await?;
     if recs.is_empty() {
-        println!("no instances; add one with `okta-ingest instance add NAME --domain ... --client-id ... --private-key ...`");
+        outln!("no instances; add one with `okta-ingest instance add NAME --domain ... --client-id ... --private-key ...`");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<16} {:<28} {:<36} {:>8} {:<21} {:<10} {:>10}",
-        "NAME", "DOMAIN", "EVENTS", "BACKFILL", "LAST TICK", "OUTCOME", "DELIVERED"
+        "NAME",
+        "DOMAIN",
+        "EVENTS",
+        "BACKFILL",
+        "LAST TICK",
+        "OUTCOME",
+        "DELIVERED"
     );
     for r in recs {
-        println!(
+        outln!(
             "{:<16} {:<28} {:<36} {:>7}d {:<21} {:<10} {:>10}",
             r.name,
             r.domain,
@@ -103,25 +119,25 @@ async fn list(db: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_details(r: &Instance) {
-    println!("name:          {}", r.name);
-    println!("domain:        {}", r.domain);
-    println!("client id:     {}", r.client_id);
-    println!("key id:        {}", r.key_id.as_deref().unwrap_or("-"));
-    println!(
+fn print_details(r: &Instance) -> std::io::Result<()> {
+    outln!("name:          {}", r.name);
+    outln!("domain:        {}", r.domain);
+    outln!("client id:     {}", r.client_id);
+    outln!("key id:        {}", r.key_id.as_deref().unwrap_or("-"));
+    outln!(
         "private key:   {} (file; contents never stored)",
         r.private_key_path.display()
     );
-    println!(
+    outln!(
         "ca file:       {}",
         r.ca_file
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "- (system roots)".into())
     );
-    println!("events:        {}", r.categories);
-    println!("backfill:      {} days", r.backfill_days);
-    println!(
+    outln!("events:        {}", r.categories);
+    outln!("backfill:      {} days", r.backfill_days);
+    outln!(
         "cursor:        {}",
         if r.has_cursor {
             "saved"
@@ -129,13 +145,14 @@ fn print_details(r: &Instance) {
             "none yet (first run backfills)"
         }
     );
-    println!(
+    outln!(
         "last tick:     {} ({})",
         when(r.last_tick_ms),
         r.last_outcome.map_or("-", |o| o.as_str())
     );
     if let Some(e) = &r.last_error {
-        println!("last error:    {e}");
+        outln!("last error:    {e}");
     }
-    println!("events total:  {}", r.events_total);
+    outln!("events total:  {}", r.events_total);
+    Ok(())
 }

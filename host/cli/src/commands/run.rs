@@ -48,13 +48,19 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         args.component.as_deref(),
         args.concurrency,
     ))?;
+    // One runner per state: refused here, before the sink is opened, when another process runs it.
+    host.claim_runner().await?;
     let sink = crate::sink_spec::open(&args.sink, &args.webhook.options())?;
     let instances = host.list_instances().await?;
     if instances.is_empty() {
-        anyhow::bail!(
-            "no instances configured in {}; add one with `okta-ingest instance add`",
-            db.display()
-        );
+        // Events of removed instances are still delivered: the outbox is drained whatever is configured.
+        let queued = host.outbox_depth().await?;
+        let what = if queued > 0 {
+            format!("delivering the {queued} events still queued")
+        } else {
+            "nothing to fetch or deliver; add one with `okta-ingest instance add`".into()
+        };
+        eprintln!("no instances configured in {}; {what}", db.display());
     }
     if args.once {
         let progress = std::io::stderr()

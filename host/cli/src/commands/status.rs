@@ -11,13 +11,13 @@ use std::process::ExitCode;
 pub async fn run(db: &Path) -> anyhow::Result<ExitCode> {
     let host = open(db)?;
     let all = host.status().await?;
-    println!("queued for delivery: {} events", host.outbox_depth().await?);
+    outln!("queued for delivery: {} events", host.outbox_depth().await?);
     if all.is_empty() {
-        println!("no instances");
+        outln!("no instances");
         return Ok(ExitCode::SUCCESS);
     }
     for s in &all {
-        print!("{}", render(s));
+        out!("{}", render(s));
     }
     Ok(ExitCode::SUCCESS)
 }

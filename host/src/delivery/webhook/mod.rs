@@ -48,6 +48,8 @@ pub struct WebhookSink {
     accepted: HashSet<String>,
     /// The last permanent rejection and when: the receiver is not asked again for [`PERMANENT_PAUSE`].
     rejected: Option<(String, std::time::Instant)>,
+    /// The `Authorization` value and its credential, redacted from anything quoted from the receiver.
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -121,6 +123,11 @@ impl WebhookSink {
                 Some(v)
             }
         };
+        let secrets = auth
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(secret_forms)
+            .unwrap_or_default();
         let ca = match &opts.ca_file {
             None => Vec::new(),
             Some(p) => crate::outbound::load_ca_file(p)
@@ -135,6 +142,7 @@ impl WebhookSink {
             client: None,
             accepted: HashSet::new(),
             rejected: None,
+            secrets,
         })
     }
 
@@ -198,7 +206,7 @@ impl WebhookSink {
                 classify_status(
                     status,
                     retry_after.as_deref(),
-                    &String::from_utf8_lossy(&text),
+                    &redact(&String::from_utf8_lossy(&text), &self.secrets),
                 )
             }
         })
@@ -242,6 +250,29 @@ impl WebhookSink {
             }
         }
     }
+}
+
+/// The forms of an `Authorization` value a receiver might quote: the whole value, and the credential
+/// after its scheme (`Bearer xyz` -> `xyz`) when that is long enough to be a secret.
+fn secret_forms(value: &str) -> Vec<String> {
+    let mut forms = vec![value.trim().to_string()];
+    if let Some((_, credential)) = value.trim().split_once(' ') {
+        let credential = credential.trim();
+        if credential.len() >= 6 {
+            forms.push(credential.to_string());
+        }
+    }
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// `text` with every occurrence of a secret replaced by `***`.
+fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
 }
 
 impl Sink for WebhookSink {
@@ -428,6 +459,24 @@ mod tests {
         assert_eq!(
             backoff(base, 1, Some(Duration::from_secs(2))),
             Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_whatever_form_they_are_quoted() {
+        let forms = secret_forms("Bearer s3cret-value");
+        assert_eq!(forms, ["Bearer s3cret-value", "s3cret-value"]);
+        assert_eq!(
+            redact(
+                "{\"echo\":\"Bearer s3cret-value\",\"t\":\"s3cret-value\"}",
+                &forms
+            ),
+            "{\"echo\":\"***\",\"t\":\"***\"}"
+        );
+        assert_eq!(
+            secret_forms("Basic ab"),
+            ["Basic ab"],
+            "too short to redact alone"
         );
     }
 

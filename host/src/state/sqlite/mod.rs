@@ -8,17 +8,19 @@
 //! One file per table group: `instances`, `outbox` (pages, delivery progress), `versions`, `tick_log`.
 //! Each adds methods to [`Db`], the connection, which the trait implementations here call.
 
+mod artifacts;
 mod delivery;
 mod instances;
 mod outbox;
+mod runner;
 pub(crate) mod schema;
 mod tick_log;
 mod versions;
 
 use super::{
-    Activation, ActivationKind, ComponentHash, ComponentRecord, DeliveryStore, Instance,
-    InstanceChanges, InstanceStats, InstanceStore, NewInstanceRecord, Outbox, Page, Scope,
-    StateBackend, StateError, TickLog, TickRecord, Version, VersionStore,
+    Activation, ActivationKind, ArtifactLedger, ComponentHash, ComponentRecord, DeliveryStore,
+    Instance, InstanceChanges, InstanceStats, InstanceStore, NewInstanceRecord, Outbox, Page,
+    RunnerLock, Scope, StateBackend, StateError, TickLog, TickRecord, Version, VersionStore,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
@@ -79,7 +81,11 @@ impl Db {
             path: display,
             source: Box::new(e),
         })?;
-        Db::adopt(conn, path.to_path_buf())
+        let db = Db::adopt(conn, path.to_path_buf())?;
+        // Only once the file proved to be an okta-ingest database: a file that is not one is left
+        // exactly as it was, mode included.
+        tighten_database_files(path);
+        Ok(db)
     }
 
     /// Sets a connection up (pragmas, migrations); the file must be on disk.
@@ -157,26 +163,35 @@ impl Db {
     }
 }
 
-/// Creates the database file with mode 0600 before SQLite opens it, so events and settings are never
-/// world-readable, even for a moment.
+/// Creates the database file with mode 0600 (and missing parent directories with 0700) before SQLite
+/// opens it, so events and settings are never readable by others, even for a moment.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        crate::files::create_private_dir(dir)?;
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
+    match crate::files::private_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Makes an existing database and its WAL and shared-memory files (SQLite gives them the database's
+/// mode) private: they hold emails and IP addresses. By path only: a descriptor opened and closed here
+/// would release this process's SQLite locks on the file.
+fn tighten_database_files(path: &Path) {
+    crate::files::tighten_path(path);
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        crate::files::tighten_path_quietly(Path::new(&name));
     }
 }
 
@@ -332,9 +347,22 @@ impl TickLog for SqliteState {
 }
 
 #[async_trait]
+impl ArtifactLedger for SqliteState {
+    async fn artifact_digest(&self, name: &str) -> Result<Option<String>, StateError> {
+        self.with(|db| db.artifact_digest(name))
+    }
+    async fn record_artifact(&self, name: &str, sha256: &str) -> Result<(), StateError> {
+        self.with(|db| db.record_artifact(name, sha256))
+    }
+}
+
+#[async_trait]
 impl StateBackend for SqliteState {
     async fn delivery(&self) -> Result<Box<dyn DeliveryStore>, StateError> {
         Ok(Box::new(delivery::SqliteDelivery::open(&self.path)?))
+    }
+    async fn claim_runner(&self) -> Result<RunnerLock, StateError> {
+        runner::claim(&self.path)
     }
     fn location(&self) -> String {
         self.path.display().to_string()

@@ -34,10 +34,15 @@ const MIGRATIONS: &[Migration] = &[
         what: "activation kinds as a column",
         apply: activation_kinds,
     },
+    Migration {
+        version: 4,
+        what: "digests of compiled components",
+        apply: artifact_digests,
+    },
 ];
 
 /// The schema version this build writes.
-pub(crate) const LATEST: i64 = 3;
+pub(crate) const LATEST: i64 = 4;
 
 /// Brings the file at `conn` up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
@@ -169,6 +174,17 @@ fn activation_kinds(tx: &Transaction<'_>) -> Result<(), StateError> {
             WHEN reason LIKE 'activate%' THEN 'activate'
             WHEN reason LIKE 'auto-rollback%' THEN 'auto-rollback'
             ELSE 'rollback' END",
+    )?;
+    Ok(())
+}
+
+/// Version 4: the SHA-256 of every compiled-component file the host wrote, checked before loading one.
+fn artifact_digests(tx: &Transaction<'_>) -> Result<(), StateError> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS compiled_artifacts(
+            name TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL,
+            recorded_ms INTEGER NOT NULL)",
     )?;
     Ok(())
 }
