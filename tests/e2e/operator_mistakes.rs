@@ -324,6 +324,39 @@ async fn a_second_instance_of_the_same_app_and_categories_is_refused() {
     assert!(!edit.status.success(), "{}", text(&edit));
 }
 
+/// The defect: `demo` worked in `$TMPDIR/okta-ingest-demo-<pid>`, a name anyone could plant a link at
+/// beforehand, with the directory's mode left to the umask. Now it is a fresh private directory.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_works_in_a_fresh_private_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(BIN)
+        .args(["demo", "--events", "100", "--keep"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let demo = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&demo.stderr);
+    assert!(demo.status.success(), "{err}");
+    let kept = err
+        .lines()
+        .find_map(|l| l.strip_prefix("demo files kept in "))
+        .map(Path::new)
+        .unwrap_or_else(|| panic!("says where: {err}"));
+    assert!(kept.starts_with(tmp.path()), "{}", kept.display());
+    assert_ne!(
+        kept.file_name().unwrap().to_string_lossy(),
+        format!("okta-ingest-demo-{pid}"),
+        "not a name that can be guessed"
+    );
+    assert_eq!(mode(kept), 0o700, "private");
+    let key = kept.join("0oa-okta-ingest-demo-key.pem");
+    assert_eq!(mode(&key), 0o600, "{}", key.display());
+}
+
 /// The defect: `/dev/zero` as a key or a component was read until memory ran out; a FIFO hung.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

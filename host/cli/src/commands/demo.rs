@@ -13,8 +13,15 @@ use std::process::ExitCode;
 /// Runs the demo in a fresh private temporary directory (mkdtemp: unique, 0700, so nothing planted in
 /// the temp directory can redirect the generated key), removed when the demo ends however it ends.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::Builder::new()
-        .prefix("okta-ingest-demo-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("okta-ingest-demo-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile leaves the mode to the umask otherwise.
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let dir = builder
         .tempdir()
         .context("creating the demo's temporary directory")?;
     let result = demo(dir.path(), &args).await;
