@@ -375,6 +375,16 @@ async fn component_tick(
     Ok(el)
 }
 
+/// Removes the previous run's instance (untimed): each run starts a fresh backfill on a new instance, and
+/// one app may have only one instance reading the same categories. Its committed pages stay queued, as
+/// they did when the instances were kept.
+async fn retire_previous(host: &Host, prefix: &str, i: usize) -> anyhow::Result<()> {
+    if i > 0 {
+        host.remove_instance(&format!("{prefix}-{}", i - 1)).await?;
+    }
+    Ok(())
+}
+
 /// Adds a component-side instance through the host (validated like `instance add`).
 async fn add(
     host: &Host,
@@ -577,6 +587,7 @@ async fn mem_pair(
     let mut comp = Vec::new();
     // Run 0 is a warm-up (compile, the token); the host keeps the token for the later runs.
     for i in 0..=runs {
+        retire_previous(&host, "component-mem", i).await?;
         let instance = add(&host, &format!("component-mem-{i}"), domain, client).await?;
         let reset = || server.next.store(0, std::sync::atomic::Ordering::Relaxed);
         let el = component_tick(&host, &instance, selected, reset).await?;
@@ -602,6 +613,7 @@ async fn https_pair(
     let mut comp = Vec::new();
     // Run 0 is a warm-up; it also fetches the token every later run reuses.
     for i in 0..=runs {
+        retire_previous(&host, "component", i).await?;
         let instance = add(&host, &format!("component-{i}"), domain, client).await?;
         let el = component_tick(&host, &instance, selected, || {}).await?;
         if i > 0 {
