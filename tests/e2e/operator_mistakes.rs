@@ -495,6 +495,18 @@ async fn a_closed_stdout_is_a_quiet_exit_and_the_demo_still_cleans_up() {
             "{args:?}: {err}"
         );
     }
+    // Events are another matter: a closed stdout *sink* is a failed delivery, and says so.
+    let events = run(tokio::process::Command::new(BIN)
+        .arg("--db")
+        .arg(fx.db())
+        .args(["run", "--once", "--sink", "stdout"]))
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&events.stderr);
+    assert!(
+        !events.status.success() && err.contains("still queued") && !err.contains("panicked"),
+        "{err}"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let demo = run(tokio::process::Command::new(BIN)
         .args(["demo", "--events", "300"])

@@ -53,10 +53,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// True when the command stopped because stdout was closed.
+/// True when the command's own output (`outln!`, which returns the bare `io::Error`) found stdout
+/// closed. A broken pipe deeper down (the stdout sink of `run`, a receiver) is a real failure: its
+/// events stay queued, and the exit code says so.
 fn closed_stdout(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
