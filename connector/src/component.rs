@@ -237,20 +237,27 @@ fn net(message: impl Into<String>) -> HttpError {
 /// Map wasi-http's error codes to the connector's transport error kinds.
 fn from_code(code: &ErrorCode) -> HttpError {
     let kind = match code {
-        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => HttpErrorKind::Dns,
-        ErrorCode::TlsProtocolError
-        | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsAlertReceived(_) => HttpErrorKind::Tls,
-        ErrorCode::ConnectionTimeout
+        ErrorCode::DnsError(_) => HttpErrorKind::Dns,
+        ErrorCode::TlsCertificateError => HttpErrorKind::Certificate,
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => HttpErrorKind::Tls,
+        ErrorCode::HttpRequestUriInvalid => HttpErrorKind::Invalid,
+        ErrorCode::DnsTimeout
+        | ErrorCode::ConnectionTimeout
         | ErrorCode::HttpResponseTimeout
         | ErrorCode::ConnectionReadTimeout => HttpErrorKind::Timeout,
         ErrorCode::HttpRequestDenied => HttpErrorKind::Denied,
         _ => HttpErrorKind::Network,
     };
-    HttpError {
-        kind,
-        message: format!("{code:?}"),
-    }
+    let message = match code {
+        // The kind says it all; the wasi-http name would only leak an internal.
+        ErrorCode::TlsCertificateError => "the certificate is not trusted".to_string(),
+        ErrorCode::DnsError(p) => match &p.rcode {
+            Some(rcode) => rcode.clone(),
+            None => "the name does not resolve".to_string(),
+        },
+        other => format!("{other:?}"),
+    };
+    HttpError { kind, message }
 }
 
 /// A stream error: the underlying wasi-http error code when there is one.
@@ -300,7 +307,10 @@ fn start(req: &HttpRequest) -> Result<FutureIncomingResponse, HttpError> {
         Method::Get => WMethod::Get,
         Method::Post => WMethod::Post,
     };
-    let bad = |what: &str| net(format!("the host refused the request's {what}"));
+    let bad = |what: &str| HttpError {
+        kind: HttpErrorKind::Invalid,
+        message: format!("the request's {what} is not valid"),
+    };
     request.set_method(&method).map_err(|_| bad("method"))?;
     request
         .set_scheme(Some(&Scheme::Https))

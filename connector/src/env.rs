@@ -61,10 +61,27 @@ pub enum HttpErrorKind {
     Timeout,
     /// The host refused the request (allow-list).
     Denied,
-    /// TLS handshake or certificate failure.
+    /// TLS handshake failure other than an untrusted certificate.
     Tls,
-    /// Name resolution failed.
+    /// The server's certificate is not trusted (unknown CA, wrong name, expired): permanent.
+    Certificate,
+    /// Name resolution failed (the name does not resolve): permanent for this call.
     Dns,
+    /// The request could not be expressed (e.g. an authority the host's HTTP layer refuses): permanent.
+    Invalid,
+}
+
+impl HttpErrorKind {
+    /// True when retrying the same request within this call cannot help (the next tick still tries).
+    pub fn is_permanent(self) -> bool {
+        matches!(
+            self,
+            HttpErrorKind::Denied
+                | HttpErrorKind::Certificate
+                | HttpErrorKind::Dns
+                | HttpErrorKind::Invalid
+        )
+    }
 }
 
 /// A request that got no HTTP response.

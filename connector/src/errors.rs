@@ -60,28 +60,40 @@ pub fn snippet(body: &[u8]) -> String {
     format!("body starts {:?}", one.trim())
 }
 
-/// A transport failure after retries → `network` (or `host` when the host's allow-list refused it).
+/// A transport failure after retries (or at once, for a permanent one) → `network` (or `host` when the
+/// host's allow-list refused it). Worded for ticks and checks alike: what failed and what to check.
 pub fn transport(domain: &str, e: &HttpError) -> TickError {
     let (kind, what, fix) = match e.kind {
         HttpErrorKind::Dns => (
             ErrorKind::Network,
-            "DNS lookup failed",
-            "check the Okta domain spelling and the host's DNS",
+            "the name does not resolve",
+            "check the Okta domain's spelling and this machine's DNS",
+        ),
+        HttpErrorKind::Certificate => (
+            ErrorKind::Network,
+            "its TLS certificate is not trusted",
+            "if the domain is right, a TLS-inspecting proxy or a private CA is in the way: trust that CA \
+             certificate for this instance",
         ),
         HttpErrorKind::Tls => (
             ErrorKind::Network,
-            "TLS handshake failed",
+            "the TLS handshake failed",
             "check the domain and any TLS-intercepting proxy",
         ),
         HttpErrorKind::Timeout => (
             ErrorKind::Network,
-            "connection timed out",
-            "check the network path to Okta; retried next tick",
+            "the connection timed out",
+            "check the network path to Okta",
         ),
         HttpErrorKind::Network => (
             ErrorKind::Network,
-            "connection failed",
-            "check the network path to Okta; retried next tick",
+            "the connection failed",
+            "check the network path to Okta",
+        ),
+        HttpErrorKind::Invalid => (
+            ErrorKind::Host,
+            "the request could not be made",
+            "check the instance's domain",
         ),
         HttpErrorKind::Denied => (
             ErrorKind::Host,
@@ -89,11 +101,13 @@ pub fn transport(domain: &str, e: &HttpError) -> TickError {
             "the connector may only call https://<configured domain>; check the instance's domain",
         ),
     };
+    let detail = match e.kind {
+        // Nothing to add to "not trusted".
+        HttpErrorKind::Certificate => String::new(),
+        _ => format!(" ({})", e.message),
+    };
     TickError::new(
         kind,
-        format!(
-            "could not reach Okta at {domain}: {what} ({}); {fix}",
-            e.message
-        ),
+        format!("could not reach Okta at {domain}: {what}{detail}; {fix}"),
     )
 }

@@ -43,8 +43,10 @@ impl<E: Env> Session<'_, E> {
                 Ok(r) => r,
                 Err(e) => {
                     let err = transport(&self.config.domain, &e);
-                    if err.kind == ErrorKind::Host {
-                        return Err(err); // the allow-list will not change between attempts
+                    if e.kind.is_permanent() {
+                        // An untrusted certificate, a name that does not resolve, a refused or
+                        // malformed request: the same attempt would fail the same way.
+                        return Err(err);
                     }
                     self.back_off(retry, err)?;
                     continue;
@@ -62,7 +64,11 @@ impl<E: Env> Session<'_, E> {
                     self.limit_waited_ms += wait_ms;
                     self.env.log(
                         LogLevel::Info,
-                        &format!("rate limited (429); waiting {wait_ms} ms for the reset"),
+                        &format!(
+                            "rate limited by {} (429); waiting {} s for the reset",
+                            self.config.domain,
+                            wait_ms.div_ceil(1000)
+                        ),
                     );
                     self.env.sleep_ms(wait_ms);
                 }
@@ -110,9 +116,19 @@ impl<E: Env> Session<'_, E> {
             Pace::None => Ok(()),
             Pace::Sleep(ms) => {
                 self.rate_limited += 1;
+                // An operator sees waits long enough to notice; short ones are detail.
+                let level = if ms >= 1000 {
+                    LogLevel::Info
+                } else {
+                    LogLevel::Debug
+                };
                 self.env.log(
-                    LogLevel::Debug,
-                    &format!("rate-limit share used; pausing {ms} ms until the reset"),
+                    level,
+                    &format!(
+                        "this instance's share of {}'s System Log rate limit is used; waiting {} s for the reset",
+                        self.config.domain,
+                        ms.div_ceil(1000)
+                    ),
                 );
                 self.env.sleep_ms(ms);
                 Ok(())

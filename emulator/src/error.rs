@@ -22,6 +22,24 @@ pub enum EmulatorError {
         #[source]
         source: std::io::Error,
     },
+    /// A file kept from an earlier start (a key, the CA) could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file kept from an earlier start is not safe or not usable as what it should be: a link, not
+    /// a regular file, readable or writable by other users, or not a key.
+    #[error("refusing to use {path}: {reason}")]
+    Refused {
+        /// The file.
+        path: String,
+        /// Why, and what to do about it.
+        reason: String,
+    },
     /// RSA key generation or encoding failed.
     #[error("RSA key error: {0}")]
     Key(String),

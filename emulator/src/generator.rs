@@ -112,6 +112,24 @@ impl Generator {
         out
     }
 
+    /// `n` events published and committed at `now_ms`, their types drawn like [`Generator::generate`]'s:
+    /// what a live emulator keeps adding while it runs.
+    pub fn generate_now(&mut self, n: usize, now_ms: u64) -> Vec<GeneratedEvent> {
+        (0..n)
+            .map(|_| {
+                let event_type = self.event_type().to_string();
+                let (raw, uuid) = self.event_raw(&event_type, now_ms);
+                GeneratedEvent {
+                    raw,
+                    uuid,
+                    event_type,
+                    published_ms: now_ms,
+                    commit_ms: now_ms,
+                }
+            })
+            .collect()
+    }
+
     /// ~20% uncategorised types, the rest spread over the categorised ones.
     pub fn event_type(&mut self) -> &'static str {
         if self.rng.gen_bool(0.2) {
@@ -509,6 +527,32 @@ mod tests {
                 && all.contains("José Müller 日本")
         );
         assert!(all.contains("{behaviors=[New Geo-Location="));
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn events_generated_now_are_published_now_and_spread_over_the_types() {
+        let now = 1_780_000_000_000;
+        let v = Generator::new(3).generate_now(500, now);
+        assert_eq!(v.len(), 500);
+        let types: std::collections::HashSet<&str> =
+            v.iter().map(|e| e.event_type.as_str()).collect();
+        assert!(types.len() > 20, "{} types", types.len());
+        let uncategorised = v
+            .iter()
+            .filter(|e| catalog::UNCATEGORIZED.contains(&e.event_type.as_str()))
+            .count();
+        assert!((40..=160).contains(&uncategorised), "{uncategorised}");
+        for e in &v {
+            assert_eq!((e.published_ms, e.commit_ms), (now, now));
+            let j: Value = serde_json::from_str(&e.raw).expect("json");
+            assert_eq!(j["published"], json!(format_ms(now)));
+            assert_eq!(j["uuid"], json!(e.uuid));
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Client key pairs for `private_key_jwt`: tests and the demo generate one and register its
-//! public half with the emulator.
+//! public half with the emulator; the standalone emulator reads one back from its directory.
 
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
@@ -26,7 +27,25 @@ pub fn generate_client_key_pair(client_id: &str) -> Result<ClientKeyPair, Emulat
     let mut rng = rand::thread_rng();
     let private =
         RsaPrivateKey::new(&mut rng, 2048).map_err(|e| EmulatorError::Key(e.to_string()))?;
-    let public = RsaPublicKey::from(&private);
+    key_pair(client_id, &private)
+}
+
+/// The pair of an existing RSA private key (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY` PEM),
+/// with the same kid [`generate_client_key_pair`] gave it; its private PEM is re-encoded as PKCS#8.
+pub fn client_key_pair_from_pem(
+    client_id: &str,
+    private_key_pem: &str,
+) -> Result<ClientKeyPair, EmulatorError> {
+    let private = RsaPrivateKey::from_pkcs8_pem(private_key_pem).or_else(|pkcs8| {
+        RsaPrivateKey::from_pkcs1_pem(private_key_pem).map_err(|_| {
+            EmulatorError::Key(format!("not an RSA private key PEM (PKCS#8: {pkcs8})"))
+        })
+    })?;
+    key_pair(client_id, &private)
+}
+
+fn key_pair(client_id: &str, private: &RsaPrivateKey) -> Result<ClientKeyPair, EmulatorError> {
+    let public = RsaPublicKey::from(private);
     let private_key_pem = private
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| EmulatorError::Key(e.to_string()))?
@@ -45,4 +64,28 @@ pub fn generate_client_key_pair(client_id: &str) -> Result<ClientKeyPair, Emulat
         private_key_pem,
         public_key_pem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+
+    #[test]
+    fn a_key_read_back_has_the_same_kid_and_public_key() {
+        let a = generate_client_key_pair("0oa-a").unwrap();
+        let b = client_key_pair_from_pem("0oa-a", &a.private_key_pem).unwrap();
+        assert_eq!((&a.kid, &a.public_key_pem), (&b.kid, &b.public_key_pem));
+        assert_eq!(a.private_key_pem, b.private_key_pem);
+        // PKCS#1 too.
+        let private = RsaPrivateKey::from_pkcs8_pem(&a.private_key_pem).unwrap();
+        let pkcs1 = private.to_pkcs1_pem(LineEnding::LF).unwrap();
+        assert_eq!(
+            client_key_pair_from_pem("0oa-a", &pkcs1).unwrap().kid,
+            a.kid
+        );
+        let e =
+            client_key_pair_from_pem("0oa-a", "-----BEGIN PRIVATE KEY-----\nAAAA\n").unwrap_err();
+        assert!(e.to_string().contains("not an RSA private key PEM"), "{e}");
+    }
 }

@@ -6,10 +6,12 @@
 
 mod catalog;
 mod error;
+mod files;
 mod filter;
 mod generator;
 mod jwt;
 mod keys;
+mod live;
 mod logs;
 mod okta;
 mod ratelimit;
@@ -21,6 +23,7 @@ mod tls;
 mod token;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,10 +31,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::EmulatorError;
+pub use files::{read_private_file, write_private_file, MAX_KEY_FILE};
 pub use filter::{parse as parse_filter, Filter, FilterError};
 pub use generator::{minimal_events, Generator};
 pub use jwt::{client_assertion, sign_claims};
-pub use keys::{generate_client_key_pair, ClientKeyPair};
+pub use keys::{client_key_pair_from_pem, generate_client_key_pair, ClientKeyPair};
+pub use tls::{CA_CERT_FILE, CA_KEY_FILE};
 
 use state::{lock, Shared};
 
@@ -56,6 +61,13 @@ pub struct EmulatorConfig {
     pub rate_limit_window: Duration,
     /// Lifetime of issued access tokens (default one hour, like Okta).
     pub token_lifetime: Duration,
+    /// Keep the CA in this directory (`ca-key.pem`, mode 0600, and `ca.pem`) and reuse it at the next
+    /// start, so a client trusting a `ca.pem` from an earlier start keeps working. `None` (the
+    /// default): a fresh CA each start, nothing written.
+    pub ca_dir: Option<PathBuf>,
+    /// Keep committing this many generated events a minute while running, `published` now, spread
+    /// over the event types like the initial ones; `0` (the default): none.
+    pub live_events_per_minute: u32,
 }
 
 impl Default for EmulatorConfig {
@@ -69,6 +81,8 @@ impl Default for EmulatorConfig {
             rate_limit_per_minute: None,
             rate_limit_window: Duration::from_secs(60),
             token_lifetime: Duration::from_secs(3600),
+            ca_dir: None,
+            live_events_per_minute: 0,
         }
     }
 }
@@ -116,42 +130,18 @@ impl ClientKeyPair {
     }
 }
 
-/// A client registered by [`Emulator::add_logs_reader`], with the files it wrote.
+/// A client registered by [`Emulator::add_logs_reader`] or [`Emulator::open_logs_reader`], with its
+/// files.
 #[derive(Debug, Clone)]
 pub struct LogsReader {
     /// The key pair (client id, kid, PEMs).
     pub keys: ClientKeyPair,
     /// The private key file.
-    pub key_path: std::path::PathBuf,
+    pub key_path: PathBuf,
     /// The emulator's CA certificate file.
-    pub ca_path: std::path::PathBuf,
-}
-
-/// Writes `text` to a new file at `path` with mode 0600 (it may be a private key). Whatever was at
-/// `path` is removed first and never followed: a symbolic link planted there is replaced, not written
-/// through.
-pub fn write_private_file(path: &std::path::Path, text: &str) -> Result<(), EmulatorError> {
-    use std::io::Write;
-    let err = |source| EmulatorError::File {
-        path: path.display().to_string(),
-        source,
-    };
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    // create_new is O_CREAT|O_EXCL: it fails on anything at `path`, a link included.
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(err)
+    pub ca_path: PathBuf,
+    /// Whether the key was already in the directory (read back) rather than generated now.
+    pub reused: bool,
 }
 
 /// An event as committed (persisted) by the emulator.
@@ -229,7 +219,7 @@ pub struct Emulator {
     addr: SocketAddr,
     ca_pem: Arc<str>,
     stop: Arc<watch::Sender<bool>>,
-    task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -241,10 +231,11 @@ impl std::fmt::Debug for Emulator {
 }
 
 impl Emulator {
-    /// Binds, generates the CA and server certificate, generates `config.events` events and
-    /// spawns the server on the current tokio runtime.
+    /// Binds, generates the CA (or reuses the one kept in `config.ca_dir`) and the server
+    /// certificate, generates `config.events` events and spawns the server (and, with
+    /// `config.live_events_per_minute`, the live traffic) on the current tokio runtime.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
-        let tls = tls::generate()?;
+        let tls = tls::generate(config.ca_dir.as_deref())?;
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(&config, addr));
@@ -252,13 +243,25 @@ impl Emulator {
             shared.generate(config.events, config.days, config.late_fraction);
         }
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(server::run(listener, tls.config, shared.clone(), stop_rx));
+        let mut tasks = vec![tokio::spawn(server::run(
+            listener,
+            tls.config,
+            shared.clone(),
+            stop_rx.clone(),
+        ))];
+        if config.live_events_per_minute > 0 {
+            tasks.push(tokio::spawn(live::run(
+                shared.clone(),
+                config.live_events_per_minute,
+                stop_rx,
+            )));
+        }
         Ok(Emulator {
             shared,
             addr,
             ca_pem: Arc::from(tls.ca_pem),
             stop: Arc::new(stop),
-            task: Arc::new(std::sync::Mutex::new(Some(task))),
+            tasks: Arc::new(std::sync::Mutex::new(tasks)),
         })
     }
 
@@ -289,18 +292,57 @@ impl Emulator {
     pub fn add_logs_reader(
         &self,
         client_id: &str,
-        dir: &std::path::Path,
+        dir: &Path,
     ) -> Result<LogsReader, EmulatorError> {
         let keys = generate_client_key_pair(client_id)?;
-        self.register_client(keys.logs_reader());
-        let key_path = dir.join(format!("{client_id}-key.pem"));
-        let ca_path = dir.join("ca.pem");
+        let key_path = key_file(client_id, dir)?;
         write_private_file(&key_path, &keys.private_key_pem)?;
+        self.logs_reader(keys, key_path, dir, false)
+    }
+
+    /// [`Emulator::add_logs_reader`], but a key already in `dir` (`{client_id}-key.pem`, from an
+    /// earlier start) is read back and registered instead of a new one, so its kid stays the same
+    /// and an okta-ingest instance set up with it keeps working. An existing key file is used only
+    /// when it is a private regular file ([`read_private_file`]) holding an RSA private key; anything
+    /// else is refused, saying why.
+    pub fn open_logs_reader(
+        &self,
+        client_id: &str,
+        dir: &Path,
+    ) -> Result<LogsReader, EmulatorError> {
+        let key_path = key_file(client_id, dir)?;
+        match read_private_file(&key_path, MAX_KEY_FILE)? {
+            Some(pem) => {
+                let keys = client_key_pair_from_pem(client_id, &pem).map_err(|e| {
+                    EmulatorError::Refused {
+                        path: key_path.display().to_string(),
+                        reason: format!(
+                            "it does not hold a usable key ({e}); remove it to have a new one \
+                             generated"
+                        ),
+                    }
+                })?;
+                self.logs_reader(keys, key_path, dir, true)
+            }
+            None => self.add_logs_reader(client_id, dir),
+        }
+    }
+
+    fn logs_reader(
+        &self,
+        keys: ClientKeyPair,
+        key_path: PathBuf,
+        dir: &Path,
+        reused: bool,
+    ) -> Result<LogsReader, EmulatorError> {
+        self.register_client(keys.logs_reader());
+        let ca_path = dir.join(CA_CERT_FILE);
         write_private_file(&ca_path, &self.ca_pem())?;
         Ok(LogsReader {
             keys,
             key_path,
             ca_path,
+            reused,
         })
     }
 
@@ -344,12 +386,232 @@ impl Emulator {
         s
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits for the server task.
+    /// Stops accepting and the live traffic, lets in-flight requests finish, and waits for the
+    /// server task.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let task = lock(&self.task).take();
-        if let Some(t) = task {
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        for t in tasks {
             let _ = t.await;
         }
+    }
+}
+
+/// `dir/{client_id}-key.pem`, for a client id that is a plain file-name part.
+fn key_file(client_id: &str, dir: &Path) -> Result<PathBuf, EmulatorError> {
+    let plain = !client_id.is_empty()
+        && !client_id.starts_with('.')
+        && client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        return Err(EmulatorError::Key(format!(
+            "client id {client_id:?} cannot name a key file (letters, digits, '-', '_', '.' only)"
+        )));
+    }
+    Ok(dir.join(format!("{client_id}-key.pem")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::tests::TestDir;
+
+    fn trusting(ca_pem: &str) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca");
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .build()
+            .expect("client")
+    }
+
+    /// A token for `keys` from `emu`, over TLS trusting `ca_pem`: the HTTP status.
+    async fn token_status(
+        emu: &Emulator,
+        ca_pem: &str,
+        keys: &ClientKeyPair,
+    ) -> reqwest::Result<u16> {
+        let url = format!("https://{}/oauth2/v1/token", emu.domain());
+        let assertion = client_assertion(keys, &url).expect("assertion");
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", "okta.logs.read"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let r = trusting(ca_pem).post(url).form(&form).send().await?;
+        Ok(r.status().as_u16())
+    }
+
+    fn kept(dir: &Path) -> EmulatorConfig {
+        EmulatorConfig {
+            ca_dir: Some(dir.to_path_buf()),
+            ..EmulatorConfig::default()
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+    }
+
+    /// The defect: every start generated a new client key (and CA), so an instance set up against an
+    /// earlier start failed with "The client_assertion JWT kid is invalid" (and then on TLS).
+    #[tokio::test]
+    async fn a_kept_directory_keeps_the_client_key_and_the_ca_across_restarts() {
+        let dir = TestDir::new("restart");
+        let first = Emulator::start(kept(&dir.0)).await.expect("start");
+        let a = first.open_logs_reader("0oa-kept", &dir.0).expect("reader");
+        assert!(!a.reused);
+        let old_ca = std::fs::read_to_string(&a.ca_path).expect("ca.pem");
+        assert_eq!(old_ca, first.ca_pem());
+        #[cfg(unix)]
+        for f in [&a.key_path, &a.ca_path, &dir.path(CA_KEY_FILE)] {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        let old_key = std::fs::read_to_string(&a.key_path).expect("key");
+        assert_eq!(
+            token_status(&first, &old_ca, &a.keys).await.expect("tls"),
+            200
+        );
+        first.shutdown().await;
+
+        let second = Emulator::start(kept(&dir.0)).await.expect("restart");
+        let b = second.open_logs_reader("0oa-kept", &dir.0).expect("reader");
+        assert!(b.reused);
+        assert_eq!(
+            (&b.keys.kid, &b.keys.client_id),
+            (&a.keys.kid, &a.keys.client_id)
+        );
+        assert_eq!(std::fs::read_to_string(&b.key_path).expect("key"), old_key);
+        // What a client saved at the first start (its key, the first ca.pem) still works.
+        assert_eq!(
+            token_status(&second, &old_ca, &a.keys).await.expect("tls"),
+            200
+        );
+        second.shutdown().await;
+
+        // Control: without the kept directory the CA is new and the old ca.pem does not validate it,
+        // and a fresh key replaces the old one in the registration.
+        let fresh = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("start");
+        fresh.register_client(
+            generate_client_key_pair("0oa-kept")
+                .expect("keys")
+                .logs_reader(),
+        );
+        assert!(token_status(&fresh, &old_ca, &a.keys).await.is_err());
+        assert_eq!(
+            token_status(&fresh, &fresh.ca_pem(), &a.keys)
+                .await
+                .expect("tls"),
+            401
+        );
+        fresh.shutdown().await;
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_kept_key_others_can_read_or_a_link_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TestDir::new("loose");
+        let emu = Emulator::start(kept(&dir.0)).await.expect("start");
+        let a = emu.open_logs_reader("0oa-kept", &dir.0).expect("reader");
+        std::fs::set_permissions(&a.key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = emu
+            .open_logs_reader("0oa-kept", &dir.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&a.key_path.display().to_string())
+                && e.contains("other users can read or write it (mode 644)"),
+            "{e}"
+        );
+        // Not regenerated over either: the operator decides.
+        std::fs::set_permissions(&a.key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            emu.open_logs_reader("0oa-kept", &dir.0)
+                .expect("again")
+                .keys
+                .kid,
+            a.keys.kid
+        );
+
+        std::fs::remove_file(&a.key_path).unwrap();
+        std::os::unix::fs::symlink(dir.path(CA_KEY_FILE), &a.key_path).unwrap();
+        let e = emu
+            .open_logs_reader("0oa-kept", &dir.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        std::fs::remove_file(&a.key_path).unwrap();
+        std::fs::write(&a.key_path, "not a key").unwrap();
+        std::fs::set_permissions(&a.key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = emu
+            .open_logs_reader("0oa-kept", &dir.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not hold a usable key"), "{e}");
+        emu.shutdown().await;
+
+        let ca_key = dir.path(CA_KEY_FILE);
+        std::fs::set_permissions(&ca_key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = Emulator::start(kept(&dir.0)).await.unwrap_err().to_string();
+        assert!(e.contains("ca-key.pem") && e.contains("mode 640"), "{e}");
+        assert!(emu_key_file_refuses_odd_client_ids(&dir.0));
+    }
+
+    fn emu_key_file_refuses_odd_client_ids(dir: &Path) -> bool {
+        ["", "../x", ".hidden", "a/b"]
+            .iter()
+            .all(|id| key_file(id, dir).is_err())
+            && key_file("0oa-x_y.z", dir).is_ok()
+    }
+
+    /// `live_events_per_minute`: events keep arriving while the emulator runs, published now, and
+    /// stop with `shutdown`.
+    #[tokio::test]
+    async fn a_live_emulator_keeps_committing_until_shutdown() {
+        let emu = Emulator::start(EmulatorConfig {
+            events: 5,
+            live_events_per_minute: 60_000,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect("start");
+        let started = okta_ingest_model::time::now_ms();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let view = emu.clone();
+        emu.shutdown().await;
+        let stopped = okta_ingest_model::time::now_ms();
+        let events = view.committed();
+        let live = &events[5..];
+        // 1000/s for ~400 ms: at least a quarter of that even on a loaded machine.
+        assert!(live.len() >= 100, "{} live events", live.len());
+        let mut uuids = std::collections::HashSet::new();
+        for e in live {
+            let published = okta_ingest_model::time::parse_ms(&e.published).expect("published");
+            assert!(
+                (started..=stopped).contains(&published) && e.commit_ms == published,
+                "{e:?}"
+            );
+            assert!(uuids.insert(e.uuid.clone()));
+        }
+        let types: std::collections::HashSet<&str> =
+            live.iter().map(|e| e.event_type.as_str()).collect();
+        assert!(types.len() > 10, "{types:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            view.committed().len(),
+            events.len(),
+            "nothing after shutdown"
+        );
     }
 }

@@ -139,6 +139,22 @@ impl Shared {
         n
     }
 
+    /// Generates `n` events published and committed now, and appends them.
+    pub fn generate_now(&self, n: usize) -> usize {
+        let now = now_ms();
+        let events = lock(&self.inner).generator.generate_now(n, now);
+        self.store_write()
+            .append(events.into_iter().map(|g| NewEvent {
+                uuid: g.uuid,
+                event_type: g.event_type,
+                published: None,
+                published_ms: g.published_ms,
+                commit_ms: g.commit_ms,
+                raw: g.raw,
+            }));
+        n
+    }
+
     /// Commits caller-supplied events now.
     pub fn commit_values(&self, events: Vec<Value>) {
         let now = now_ms();

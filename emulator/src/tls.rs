@@ -1,7 +1,9 @@
-//! Certificates: a fresh CA per emulator, and a server certificate it signs for
-//! 127.0.0.1, ::1 and localhost. Clients trust the CA via `Emulator::ca_pem`.
+//! Certificates: a CA (fresh per emulator, or kept in a directory across starts), and a server
+//! certificate it signs for 127.0.0.1, ::1 and localhost at every start. Clients trust the CA via
+//! `Emulator::ca_pem`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::sync::Arc;
 
 use rcgen::{
@@ -21,9 +23,21 @@ pub struct TlsMaterial {
     pub config: Arc<ServerConfig>,
 }
 
-/// Generates the CA and server certificate and builds the rustls configuration.
-pub fn generate() -> Result<TlsMaterial, EmulatorError> {
-    let ca_key = KeyPair::generate()?;
+/// The CA key file in a kept directory (mode 0600); `ca.pem` beside it is its certificate.
+pub const CA_KEY_FILE: &str = "ca-key.pem";
+/// The CA certificate file in a kept directory.
+pub const CA_CERT_FILE: &str = "ca.pem";
+
+/// Generates the CA and server certificate and builds the rustls configuration. With `ca_dir`, the
+/// CA key is read from `ca_dir/ca-key.pem` when there is one (refused unless private, see
+/// [`crate::read_private_file`]), else generated and written there, and `ca_dir/ca.pem` is (re)written.
+/// The CA certificate depends only on its key (fixed name, validity and serial), so a `ca.pem` saved
+/// at any earlier start validates every later server certificate.
+pub fn generate(ca_dir: Option<&Path>) -> Result<TlsMaterial, EmulatorError> {
+    let ca_key = match ca_dir {
+        None => KeyPair::generate()?,
+        Some(dir) => kept_ca_key(dir)?,
+    };
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -34,6 +48,9 @@ pub fn generate() -> Result<TlsMaterial, EmulatorError> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_cert = ca.self_signed(&ca_key)?;
+    if let Some(dir) = ca_dir {
+        crate::write_private_file(&dir.join(CA_CERT_FILE), &ca_cert.pem())?;
+    }
 
     let key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(vec!["localhost".to_string()])?;
@@ -60,4 +77,22 @@ pub fn generate() -> Result<TlsMaterial, EmulatorError> {
         ca_pem: ca_cert.pem(),
         config: Arc::new(config),
     })
+}
+
+/// The CA key kept in `dir`, or a new one written there.
+fn kept_ca_key(dir: &Path) -> Result<KeyPair, EmulatorError> {
+    let path = dir.join(CA_KEY_FILE);
+    match crate::read_private_file(&path, crate::files::MAX_KEY_FILE)? {
+        Some(pem) => KeyPair::from_pem(&pem).map_err(|e| EmulatorError::Refused {
+            path: path.display().to_string(),
+            reason: format!(
+                "it is not a usable CA key ({e}); remove it to have a new CA generated"
+            ),
+        }),
+        None => {
+            let key = KeyPair::generate()?;
+            crate::write_private_file(&path, &key.serialize_pem())?;
+            Ok(key)
+        }
+    }
 }

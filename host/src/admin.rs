@@ -19,6 +19,17 @@ pub enum AdminError {
     /// The token variable is unset or empty.
     #[error("the environment variable {0} (the admin token) is not set or empty")]
     TokenMissing(String),
+    /// The token is too short to be a secret.
+    #[error("the admin token in {var} has {len} characters; use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 24`)")]
+    TokenTooShort {
+        /// The variable.
+        var: String,
+        /// Its length.
+        len: usize,
+    },
+    /// The address names no usable host.
+    #[error("admin address {0:?} is not HOST:PORT with a host that resolves (e.g. 127.0.0.1:9100 or localhost:9100)")]
+    Address(String),
     /// The address cannot be bound.
     #[error("cannot listen on admin address {addr}: {source}")]
     Bind {
@@ -39,15 +50,32 @@ fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), AdminError> {
     }
 }
 
+/// The shortest admin token accepted: a guessable token protects nothing.
+pub const MIN_TOKEN_LEN: usize = 16;
+
 /// Reads a token from the environment variable `var` (none without a variable).
 fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
     match var {
         None => Ok(None),
-        Some(v) => match std::env::var(v) {
-            Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
-            _ => Err(AdminError::TokenMissing(v.to_string())),
-        },
+        Some(v) => checked_token(v, std::env::var(v).ok()).map(Some),
     }
+}
+
+/// The token read from the variable `var`: set, not blank, and at least [`MIN_TOKEN_LEN`] long.
+fn checked_token(var: &str, value: Option<String>) -> Result<String, AdminError> {
+    let value = value.unwrap_or_default();
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(AdminError::TokenMissing(var.to_string()));
+    }
+    let len = t.chars().count();
+    if len < MIN_TOKEN_LEN {
+        return Err(AdminError::TokenTooShort {
+            var: var.to_string(),
+            len,
+        });
+    }
+    Ok(t.to_string())
 }
 
 /// A bound admin endpoint, ready to serve.
@@ -55,6 +83,16 @@ fn token_from_env(var: Option<&str>) -> Result<Option<String>, AdminError> {
 pub struct AdminEndpoint {
     listener: tokio::net::TcpListener,
     token: Option<String>,
+    health: HealthPolicy,
+}
+
+/// What `/healthz` needs and checks.
+#[derive(Debug, Clone, Copy, Default)]
+struct HealthPolicy {
+    /// `/healthz` answers without the token (orchestrator probes); `/metrics` still needs it.
+    open: bool,
+    /// Unhealthy when no tick has ended without failing for this long.
+    stalled_after: Option<std::time::Duration>,
 }
 
 impl AdminEndpoint {
@@ -73,7 +111,45 @@ impl AdminEndpoint {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| AdminError::Bind { addr, source })?;
-        Ok(AdminEndpoint { listener, token })
+        Ok(AdminEndpoint {
+            listener,
+            token,
+            health: HealthPolicy::default(),
+        })
+    }
+
+    /// Resolves `host:port` (`localhost:9100`, `127.0.0.1:9100`, `[::1]:9100`) to the address to bind:
+    /// a loopback one when the name has several.
+    pub async fn resolve(address: &str) -> Result<SocketAddr, AdminError> {
+        if let Ok(addr) = address.parse::<SocketAddr>() {
+            return Ok(addr);
+        }
+        let bad = || AdminError::Address(address.to_string());
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(address)
+            .await
+            .map_err(|_| bad())?
+            .collect();
+        addrs
+            .iter()
+            .find(|a| a.ip().is_loopback() && a.is_ipv4())
+            .or_else(|| addrs.iter().find(|a| a.ip().is_loopback()))
+            .or_else(|| addrs.first())
+            .copied()
+            .ok_or_else(bad)
+    }
+
+    /// Lets `/healthz` answer without the token (for orchestrator probes that cannot send one);
+    /// `/metrics` still needs it.
+    pub fn open_healthz(mut self, open: bool) -> AdminEndpoint {
+        self.health.open = open;
+        self
+    }
+
+    /// Makes `/healthz` report the host unhealthy when no tick has ended without failing for `after`
+    /// (say three intervals): ingestion has stalled even though the process runs.
+    pub fn stalled_after(mut self, after: std::time::Duration) -> AdminEndpoint {
+        self.health.stalled_after = Some(after);
+        self
     }
 
     /// The address it listens on.
@@ -83,16 +159,22 @@ impl AdminEndpoint {
 
     /// Serves `/healthz` and `/metrics` for `host` until `shutdown` resolves.
     pub async fn serve(self, host: Host, shutdown: impl std::future::Future<Output = ()>) {
-        serve(self.listener, host, self.token, shutdown).await
+        serve(self.listener, host, self.token, self.health, shutdown).await
     }
 }
 
-/// True when `header` is `Bearer <expected>` (compared in constant time).
+/// True when `header` is `Bearer <expected>` (the scheme in any case, as RFC 7235 says; the token
+/// compared in constant time).
 fn authorized(expected: Option<&str>, header: Option<&[u8]>) -> bool {
     let Some(expected) = expected else {
         return true;
     };
-    let Some(got) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+    let Some(got) = header.and_then(|h| {
+        let scheme = h.get(..7)?;
+        scheme
+            .eq_ignore_ascii_case(b"bearer ")
+            .then(|| h[7..].trim_ascii())
+    }) else {
         return false;
     };
     let want = expected.as_bytes();
@@ -111,13 +193,15 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
 async fn handle(
     host: Host,
     token: Option<Arc<str>>,
+    health: HealthPolicy,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let auth = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    if !authorized(token.as_deref(), auth) {
+    let public = health.open && req.uri().path() == "/healthz";
+    if !public && !authorized(token.as_deref(), auth) {
         let mut r = reply(
             StatusCode::UNAUTHORIZED,
             "text/plain",
@@ -138,14 +222,28 @@ async fn handle(
     }
     match req.uri().path() {
         "/healthz" => {
-            if host.metrics().is_alive() {
-                reply(StatusCode::OK, "text/plain", "ok".into())
-            } else {
+            let m = host.metrics();
+            let stalled = health
+                .stalled_after
+                .zip(m.since_progress())
+                .filter(|(after, since)| since > after);
+            if !m.is_alive() {
                 reply(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "text/plain",
                     "scheduler not running".into(),
                 )
+            } else if let Some((_, since)) = stalled {
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    format!(
+                        "stalled: no tick has succeeded for {} s; see `status` or the log",
+                        since.as_secs()
+                    ),
+                )
+            } else {
+                reply(StatusCode::OK, "text/plain", "ok".into())
             }
         }
         "/metrics" => {
@@ -168,6 +266,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     host: Host,
     token: Option<String>,
+    health: HealthPolicy,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let token: Option<Arc<str>> = token.map(Arc::from);
@@ -190,7 +289,7 @@ async fn serve(
             let service = hyper::service::service_fn(move |req| {
                 let host = host.clone();
                 let token = token.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(host, token, req).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(host, token, health, req).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             let conn = hyper::server::conn::http1::Builder::new()
@@ -237,6 +336,26 @@ mod tests {
         assert!(token_from_env(None).unwrap().is_none());
         let e = token_from_env(Some("OKTA_INGEST_TEST_SURELY_UNSET_VAR")).unwrap_err();
         assert!(e.to_string().contains("not set or empty"), "{e}");
+        let e = checked_token("T", Some("  short \n".into())).unwrap_err();
+        assert!(e.to_string().contains("has 5 characters"), "{e}");
+        assert_eq!(
+            checked_token("T", Some(" 0123456789abcdef\n".into())).unwrap(),
+            "0123456789abcdef"
+        );
+    }
+
+    #[tokio::test]
+    async fn host_names_resolve_to_a_loopback_address() {
+        let a = AdminEndpoint::resolve("localhost:9100").await.unwrap();
+        assert!(a.ip().is_loopback() && a.port() == 9100, "{a}");
+        assert_eq!(
+            AdminEndpoint::resolve("[::1]:9").await.unwrap(),
+            "[::1]:9".parse::<SocketAddr>().unwrap()
+        );
+        for bad in ["localhost", "no-such-host.invalid:9100", ":9100x"] {
+            let e = AdminEndpoint::resolve(bad).await.unwrap_err();
+            assert!(matches!(e, AdminError::Address(_)), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -248,6 +367,8 @@ mod tests {
         assert!(!authorized(Some("abc"), Some(b"Bearer abcd")));
         assert!(!authorized(Some("abc"), Some(b"Basic abc")));
         assert!(!authorized(Some("abc"), Some(b"abc")));
+        assert!(authorized(Some("abc"), Some(b"bearer abc")), "any case");
+        assert!(authorized(Some("abc"), Some(b"BEARER abc")));
     }
 
     #[tokio::test]
@@ -284,6 +405,52 @@ mod tests {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), "ok");
+        let r = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "the token guards /healthz too by default");
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_open_healthz_needs_no_token_and_reports_a_stalled_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::open(crate::HostConfig::new(dir.path().join("s.db"))).unwrap();
+        host.metrics().heartbeat();
+        let endpoint = AdminEndpoint::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            Some("0123456789abcdef".into()),
+        )
+        .await
+        .unwrap()
+        .open_healthz(true)
+        .stalled_after(std::time::Duration::from_millis(300));
+        let addr = endpoint.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(endpoint.serve(host.clone(), async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let health = format!("http://{addr}/healthz");
+        let r = client.get(&health).send().await.unwrap();
+        assert_eq!(r.status(), 200, "open, and fresh");
+        let r = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "only /healthz is open");
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        host.metrics().heartbeat();
+        let r = client.get(&health).send().await.unwrap();
+        assert_eq!(r.status(), 503, "alive, but no tick succeeded for 400 ms");
+        assert!(r.text().await.unwrap().starts_with("stalled"));
+        host.metrics().progressed();
+        let r = client.get(&health).send().await.unwrap();
+        assert_eq!(r.status(), 200, "healthy again after a good tick");
         let _ = stop.send(());
         server.await.unwrap();
     }

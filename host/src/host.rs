@@ -158,7 +158,10 @@ impl Host {
     /// [`Host::run_once`] and [`Host::run`].
     pub async fn tick(&self, instance: &Instance) -> Result<TickReport, HostError> {
         self.services.claim_runner().await?;
-        self.services.ticker.tick(instance).await
+        self.services
+            .ticker
+            .tick(instance, &crate::stop::StopSignal::default())
+            .await
     }
 
     /// Ticks one instance until it is caught up or fails.
@@ -170,16 +173,35 @@ impl Host {
                 ..InstanceRun::default()
             };
         }
-        crate::run::catch_up(&self.services, instance).await
+        crate::run::catch_up(
+            &self.services,
+            instance,
+            &crate::stop::StopSignal::default(),
+        )
+        .await
     }
 
     /// Every instance ticks until caught up, while a delivery thread feeds `sink` from the outbox.
     pub async fn run_once(&self, sink: Box<dyn Sink>) -> Result<RunSummary, HostError> {
-        crate::run::run_once(&self.services, sink).await
+        self.run_once_until(sink, std::future::pending()).await
     }
 
-    /// Runs on the schedule (every `interval`, ±10% jitter) until `shutdown` resolves; ticks in flight
-    /// finish, then the outbox is drained one last time.
+    /// [`Host::run_once`], ended early when `shutdown` resolves: the ticks in flight end between two
+    /// page commits (a committed page keeps its cursor; the one being fetched is fetched again next
+    /// time) and delivery stops after the batch in flight, all within about a second. The summary then
+    /// says [`RunSummary::stopped`].
+    pub async fn run_once_until(
+        &self,
+        sink: Box<dyn Sink>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<RunSummary, HostError> {
+        crate::run::run_once(&self.services, sink, shutdown).await
+    }
+
+    /// Runs on the schedule (every `interval`, ±10% jitter) until `shutdown` resolves. Then, within
+    /// about a second: the ticks in flight end between two page commits (rate-limit waits, back-offs
+    /// and requests in flight are cancelled), delivery finishes or abandons the batch in flight (it
+    /// stays queued and is sent again, under the same identity, at the next start), and it returns.
     pub async fn run(
         &self,
         sink: Box<dyn Sink>,
@@ -187,6 +209,22 @@ impl Host {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), HostError> {
         crate::run::run(self.services.clone(), sink, interval, shutdown).await
+    }
+
+    /// Records, as every instance's last tick, that ticking could not start for a reason outside the
+    /// instances (e.g. the sink was refused), so `status` shows it instead of an old success.
+    pub async fn record_setup_failure(&self, message: &str) -> Result<(), HostError> {
+        for instance in self.services.state.list_instances().await? {
+            let report =
+                TickReport::could_not_start(&instance.name, message.to_string(), Duration::ZERO);
+            self.services
+                .ticker
+                .recorder
+                .record(&instance, &report)
+                .await;
+        }
+        self.services.ticker.recorder.flush().await;
+        Ok(())
     }
 
     /// Writes tick outcomes still held in memory (they are written at most every second while running).

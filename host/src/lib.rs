@@ -114,6 +114,7 @@ mod services;
 mod signing;
 pub mod state;
 mod status;
+mod stop;
 mod tick;
 mod validate;
 mod versions;
@@ -121,8 +122,8 @@ mod versions;
 pub use admin::{AdminEndpoint, AdminError};
 pub use config::{HostConfig, Tuning};
 pub use delivery::{
-    FileSink, Repair, Sink, SinkError, SinkSetting, StdoutSink, WebhookOptions, WebhookSink,
-    DEFAULT_BATCH_EVENTS,
+    FileSink, ReopenHandle, Repair, Sink, SinkError, SinkSetting, StdoutSink, WebhookOptions,
+    WebhookSink, DEFAULT_BATCH_EVENTS,
 };
 pub use error::HostError;
 pub use events::StatusEvent;

@@ -68,6 +68,9 @@ pub struct Metrics {
     instances: Mutex<BTreeMap<String, InstanceMetrics>>,
     loop_alive: AtomicBool,
     heartbeat_ms: AtomicU64,
+    /// When the host last made progress: a tick that did not fail, or a turn with nothing configured
+    /// (set when the loop starts, so a fresh host is not "stalled").
+    progress_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -98,9 +101,29 @@ impl Metrics {
 
     /// The scheduler loop is running (called on every iteration).
     pub(crate) fn heartbeat(&self) {
-        self.heartbeat_ms
-            .store(okta_ingest_model::time::now_ms(), Ordering::Relaxed);
+        let now = okta_ingest_model::time::now_ms();
+        self.heartbeat_ms.store(now, Ordering::Relaxed);
+        let _ = self
+            .progress_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         self.loop_alive.store(true, Ordering::Relaxed);
+    }
+
+    /// A tick ended without failing (or there was nothing to tick).
+    pub(crate) fn progressed(&self) {
+        self.progress_ms
+            .store(okta_ingest_model::time::now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long since the host last made progress (see [`Metrics::progressed`]); `None` before the
+    /// loop started.
+    pub fn since_progress(&self) -> Option<Duration> {
+        match self.progress_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_millis(
+                okta_ingest_model::time::now_ms().saturating_sub(at),
+            )),
+        }
     }
 
     /// The scheduler loop has ended.
@@ -128,6 +151,19 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
         };
+        if let Some(age) = self.since_progress() {
+            head(
+                &mut out,
+                "okta_ingest_seconds_since_progress",
+                "gauge",
+                "Seconds since a tick last ended without failing (alert when it exceeds a few intervals).",
+            );
+            let _ = writeln!(
+                out,
+                "okta_ingest_seconds_since_progress {:.3}",
+                age.as_secs_f64()
+            );
+        }
         head(
             &mut out,
             "okta_ingest_ticks_total",

@@ -6,6 +6,7 @@ use crate::error::HostError;
 use crate::schedule::{Fleet, Next, Scheduler};
 use crate::services::Services;
 use crate::state::Instance;
+use crate::stop::StopSignal;
 use crate::tick::{FailureCause, TickOutcome};
 use okta_ingest_model::CategoryCounts;
 use std::collections::HashSet;
@@ -31,6 +32,8 @@ pub struct InstanceRun {
     pub rate_limited: u64,
     /// Why it stopped before catching up, if it did.
     pub error: Option<String>,
+    /// True when the run was stopped (a shutdown) before it caught up; not a failure.
+    pub stopped: bool,
 }
 
 /// The result of a catch-up run ([`Host::run_once`](crate::Host::run_once)).
@@ -51,19 +54,36 @@ pub struct RunSummary {
 impl RunSummary {
     /// True when every instance caught up and every event reached the sink.
     pub fn ok(&self) -> bool {
-        self.sink_error.is_none() && self.instances.iter().all(|i| i.error.is_none())
+        self.sink_error.is_none()
+            && self
+                .instances
+                .iter()
+                .all(|i| i.error.is_none() && !i.stopped)
+    }
+
+    /// True when a shutdown ended the run before every instance caught up.
+    pub fn stopped(&self) -> bool {
+        self.instances.iter().any(|i| i.stopped)
     }
 }
 
 /// Ticks one instance until it is caught up or fails.
-pub(crate) async fn catch_up(services: &Services, instance: &Instance) -> InstanceRun {
+pub(crate) async fn catch_up(
+    services: &Services,
+    instance: &Instance,
+    stop: &StopSignal,
+) -> InstanceRun {
     let mut run = InstanceRun {
         name: instance.name.clone(),
         ..Default::default()
     };
     loop {
+        if stop.is_requested() {
+            run.stopped = true;
+            return run;
+        }
         run.ticks += 1;
-        let report = match services.ticker.tick(instance).await {
+        let report = match services.ticker.tick(instance, stop).await {
             Ok(r) => r,
             Err(e) => {
                 run.error = Some(e.to_string());
@@ -78,6 +98,10 @@ pub(crate) async fn catch_up(services: &Services, instance: &Instance) -> Instan
         match report.outcome {
             TickOutcome::More => {}
             TickOutcome::CaughtUp => return run,
+            TickOutcome::Stopped => {
+                run.stopped = true;
+                return run;
+            }
             TickOutcome::Failed(f) => {
                 run.error = Some(f.message);
                 return run;
@@ -86,10 +110,13 @@ pub(crate) async fn catch_up(services: &Services, instance: &Instance) -> Instan
     }
 }
 
-/// Every instance ticks until caught up, while a delivery thread feeds `sink` from the outbox.
+/// Every instance ticks until caught up, while a delivery thread feeds `sink` from the outbox. When
+/// `shutdown` resolves first, the ticks in flight end between commits and delivery stops after the batch
+/// in flight (within [`STOP_GRACE`](crate::delivery::STOP_GRACE)).
 pub(crate) async fn run_once(
     services: &Services,
     sink: Box<dyn Sink>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<RunSummary, HostError> {
     let started = Instant::now();
     services.claim_runner().await?;
@@ -99,20 +126,24 @@ pub(crate) async fn run_once(
         services.versions.default_runtime().await?;
     }
     let delivery = DeliveryWorker::start(services.state.delivery().await?, sink)?;
-    let sem = tokio::sync::Semaphore::new(services.config.concurrency.max(1));
-    let wake = delivery.waker();
-    let runs = futures::future::join_all(instances.iter().map(|instance| {
-        let (sem, wake) = (&sem, &wake);
-        async move {
-            let _permit = sem.acquire().await;
-            let r = catch_up(services, instance).await;
-            wake();
-            r
-        }
-    }))
-    .await;
-    services.ticker.recorder.flush().await;
-    let outcome = delivery.finish().await;
+    let stop = StopSignal::default();
+    let work = async {
+        let sem = tokio::sync::Semaphore::new(services.config.concurrency.max(1));
+        let wake = delivery.waker();
+        let runs = futures::future::join_all(instances.iter().map(|instance| {
+            let (sem, wake, stop) = (&sem, &wake, &stop);
+            async move {
+                let _permit = sem.acquire().await;
+                let r = catch_up(services, instance, stop).await;
+                wake();
+                r
+            }
+        }))
+        .await;
+        services.ticker.recorder.flush().await;
+        (runs, delivery.finish(&stop).await)
+    };
+    let (runs, outcome) = until_done(work, shutdown, &stop).await;
     Ok(RunSummary {
         instances: runs,
         delivered: outcome.delivered,
@@ -133,37 +164,80 @@ pub(crate) async fn run(
     services.claim_runner().await?;
     services.versions.default_runtime().await?;
     let delivery = DeliveryWorker::start(services.state.delivery().await?, sink)?;
+    let stop = StopSignal::default();
     let fleet = Arc::new(Instances {
         services: services.clone(),
         wake: Box::new(delivery.waker()),
+        stop: stop.clone(),
+        interval,
     });
     let result = Scheduler::new(interval, services.config.concurrency)
         .run(fleet, shutdown)
         .await;
+    // The scheduler stopped the ticks (a shutdown) or failed; either way delivery gets the grace only.
+    stop.request();
     services.ticker.recorder.flush().await;
     services.metrics.scheduler_stopped();
-    if let Some(e) = delivery.finish().await.error {
+    if let Some(e) = delivery.finish(&stop).await.error {
         tracing::error!("delivery stopped with events still queued: {e}");
     }
     result
+}
+
+/// `300s` as `5m`, `90s` as `90s`: for log lines.
+pub(crate) fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Drives `work` to its end; when `shutdown` resolves first, requests `stop` and keeps driving `work`
+/// (which then ends promptly).
+async fn until_done<T>(
+    work: impl std::future::Future<Output = T>,
+    shutdown: impl std::future::Future<Output = ()>,
+    stop: &StopSignal,
+) -> T {
+    let watch = async {
+        shutdown.await;
+        stop.request();
+        std::future::pending::<std::convert::Infallible>().await
+    };
+    tokio::select! {
+        done = work => done,
+        never = watch => match never {},
+    }
 }
 
 /// A host's instances, as the scheduler sees them.
 struct Instances {
     services: Arc<Services>,
     wake: Box<dyn Fn() + Send + Sync>,
+    /// Requested when the scheduler stops: the ticks in flight end between commits.
+    stop: StopSignal,
+    /// For the log lines ("next tick in ...").
+    interval: Duration,
 }
 
 impl Fleet for Instances {
     async fn ids(&self) -> Result<HashSet<i64>, HostError> {
-        Ok(self
+        let ids: HashSet<i64> = self
             .services
             .state
             .list_instances()
             .await?
             .into_iter()
             .map(|i| i.id)
-            .collect())
+            .collect();
+        if ids.is_empty() {
+            // Nothing to tick is not a stall.
+            self.services.metrics.progressed();
+        }
+        Ok(ids)
     }
 
     async fn tick(&self, id: i64) -> Next {
@@ -176,22 +250,45 @@ impl Fleet for Instances {
                 return Next::Later;
             }
         };
-        let report = self.services.ticker.tick(&instance).await;
+        let report = self.services.ticker.tick(&instance, &self.stop).await;
         (self.wake)();
+        let next = short_duration(self.interval);
         match report {
             Err(e) => {
-                tracing::error!(instance = %instance.name, "tick failed: {e}");
+                tracing::error!(instance = %instance.name, "tick failed: {e}; next try in about {next}");
                 Next::Later
             }
             Ok(r) => {
+                let c = &r.committed;
+                if r.outcome.failure().is_none() {
+                    self.services.metrics.progressed();
+                }
                 match r.outcome.failure() {
                     Some(f) if matches!(f.cause, FailureCause::Sandbox(_)) => {
-                        tracing::error!(instance = %instance.name, "tick failed: {}", f.message)
+                        tracing::error!(instance = %instance.name, events = c.events, "tick failed: {}; next try in about {next}", f.message)
                     }
                     Some(f) => {
-                        tracing::warn!(instance = %instance.name, "tick ended early: {}", f.message)
+                        tracing::warn!(instance = %instance.name, events = c.events, "tick ended early: {}; next try in about {next}", f.message)
                     }
-                    None => {}
+                    None if c.events > 0 => {
+                        let state = if r.outcome.more() {
+                            "more to fetch"
+                        } else {
+                            "caught up"
+                        };
+                        tracing::info!(
+                            instance = %instance.name,
+                            events = c.events,
+                            pages = c.pages,
+                            duplicates = r.duplicates,
+                            newest = c.last_published.as_deref().unwrap_or("-"),
+                            "fetched {} events ({state})",
+                            c.events
+                        );
+                    }
+                    None => {
+                        tracing::debug!(instance = %instance.name, pages = r.pages_fetched, "nothing new")
+                    }
                 }
                 if r.outcome.more() {
                     Next::Now
@@ -200,6 +297,10 @@ impl Fleet for Instances {
                 }
             }
         }
+    }
+
+    fn stop(&self) {
+        self.stop.request();
     }
 
     fn heartbeat(&self) {

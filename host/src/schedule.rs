@@ -32,6 +32,8 @@ pub(crate) trait Fleet: Send + Sync + 'static {
     fn ids(&self) -> impl Future<Output = Result<HashSet<i64>, HostError>> + Send;
     /// Runs one tick of `id`.
     fn tick(&self, id: i64) -> impl Future<Output = Next> + Send;
+    /// Called once when the schedule stops: ticks in flight should end now (between commits).
+    fn stop(&self) {}
     /// Called on every turn of the loop (a liveness heartbeat).
     fn heartbeat(&self) {}
 }
@@ -57,8 +59,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs until `shutdown` resolves (or the member list cannot be read), then waits for the ticks in
-    /// flight.
+    /// Runs until `shutdown` resolves (or the member list cannot be read), then asks the ticks in flight
+    /// to stop ([`Fleet::stop`]) and waits for them.
     pub(crate) async fn run<F: Fleet>(
         &self,
         fleet: Arc<F>,
@@ -119,10 +121,8 @@ impl Scheduler {
                 _ = tokio::time::sleep_until(next_due) => {}
             }
         };
-        tracing::info!(
-            in_flight = tasks.len(),
-            "shutting down: waiting for ticks in flight"
-        );
+        fleet.stop();
+        tracing::debug!(in_flight = tasks.len(), "stopping the ticks in flight");
         while tasks.join_next().await.is_some() {}
         result
     }
@@ -145,6 +145,10 @@ mod tests {
         running: Mutex<HashSet<i64>>,
         most_at_once: Mutex<usize>,
         overlapped: Mutex<bool>,
+        /// When set, a tick ends as soon as the fleet is stopped (like the host's ticks).
+        stoppable: bool,
+        stop: crate::stop::StopSignal,
+        stopped_early: Mutex<u32>,
     }
 
     impl FakeFleet {
@@ -179,7 +183,14 @@ mod tests {
                 *most = (*most).max(running.len());
             }
             self.ticks.lock().unwrap().push((id, Instant::now()));
-            tokio::time::sleep(self.tick_time).await;
+            if self.stoppable {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.tick_time) => {}
+                    _ = self.stop.requested() => *self.stopped_early.lock().unwrap() += 1,
+                }
+            } else {
+                tokio::time::sleep(self.tick_time).await;
+            }
             self.running.lock().unwrap().remove(&id);
             if !self.ids.lock().unwrap().contains(&id) {
                 return Next::Gone;
@@ -192,6 +203,9 @@ mod tests {
                 }
                 _ => Next::Later,
             }
+        }
+        fn stop(&self) {
+            self.stop.request();
         }
     }
 
@@ -293,6 +307,25 @@ mod tests {
             Instant::now() - start >= Duration::from_secs(30),
             "the tick finished"
         );
+        assert!(fleet.running.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_the_ticks_in_flight_at_once() {
+        let fleet = Arc::new(FakeFleet {
+            ids: Mutex::new([1, 2].into_iter().collect()),
+            tick_time: Duration::from_secs(600),
+            stoppable: true,
+            ..FakeFleet::default()
+        });
+        let start = Instant::now();
+        run_for(fleet.clone(), 8, Duration::from_secs(1)).await;
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_secs(1),
+            "returned when the shutdown came, not after the 600 s ticks"
+        );
+        assert_eq!(*fleet.stopped_early.lock().unwrap(), 2);
         assert!(fleet.running.lock().unwrap().is_empty());
     }
 }

@@ -49,6 +49,7 @@ async fn admin_endpoint_and_status_report_a_running_host() {
         "run".into(),
         "--interval".into(),
         "1s".into(),
+        "--allow-short-interval".into(),
         "--admin".into(),
         admin.clone(),
         "--sink".into(),
@@ -192,7 +193,14 @@ async fn a_public_admin_address_without_a_token_is_refused() {
     let addr = format!("0.0.0.0:{}", free_port());
     let run = tokio::time::timeout(
         Duration::from_secs(30),
-        fx.cli(&["run", "--interval", "1s", "--admin", &addr]),
+        fx.cli(&[
+            "run",
+            "--interval",
+            "1s",
+            "--allow-short-interval",
+            "--admin",
+            &addr,
+        ]),
     )
     .await
     .expect("refused at once, not running");
@@ -213,6 +221,7 @@ async fn a_public_admin_address_without_a_token_is_refused() {
             "run",
             "--interval",
             "1s",
+            "--allow-short-interval",
             "--admin",
             &addr,
             "--admin-token-env",

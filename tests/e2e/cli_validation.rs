@@ -240,7 +240,7 @@ async fn unwritable_and_corrupt_databases_are_clear_errors() {
     std::fs::write(fx.path("not-a-dir"), "x").unwrap();
     let bad = fx.path("not-a-dir").join("state.db").display().to_string();
     let out = tokio::process::Command::new(BIN)
-        .args(["--db", &bad, "instance", "list"])
+        .args(["--db", &bad, "run", "--once"])
         .output()
         .await
         .unwrap();

@@ -49,6 +49,7 @@ async fn versions_swap_live_without_losing_or_doubling_events() {
         "run".into(),
         "--interval".into(),
         "300ms".into(),
+        "--allow-short-interval".into(),
         "--sink".into(),
         sink,
     ];

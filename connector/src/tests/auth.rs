@@ -294,10 +294,34 @@ fn check_reports_one_line() {
 
     let mut e = env();
     for _ in 0..3 {
-        e.push_err(crate::HttpErrorKind::Tls, "ErrorCode::TlsCertificateError");
+        e.push_err(crate::HttpErrorKind::Tls, "TlsProtocolError");
     }
     let err = run_check(&mut e, &cfg, &tuning()).expect_err("error");
     assert!(err.kind == ErrorKind::Network && err.message.contains("TLS"));
+}
+
+#[test]
+fn permanent_transport_errors_are_not_retried() {
+    let cfg = config(Categories::AUTHENTICATION);
+    for (kind, words) in [
+        (
+            crate::HttpErrorKind::Certificate,
+            "certificate is not trusted",
+        ),
+        (crate::HttpErrorKind::Dns, "does not resolve"),
+        (crate::HttpErrorKind::Invalid, "could not be made"),
+    ] {
+        let mut e = env();
+        e.push_err(kind, "detail");
+        let err = run_check(&mut e, &cfg, &tuning()).expect_err("error");
+        assert!(err.message.contains(words), "{kind:?}: {}", err.message);
+        assert!(
+            e.sleeps.is_empty() && e.responses.is_empty() && e.requests.len() == 1,
+            "{kind:?}: one attempt, no back-off: {:?}",
+            e.sleeps
+        );
+        assert!(!err.message.contains("ErrorCode"), "{}", err.message);
+    }
 }
 
 #[test]

@@ -17,24 +17,43 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "okta-ingest", version, propagate_version = true)]
 pub struct Cli {
-    /// SQLite state file (instances, cursors, queued events); created with mode 0600.
-    #[arg(long, global = true, env = "OKTA_INGEST_DB", default_value_os_t = default_db())]
-    pub db: PathBuf,
-    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    /// SQLite state file (instances, cursors, queued events); created with mode 0600 by `instance add`
+    /// and `run` (commands that only read refuse a path where none exists). Default:
+    /// $XDG_DATA_HOME/okta-ingest/state.db, else ~/.local/share/okta-ingest/state.db.
+    #[arg(long, global = true, env = "OKTA_INGEST_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// More log output on stderr (-v debug for okta-ingest, -vv also each request to Okta); RUST_LOG
+    /// overrides. The default shows the start, each tick that fetched or failed, rate-limit waits, the
+    /// stop.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr: text, or json (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "OKTA_INGEST_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
-fn default_db() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    match base {
-        Some(b) => b.join("okta-ingest").join("state.db"),
-        None => PathBuf::from("okta-ingest.db"),
-    }
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The default state file, if the environment names a home for it.
+pub fn default_db() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_DATA_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".local/share"))
+        })
+        .map(|base| base.join("okta-ingest").join("state.db"))
 }
 
 /// Subcommands.
@@ -44,21 +63,46 @@ pub enum Command {
     #[command(subcommand)]
     Instance(InstanceCmd),
     /// Check that an instance can get a token and read the System Log; explains what to fix if not.
+    /// Takes at most about 30 s; permanent errors (untrusted certificate, unknown name) fail at once.
     Check {
         /// Instance name.
         name: String,
     },
     /// Fetch new events for every instance and deliver them to a sink.
+    ///
+    /// Runs until SIGTERM or Ctrl-C, which stop it within about a second (a second signal exits at
+    /// once; either way nothing is lost or doubled). SIGHUP reopens a file sink (log rotation).
     Run(RunArgs),
     /// Manage connector versions: add a .wasm, list, activate (all instances or a canary), roll back.
     #[command(subcommand)]
     Component(ComponentCmd),
     /// Per instance: active connector version, last tick and outcome, events, queued events, last error.
-    Status,
+    Status(StatusArgs),
     /// Run okta-ingest end to end against a built-in Okta emulator: nothing to configure.
     Demo(DemoArgs),
     /// Serve the Okta emulator standalone and print the `instance add` line to use with it.
     Emulator(EmulatorArgs),
+    /// Print a shell completion script, e.g. `okta-ingest completions bash > /etc/bash_completion.d/okta-ingest`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `status`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One JSON object (instances, queue) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit non-zero (1) when any instance's last tick failed, or none succeeded within --stale (for
+    /// monitoring scripts); the problems are printed on stderr.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: how long without a tick that ended well counts as silent.
+    #[arg(long, default_value = "15m", value_parser = parse_duration, requires = "check")]
+    pub stale: Duration,
 }
 
 /// `instance ...`
@@ -67,7 +111,11 @@ pub enum InstanceCmd {
     /// Add an instance (validates the domain, key and options; stores nothing if any is wrong).
     Add(AddArgs),
     /// List instances.
-    List,
+    List {
+        /// JSON (an array of instances) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one instance.
     Show {
         /// Instance name.
@@ -91,7 +139,11 @@ pub enum ComponentCmd {
         file: PathBuf,
     },
     /// List stored versions and which instances run them.
-    List,
+    List {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a version active at each instance's next tick (running hosts pick it up without a restart).
     Activate {
         /// Version (semver from the component), a hash prefix (8+ hex digits), or `embedded`.
@@ -181,23 +233,40 @@ pub struct RunArgs {
     /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
-    /// Time between ticks of an instance (e.g. 5m, 30s); ±10% jitter is added.
+    /// TOML file with any of these options (keys are the option names without `--`, e.g.
+    /// `sink = "file:/var/log/okta/events.jsonl"`, `interval = "5m"`, `admin = "127.0.0.1:9100"`, and
+    /// `db`); options given on the command line win over it.
+    #[arg(long, value_name = "FILE", env = "OKTA_INGEST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Time between ticks of an instance (e.g. 5m, 30s); ±10% jitter is added. At least 1m: each tick
+    /// spends System Log requests from the org's rate limit, which every API client of the org shares,
+    /// and polling faster finds no more events.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub interval: Duration,
+    /// Allow an --interval under 1m (tests, the emulator).
+    #[arg(long)]
+    pub allow_short_interval: bool,
     /// Run this connector component (.wasm) instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub component: Option<PathBuf>,
     /// Instances ticking at the same time.
     #[arg(long, default_value_t = okta_ingest::HostConfig::new("").concurrency)]
     pub concurrency: usize,
-    /// Serve GET /healthz and GET /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100. A
-    /// non-loopback address needs --admin-token-env.
-    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "once")]
-    pub admin: Option<std::net::SocketAddr>,
-    /// Name of an environment variable holding a bearer token the admin endpoint requires
-    /// (`Authorization: Bearer TOKEN`).
+    /// Serve GET /healthz and GET /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100 or
+    /// localhost:9100. A non-loopback address needs --admin-token-env.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "once")]
+    pub admin: Option<String>,
+    /// Name of an environment variable holding a bearer token (16 characters or more) the admin
+    /// endpoint requires (`Authorization: Bearer TOKEN`).
     #[arg(long, value_name = "VAR", requires = "admin")]
     pub admin_token_env: Option<String>,
+    /// Let GET /healthz answer without the token (orchestrator probes); /metrics still needs it.
+    #[arg(long, requires = "admin_token_env")]
+    pub admin_open_healthz: bool,
+    /// /healthz reports 503 "stalled" when no tick has ended well for this many intervals (at least
+    /// the longest a tick may wait for rate limits plus one interval).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), requires = "admin")]
+    pub stalled_after: u32,
     #[command(flatten)]
     pub webhook: WebhookArgs,
     #[command(flatten)]
@@ -295,18 +364,23 @@ pub struct EmulatorArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8443)]
     pub port: u16,
-    /// Directory for the generated CA certificate and client key.
+    /// Directory for the client key, the CA (key and certificate) and the printed lines' state file;
+    /// kept across restarts, so an instance added once keeps working.
     #[arg(long, default_value = "okta-emulator")]
     pub dir: PathBuf,
     /// Events to generate.
     #[arg(long, default_value_t = 10_000)]
     pub events: usize,
-    /// Spread the generated events over this many past days.
-    #[arg(long, default_value_t = 14)]
+    /// Spread the generated events over this many past days (0: all of them just now).
+    #[arg(long, default_value_t = 13)]
     pub days: u32,
     /// Per-minute System Log rate limit (429s when exceeded); none by default.
     #[arg(long)]
     pub rate_limit: Option<u32>,
+    /// Keep generating this many new events a minute while running (published now), so `run`
+    /// finds new ones at every poll.
+    #[arg(long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..=600_000))]
+    pub live: Option<u32>,
 }
 
 fn parse_backfill(s: &str) -> Result<u8, String> {
@@ -334,6 +408,7 @@ mod tests {
     #[test]
     fn tuning_defaults_are_the_librarys() {
         let cli = Cli::try_parse_from(["okta-ingest", "run"]).unwrap();
+        assert_eq!(run_of(&cli).interval, Duration::from_secs(300));
         let Command::Run(run) = cli.command else {
             panic!("run")
         };
@@ -352,5 +427,12 @@ mod tests {
             help.contains("[default: 2m]") && help.contains("[default: 15m]"),
             "{help}"
         );
+    }
+
+    fn run_of(cli: &Cli) -> &RunArgs {
+        match &cli.command {
+            Command::Run(r) => r,
+            _ => panic!("run"),
+        }
     }
 }

@@ -7,11 +7,28 @@ use okta_ingest::{
 
 /// The error as one line, with the hint for the flag or command that fixes it, if there is one.
 pub fn render(e: &anyhow::Error) -> String {
-    let text = format!("{e:#}");
+    let text = one_line(e);
     match hint(e) {
         Some(h) => format!("{text}; {h}"),
         None => text,
     }
+}
+
+/// The error and its causes joined by `: `, each cause once: a library error that already shows its
+/// source (`cannot read private key file X: Is a directory`) is not followed by that source again.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }
 
 /// The hint for the first error in the chain the command knows one for.
@@ -100,8 +117,10 @@ fn admin_hint(e: &AdminError) -> Option<String> {
             "set one with --admin-token-env VAR (VAR holding the token), or give --admin 127.0.0.1:PORT"
                 .into(),
         ),
-        AdminError::TokenMissing(_) => Some("the variable is named by --admin-token-env".into()),
-        AdminError::Bind { .. } => Some("the address is --admin".into()),
+        AdminError::TokenMissing(_) | AdminError::TokenTooShort { .. } => {
+            Some("the variable is named by --admin-token-env".into())
+        }
+        AdminError::Bind { .. } | AdminError::Address(_) => Some("the address is --admin".into()),
     }
 }
 
@@ -130,5 +149,17 @@ mod tests {
         assert!(!render(&locked).contains('\n'));
         let plain = anyhow::anyhow!("no hint for this");
         assert_eq!(render(&plain), "no hint for this");
+        let io = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        let sink = anyhow::Error::from(SinkError::Io {
+            sink: "file:/d".into(),
+            action: "opening the file",
+            source: io,
+        });
+        let line = render(&sink);
+        assert_eq!(
+            line.matches("directory").count(),
+            1,
+            "the cause once: {line}"
+        );
     }
 }

@@ -20,18 +20,28 @@ macro_rules! out {
 
 mod args;
 mod commands;
+mod config_file;
 mod format;
 mod hints;
 mod logging;
 mod progress;
+mod signals;
 mod sink_spec;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = args::Cli::parse();
-    logging::init(args.verbose);
+    let argv = match config_file::expand(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e}");
+            // What clap returns for a bad option: the file stands for options.
+            return ExitCode::from(2);
+        }
+    };
+    let args = args::Cli::parse_from(argv);
+    logging::init(args.verbose, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,7 +52,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::dispatch(args)) {
+    let result = runtime.block_on(commands::dispatch(args));
+    // Blocking threads still busy (a sink write abandoned at a stop) are not waited for: everything
+    // that counts is committed, and their work is repaired or redone at the next start.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(code) => code,
         // The reader went away (`| head`): what it wanted it has; that is not a failure.
         Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,

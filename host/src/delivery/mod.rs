@@ -14,14 +14,15 @@ mod sink;
 mod stdout;
 mod webhook;
 
-pub use file::FileSink;
+pub use file::{FileSink, ReopenHandle};
 pub use sink::{Repair, Sink, SinkError, SinkSetting};
 pub use stdout::StdoutSink;
 pub use webhook::{WebhookOptions, WebhookSink};
 
 use crate::state::{DeliveryStore, OutboxEvent, PendingWrite};
+use crate::stop::StopSignal;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -34,6 +35,13 @@ pub const DEFAULT_BATCH_EVENTS: usize = 5000;
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 const RETRY_WAIT: Duration = Duration::from_secs(2);
 
+/// At a shutdown, how long delivery may go on: first the final drain, then (asked to stop after the
+/// batch in flight) the end of that batch. A batch still unacknowledged then is abandoned: it stays
+/// queued, its write recorded, and the next start repairs or re-sends it exactly (see [`Repair`]).
+pub(crate) const STOP_GRACE: Duration = Duration::from_millis(1000);
+/// The part of [`STOP_GRACE`] given to the final drain before delivery is asked to stop.
+const FINAL_DRAIN: Duration = Duration::from_millis(700);
+
 /// Moves events from the outbox to one sink.
 pub(crate) struct Delivery {
     /// The sink; `None` only while a write runs on a blocking thread (or if that thread was lost).
@@ -41,6 +49,8 @@ pub(crate) struct Delivery {
     batch: usize,
     /// Whether a write recorded by an earlier process (or a failed write) has been dealt with.
     recovered: bool,
+    /// Set at a shutdown: no batch is started after the one in flight.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Delivery {
@@ -56,6 +66,7 @@ impl Delivery {
             sink: Some(sink),
             batch: batch.max(1),
             recovered: false,
+            stopping: Arc::default(),
         }
     }
 
@@ -92,6 +103,9 @@ impl Delivery {
         // The next batch, read from the outbox while the sink wrote (and synced) the previous one.
         let mut prefetched: Option<Vec<OutboxEvent>> = None;
         loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Ok(delivered);
+            }
             let mut rows = match prefetched.take() {
                 Some(rows) => rows,
                 None => {
@@ -193,12 +207,15 @@ pub(crate) struct DeliveryOutcome {
 struct Signals {
     wake: Notify,
     finish: AtomicBool,
+    /// Events acknowledged so far (what an abandoned worker reports).
+    delivered: AtomicU64,
 }
 
 /// A thread that drains the outbox into the sink whenever woken, and retries while the sink fails.
 pub(crate) struct DeliveryWorker {
     signals: Arc<Signals>,
-    handle: std::thread::JoinHandle<DeliveryOutcome>,
+    stopping: Arc<AtomicBool>,
+    done: tokio::sync::oneshot::Receiver<DeliveryOutcome>,
 }
 
 impl DeliveryWorker {
@@ -218,11 +235,22 @@ impl DeliveryWorker {
             .enable_all()
             .build()
             .map_err(io)?;
-        let handle = std::thread::Builder::new()
+        let delivery = Delivery::new(sink);
+        let stopping = delivery.stopping.clone();
+        let (report, done) = tokio::sync::oneshot::channel();
+        // Not joined: at a shutdown a worker stuck in a sink's write is abandoned (see `finish`).
+        std::thread::Builder::new()
             .name("okta-ingest-delivery".into())
-            .spawn(move || runtime.block_on(run(Delivery::new(sink), store.as_mut(), &shared)))
+            .spawn(move || {
+                let outcome = runtime.block_on(run(delivery, store.as_mut(), &shared));
+                let _ = report.send(outcome);
+            })
             .map_err(io)?;
-        Ok(DeliveryWorker { signals, handle })
+        Ok(DeliveryWorker {
+            signals,
+            stopping,
+            done,
+        })
     }
 
     /// A cheap callback that wakes the worker (after a commit).
@@ -231,18 +259,35 @@ impl DeliveryWorker {
         move || signals.wake.notify_one()
     }
 
-    /// Asks for a final drain and waits for it.
-    pub(crate) async fn finish(self) -> DeliveryOutcome {
+    /// Asks for a final drain and waits for it. Once `stop` is requested (at once if it already is) the
+    /// drain gets [`STOP_GRACE`] in all: then the batch in flight is abandoned (it stays queued) and
+    /// the worker's thread is left to end by itself.
+    pub(crate) async fn finish(mut self, stop: &StopSignal) -> DeliveryOutcome {
         self.signals.finish.store(true, Ordering::SeqCst);
         self.signals.wake.notify_one();
-        let handle = self.handle;
         let lost = || DeliveryOutcome {
             delivered: 0,
             error: Some("the delivery thread panicked".into()),
         };
-        tokio::task::spawn_blocking(move || handle.join().unwrap_or_else(|_| lost()))
-            .await
-            .unwrap_or_else(|_| lost())
+        tokio::select! {
+            done = &mut self.done => return done.unwrap_or_else(|_| lost()),
+            _ = stop.requested() => {}
+        }
+        if let Ok(done) = tokio::time::timeout(FINAL_DRAIN, &mut self.done).await {
+            return done.unwrap_or_else(|_| lost());
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        match tokio::time::timeout(STOP_GRACE - FINAL_DRAIN, &mut self.done).await {
+            Ok(done) => done.unwrap_or_else(|_| lost()),
+            Err(_) => DeliveryOutcome {
+                delivered: self.signals.delivered.load(Ordering::SeqCst),
+                error: Some(
+                    "stopped while the sink was still busy with a batch (retrying or slow); that batch \
+                     and the rest stay queued and are delivered at the next start"
+                        .into(),
+                ),
+            },
+        }
     }
 }
 
@@ -260,6 +305,7 @@ async fn run(
         match delivery.drain(store).await {
             Ok(n) => {
                 delivered += n;
+                signals.delivered.fetch_add(n, Ordering::SeqCst);
                 if last_error.take().is_some() {
                     tracing::info!("sink recovered; delivery resumed");
                 }

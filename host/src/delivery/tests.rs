@@ -329,7 +329,7 @@ async fn the_worker_delivers_on_wake_and_drains_once_more_when_finishing() {
         .await
         .unwrap();
     wake();
-    let outcome = worker.finish().await;
+    let outcome = worker.finish(&StopSignal::default()).await;
     assert_eq!(
         outcome,
         DeliveryOutcome {
@@ -345,11 +345,51 @@ async fn a_worker_whose_sink_keeps_failing_reports_the_error_when_finishing() {
     let dir = tempfile::tempdir().unwrap();
     let (state, store, _) = state_with_events(dir.path(), 2).await;
     let worker = DeliveryWorker::start(store, Box::new(Failing)).unwrap();
-    let outcome = worker.finish().await;
+    let outcome = worker.finish(&StopSignal::default()).await;
     assert_eq!(outcome.delivered, 0);
     assert!(
         outcome.error.as_deref().is_some_and(|e| e.contains("down")),
         "{outcome:?}"
     );
     assert_eq!(state.outbox_depth().await.unwrap(), 2);
+}
+
+/// A sink whose every write takes far longer than a shutdown may wait (a hung receiver).
+struct Hung;
+
+impl Sink for Hung {
+    fn id(&self) -> String {
+        "hung".into()
+    }
+    fn write(&mut self, _: &[OutboxEvent]) -> Result<(), SinkError> {
+        std::thread::sleep(Duration::from_secs(20));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn at_a_shutdown_a_hung_sink_is_abandoned_within_the_grace_and_its_events_stay_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, store, _) = state_with_events(dir.path(), 3).await;
+    let worker = DeliveryWorker::start(store, Box::new(Hung)).unwrap();
+    // Let the write start.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stop = StopSignal::default();
+    stop.request();
+    let started = std::time::Instant::now();
+    let outcome = worker.finish(&stop).await;
+    let took = started.elapsed();
+    assert!(
+        took >= STOP_GRACE && took < STOP_GRACE + Duration::from_millis(500),
+        "{took:?}"
+    );
+    assert_eq!(outcome.delivered, 0);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("stay queued")),
+        "{outcome:?}"
+    );
+    assert_eq!(state.outbox_depth().await.unwrap(), 3);
 }

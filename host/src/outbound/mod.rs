@@ -180,9 +180,32 @@ impl WasiHttpHooks for InstanceHttp {
                 Some((b, org)) => Some(b.acquire(org).await),
                 None => None,
             };
+            // For the request-level log line: the path without its query (which carries cursors).
+            let method = request.method().clone();
+            let path = request.uri().path().to_string();
+            let started = std::time::Instant::now();
             let resp = send(client, request, options, &limits).await;
             if let (Some(p), Ok(r)) = (permit, &resp) {
                 p.complete(r.headers());
+            }
+            if let Ok(r) = &resp {
+                let header = |name: &str| {
+                    r.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                tracing::debug!(
+                    %instance,
+                    %method,
+                    %path,
+                    status = r.status().as_u16(),
+                    rate_limit_remaining = %header(okta_ingest_model::rate_limit::REMAINING),
+                    okta_request_id = %header("x-okta-request-id"),
+                    ms = started.elapsed().as_millis() as u64,
+                    "okta request"
+                );
             }
             let resp = resp.inspect_err(
                 |e| tracing::debug!(%instance, error = ?e, "outbound request failed"),

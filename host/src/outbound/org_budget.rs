@@ -63,7 +63,11 @@ impl OrgBudgets {
     /// Waits until a System Log request to `org` fits the share, then counts it as in flight.
     pub(crate) async fn acquire(&self, org: &str) -> Permit {
         while let Some(wait) = self.try_start(org, now_s()) {
-            tracing::debug!(%org, ?wait, "org rate budget used; waiting for the window to reset");
+            if wait >= Duration::from_secs(1) {
+                tracing::info!(%org, wait_s = wait.as_secs(), "this host's share of the org's System Log rate limit is used; waiting {} s for the window to reset", wait.as_secs_f64().ceil());
+            } else {
+                tracing::debug!(%org, ?wait, "org rate budget used; waiting for the window to reset");
+            }
             tokio::time::sleep(wait).await;
         }
         Permit {

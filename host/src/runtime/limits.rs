@@ -24,13 +24,13 @@ pub struct SandboxLimits {
 }
 
 impl Default for SandboxLimits {
-    /// 512 MiB of memory, 15 minutes a tick, 2 minutes a check, 10 s for `describe`, pages of up to
+    /// 512 MiB of memory, 15 minutes a tick, 30 s for a check, 10 s for `describe`, pages of up to
     /// 10,000 events of up to 8 MiB each, cursors of up to 4 MiB.
     fn default() -> Self {
         SandboxLimits {
             memory_bytes: 512 << 20,
             call_timeout: Duration::from_secs(15 * 60),
-            check_timeout: Duration::from_secs(120),
+            check_timeout: Duration::from_secs(30),
             describe_timeout: Duration::from_secs(10),
             max_events_per_page: 10_000,
             max_event_bytes: 8 << 20,

@@ -25,6 +25,7 @@ pub use validate::PageRefused;
 pub(crate) use engine::{CompileCache, SandboxEngine};
 pub(crate) use store::CallContext;
 
+use crate::stop::StopSignal;
 use bindings::{OktaConnector, OktaConnectorPre};
 use okta_ingest_model::{Categories, ErrorKind, Tuning};
 use std::borrow::Cow;
@@ -101,6 +102,10 @@ pub enum RuntimeError {
     /// The call ran past its deadline and was stopped.
     #[error("connector ran longer than its limit of {0:?} and was stopped")]
     Timeout(Duration),
+    /// The host is stopping: the call was ended between two commits (nothing it had committed is
+    /// lost; what it was fetching is fetched again at the next start).
+    #[error("stopped because the host is shutting down")]
+    Stopped,
     /// The component tried to grow its linear memory past the cap and was stopped.
     #[error("connector tried to use {wanted_mib} MiB of memory, over its limit of {limit_mib} MiB, and was stopped")]
     MemoryLimit {
@@ -324,10 +329,15 @@ impl ConnectorRuntime {
 
     /// Runs one tick in a fresh store. Returns the connector's report (or why the call failed) and what
     /// was committed, which counts even when the call failed after some pages.
+    ///
+    /// When `stop` is requested the call is dropped at its next await point (a request in flight, a
+    /// rate-limit wait, a back-off): the page whose commit already started still commits, the one being
+    /// fetched is dropped, and the result is [`RuntimeError::Stopped`].
     pub(crate) async fn tick(
         &self,
         ctx: CallContext,
         input: &TickInput,
+        stop: &StopSignal,
     ) -> (Result<ConnectorReport, RuntimeError>, CommitStats) {
         let mut store = self.store(ctx);
         let timeout = self.limits.call_timeout;
@@ -339,11 +349,20 @@ impl ConnectorRuntime {
                 .call_tick(&mut store, &input)
                 .await
         };
-        let result = tokio::time::timeout(timeout, fut).await;
+        let result = tokio::select! {
+            r = tokio::time::timeout(timeout, fut) => Some(r),
+            _ = stop.requested() => None,
+        };
         // The last page may still be committing; its outcome decides the call's.
         let _ = store.data_mut().finish_commit().await;
         let stats = std::mem::take(&mut store.data_mut().stats);
-        let report = outcome(&mut store, timeout, result).map(bindings::report_from_wit);
+        let report = match result {
+            Some(result) => outcome(&mut store, timeout, result).map(bindings::report_from_wit),
+            None => Err(match store.data_mut().take_violation() {
+                Some(violation) => violation,
+                None => RuntimeError::Stopped,
+            }),
+        };
         (report, stats)
     }
 

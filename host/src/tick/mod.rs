@@ -13,9 +13,15 @@ use crate::error::HostError;
 use crate::outbound::Outbound;
 use crate::runtime::{CallContext, CommitObserver, ConnectorConfig, ConnectorRuntime, TickInput};
 use crate::state::{Instance, Outbox, StateBackend};
+use crate::stop::StopSignal;
 use crate::versions::Versions;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// Longest single rate-limit wait inside a check, ms.
+const CHECK_MAX_WAIT_MS: u64 = 10_000;
+/// Longest wait for one response inside a check, ms.
+const CHECK_REQUEST_TIMEOUT_MS: u64 = 10_000;
 
 /// Runs ticks and checks.
 pub(crate) struct Ticker {
@@ -65,17 +71,36 @@ impl Ticker {
     /// Runs one tick: up to `max_pages` pages, each committed with its cursor. An `Err` means the tick
     /// could not start (its version, key or CA file is unusable; nothing ran); anything that happens
     /// once the connector runs is in the report's outcome.
-    pub(crate) async fn tick(&self, instance: &Instance) -> Result<TickReport, HostError> {
+    ///
+    /// `stop` ends it early at the host's shutdown ([`TickOutcome::Stopped`]).
+    pub(crate) async fn tick(
+        &self,
+        instance: &Instance,
+        stop: &StopSignal,
+    ) -> Result<TickReport, HostError> {
         let started = Instant::now();
-        let (rt, version) = self.versions.resolve(instance).await?;
-        let ctx = self.call_context(instance, true)?;
-        let input = TickInput {
-            config: connector_config(instance),
-            state: self.state.cursor(instance.id).await?,
-            token: self.credentials.token(instance),
-            tuning: self.tuning.clone(),
+        let prepared = async {
+            let (rt, version) = self.versions.resolve(instance).await?;
+            let ctx = self.call_context(instance, true)?;
+            let input = TickInput {
+                config: connector_config(instance),
+                state: self.state.cursor(instance.id).await?,
+                token: self.credentials.token(instance),
+                tuning: self.tuning.clone(),
+            };
+            Ok::<_, HostError>((rt, version, ctx, input))
         };
-        let (result, committed) = rt.tick(ctx, &input).await;
+        let (rt, version, ctx, input) = match prepared.await {
+            Ok(p) => p,
+            Err(e) => {
+                // Recorded like any failed tick, so `status` shows why nothing happens.
+                let report =
+                    TickReport::could_not_start(&instance.name, e.to_string(), started.elapsed());
+                self.recorder.record(instance, &report).await;
+                return Err(e);
+            }
+        };
+        let (result, committed) = rt.tick(ctx, &input, stop).await;
         let (outcome, connector_report) = TickOutcome::decide(result);
         let connector = rt.info().version.clone();
         let report = TickReport {
@@ -96,6 +121,10 @@ impl Ticker {
             duration: started.elapsed(),
         };
         self.recorder.record(instance, &report).await;
+        if matches!(report.outcome, TickOutcome::Stopped) {
+            // Says nothing about the version either way.
+            return Ok(report);
+        }
         let counted = report
             .outcome
             .failure()
@@ -109,7 +138,7 @@ impl Ticker {
             self.recorder.rolled_back(instance, rb);
         }
         if let Some(r) = connector_report {
-            tracing::info!(
+            tracing::debug!(
                 instance = %instance.name,
                 connector = %connector,
                 pages = r.pages,
@@ -130,10 +159,15 @@ impl Ticker {
         rt: &ConnectorRuntime,
     ) -> Result<String, HostError> {
         let ctx = self.call_context(instance, false)?;
-        match rt
-            .check(ctx, &connector_config(instance), &self.tuning)
-            .await?
-        {
+        // A check answers a person waiting for it: fewer retries and shorter waits than a tick, so it
+        // ends within the sandbox's check limit (permanent errors are not retried at all).
+        let tuning = okta_ingest_model::Tuning {
+            max_retries: self.tuning.max_retries.min(2),
+            max_wait_ms: self.tuning.max_wait_ms.min(CHECK_MAX_WAIT_MS),
+            request_timeout_ms: self.tuning.request_timeout_ms.min(CHECK_REQUEST_TIMEOUT_MS),
+            ..self.tuning.clone()
+        };
+        match rt.check(ctx, &connector_config(instance), &tuning).await? {
             Ok(msg) => Ok(msg),
             Err(e) => Err(HostError::Check {
                 instance: instance.name.clone(),

@@ -16,6 +16,9 @@ pub enum TickOutcome {
     More,
     /// It ended early; everything committed before the failure stays committed.
     Failed(TickFailure),
+    /// The host is stopping and ended it between commits; what it committed stays committed, the rest
+    /// is fetched at the next start. Neither a failure nor progress for the version.
+    Stopped,
 }
 
 /// Why a tick ended early.
@@ -42,6 +45,9 @@ pub enum FailureCause {
     /// The sandbox stopped the connector: a trap, the deadline, a limit, a refused page or request, or
     /// a commit the state refused.
     Sandbox(Arc<RuntimeError>),
+    /// The tick could not start: its key or CA file is unusable, its version cannot be loaded, or the
+    /// state could not be read. Nothing ran.
+    Setup,
 }
 
 impl TickFailure {
@@ -51,6 +57,7 @@ impl TickFailure {
     pub fn counts_against_version(&self) -> bool {
         match &self.cause {
             FailureCause::Sandbox(_) => true,
+            FailureCause::Setup => false,
             FailureCause::Okta { kind, .. } => matches!(
                 kind,
                 ErrorKind::State | ErrorKind::Host | ErrorKind::InvalidRequest
@@ -66,6 +73,7 @@ impl TickOutcome {
         result: Result<ConnectorReport, RuntimeError>,
     ) -> (TickOutcome, Option<ConnectorReport>) {
         match result {
+            Err(RuntimeError::Stopped) => (TickOutcome::Stopped, None),
             Err(e) => (
                 TickOutcome::Failed(TickFailure {
                     message: e.to_string(),
@@ -108,7 +116,8 @@ impl TickOutcome {
     pub fn recorded(&self) -> LastOutcome {
         match self {
             TickOutcome::CaughtUp => LastOutcome::CaughtUp,
-            TickOutcome::More => LastOutcome::More,
+            // Stopped before catching up: more is waiting, and nothing failed.
+            TickOutcome::More | TickOutcome::Stopped => LastOutcome::More,
             TickOutcome::Failed(_) => LastOutcome::Failed,
         }
     }
@@ -135,6 +144,30 @@ pub struct TickReport {
     pub rate_limited: u64,
     /// Wall time of the tick, from resolving the version to the connector's return.
     pub duration: Duration,
+}
+
+impl TickReport {
+    /// A tick of `instance` that could not start (nothing ran), for the record.
+    pub(crate) fn could_not_start(
+        instance: &str,
+        message: String,
+        duration: Duration,
+    ) -> TickReport {
+        TickReport {
+            instance: instance.to_string(),
+            connector: "-".into(),
+            outcome: TickOutcome::Failed(TickFailure {
+                cause: FailureCause::Setup,
+                message,
+            }),
+            committed: CommitStats::default(),
+            pages_fetched: 0,
+            filtered: 0,
+            duplicates: 0,
+            rate_limited: 0,
+            duration,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +213,10 @@ mod tests {
             trapped.failure().map(|f| f.message.as_str()),
             Some("connector trapped: unreachable")
         );
+        let stopped = decide(Err(RuntimeError::Stopped));
+        assert!(matches!(stopped, TickOutcome::Stopped));
+        assert!(stopped.failure().is_none() && !stopped.more());
+        assert_eq!(stopped.recorded(), LastOutcome::More);
     }
 
     #[test]

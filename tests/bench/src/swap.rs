@@ -68,6 +68,7 @@ pub async fn run(exe: &Path, dir: &Path, rounds: usize, report: &mut Report) -> 
             "run",
             "--interval",
             &format!("{INTERVAL_MS}ms"),
+            "--allow-short-interval",
             "--sink",
         ])
         .arg(format!("file:{}", out.display()))

@@ -17,7 +17,30 @@ pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
                 c.name, c.version, c.hash, c.wit_version, c.state_schema, c.version
             );
         }
-        ComponentCmd::List => {
+        ComponentCmd::List { json: true } => {
+            let embedded = host.connector_info().await?;
+            let stored: Vec<serde_json::Value> = host
+                .list_components()
+                .await?
+                .into_iter()
+                .map(|u| {
+                    let c = &u.component;
+                    serde_json::json!({
+                        "version": c.version,
+                        "name": c.name,
+                        "hash": c.hash.as_str(),
+                        "wit_version": c.wit_version,
+                        "added_ms": c.added_ms,
+                        "instances": u.instances,
+                    })
+                })
+                .collect();
+            outln!(
+                "{}",
+                serde_json::json!({"embedded": embedded.version, "stored": stored})
+            );
+        }
+        ComponentCmd::List { json: false } => {
             let embedded = host.connector_info().await?;
             outln!("embedded {} (built into this binary)", embedded.version);
             let list = host.list_components().await?;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         InstanceCmd::Add(a) => add(db, a).await,
-        InstanceCmd::List => list(db).await,
+        InstanceCmd::List { json } => list(db, json).await,
         InstanceCmd::Show { name } => {
             let rec = open(db)?.instance(&name).await?;
             print_details(&rec)?;
@@ -88,8 +88,13 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list(db: &Path) -> anyhow::Result<ExitCode> {
+async fn list(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let recs = open(db)?.list_instances().await?;
+    if json {
+        let all: Vec<serde_json::Value> = recs.iter().map(instance_json).collect();
+        outln!("{}", serde_json::Value::Array(all));
+        return Ok(ExitCode::SUCCESS);
+    }
     if recs.is_empty() {
         outln!("no instances; add one with `okta-ingest instance add NAME --domain ... --client-id ... --private-key ...`");
         return Ok(ExitCode::SUCCESS);
@@ -155,4 +160,23 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
     }
     outln!("events total:  {}", r.events_total);
     Ok(())
+}
+
+/// One instance for `--json`: its settings (the key's path, never its contents) and its last tick.
+fn instance_json(r: &Instance) -> serde_json::Value {
+    serde_json::json!({
+        "name": r.name,
+        "domain": r.domain,
+        "client_id": r.client_id,
+        "key_id": r.key_id,
+        "private_key": r.private_key_path.display().to_string(),
+        "ca_file": r.ca_file.as_ref().map(|p| p.display().to_string()),
+        "backfill_days": r.backfill_days,
+        "events": r.categories.names(),
+        "created_ms": r.created_ms,
+        "last_tick_ms": r.last_tick_ms,
+        "last_outcome": r.last_outcome.map(|o| o.as_str()),
+        "last_error": r.last_error,
+        "events_total": r.events_total,
+    })
 }

@@ -8,25 +8,72 @@ mod instance;
 mod run;
 mod status;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, ComponentCmd, InstanceCmd};
+use anyhow::Context;
 use okta_ingest::{Host, HostConfig};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Runs the chosen subcommand.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Instance(cmd) => instance::run(&cli.db, cmd).await,
-        Command::Check { name } => check::run(&cli.db, &name).await,
-        Command::Run(args) => run::run(&cli.db, args).await,
-        Command::Component(cmd) => component::run(&cli.db, cmd).await,
-        Command::Status => status::run(&cli.db).await,
-        Command::Demo(args) => demo::run(args).await,
-        Command::Emulator(args) => emulator::run(args).await,
+        Command::Demo(args) => return demo::run(args).await,
+        Command::Emulator(args) => return emulator::run(args).await,
+        Command::Completions { shell } => return completions(shell),
+        _ => {}
     }
+    let db = state_path(cli.db)?;
+    if reads_existing_state(&cli.command) && !db.exists() {
+        anyhow::bail!(
+            "no state database at {} (nothing was set up there: `okta-ingest instance add` creates it; or pass the right --db / OKTA_INGEST_DB)",
+            db.display()
+        );
+    }
+    match cli.command {
+        Command::Instance(cmd) => instance::run(&db, cmd).await,
+        Command::Check { name } => check::run(&db, &name).await,
+        Command::Run(args) => run::run(&db, args).await,
+        Command::Component(cmd) => component::run(&db, cmd).await,
+        Command::Status(args) => status::run(&db, args).await,
+        Command::Demo(_) | Command::Emulator(_) | Command::Completions { .. } => {
+            unreachable!("dispatched above")
+        }
+    }
+}
+
+/// `--db`, `OKTA_INGEST_DB`, or the default under the user's data directory; an error without any, so
+/// the state never lands in whatever directory the command happens to run in.
+fn state_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    db.or_else(crate::args::default_db).context(
+        "no state file: neither HOME nor XDG_DATA_HOME is set (as under some service managers); pass --db PATH or set OKTA_INGEST_DB",
+    )
 }
 
 /// A host on the state file with the default settings (management commands).
 fn open(db: &Path) -> anyhow::Result<Host> {
     Ok(Host::open(HostConfig::new(db))?)
+}
+
+/// Whether a command only reads or edits existing state: for those a mistyped path is an error, not
+/// a new empty state.
+fn reads_existing_state(cmd: &Command) -> bool {
+    match cmd {
+        Command::Check { .. } | Command::Status(_) => true,
+        Command::Instance(i) => !matches!(i, InstanceCmd::Add(_)),
+        Command::Component(c) => {
+            matches!(c, ComponentCmd::List { .. } | ComponentCmd::Rollback { .. })
+        }
+        _ => false,
+    }
+}
+
+/// `completions SHELL`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "okta-ingest", &mut script);
+    use std::io::Write as _;
+    std::io::stdout().write_all(&script)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,10 +2,12 @@
 
 use crate::args::{RunArgs, TuningArgs};
 use crate::progress::Progress;
+use crate::signals::Shutdown;
 use okta_ingest::{AdminEndpoint, ComponentSource, Host, HostConfig, RunSummary, Tuning};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 pub(crate) fn host_config(
     db: &Path,
@@ -32,13 +34,47 @@ pub(crate) fn host_config(
     cfg
 }
 
+/// The shortest `--interval` without `--allow-short-interval`.
+const MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Refuses an interval that would hammer Okta (or spin), unless asked for.
+fn check_interval(args: &RunArgs) -> anyhow::Result<()> {
+    if args.once {
+        return Ok(());
+    }
+    if args.interval.is_zero() {
+        anyhow::bail!("--interval must be more than 0");
+    }
+    if args.interval < MIN_INTERVAL && !args.allow_short_interval {
+        anyhow::bail!(
+            "--interval {} is shorter than the minimum of 1m: every tick spends System Log requests from the org's rate limit, which all of the org's API clients share, and polling more often finds no more events; add --allow-short-interval to use it anyway (tests, the emulator)",
+            humantime::format_duration(args.interval)
+        );
+    }
+    Ok(())
+}
+
+/// How long without a good tick `/healthz` calls stalled: `n` intervals, but never less than the
+/// longest a tick may legitimately wait for rate limits (5 x max wait) plus one interval.
+fn stall_threshold(args: &RunArgs) -> Duration {
+    let waits = args.tuning.max_wait.0 * 5 + args.interval;
+    (args.interval * args.stalled_after).max(waits)
+}
+
 /// Runs `run`.
 pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    check_interval(&args)?;
     // Refuse an unprotected admin address before touching anything else.
-    let admin = match args.admin {
-        Some(addr) => {
+    let admin = match &args.admin {
+        Some(address) => {
+            let addr = AdminEndpoint::resolve(address).await?;
             let token = AdminEndpoint::token_from_env(args.admin_token_env.as_deref())?;
-            Some(AdminEndpoint::bind(addr, token).await?)
+            Some(
+                AdminEndpoint::bind(addr, token)
+                    .await?
+                    .open_healthz(args.admin_open_healthz)
+                    .stalled_after(stall_threshold(&args)),
+            )
         }
         None => None,
     };
@@ -50,7 +86,17 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     ))?;
     // One runner per state: refused here, before the sink is opened, when another process runs it.
     host.claim_runner().await?;
-    let sink = crate::sink_spec::open(&args.sink, &args.webhook.options())?;
+    let opened = match crate::sink_spec::open(&args.sink, &args.webhook.options()) {
+        Ok(o) => o,
+        Err(e) => {
+            // `status` should say why nothing arrives, not show the last good tick.
+            let _ = host
+                .record_setup_failure(&format!("the sink was refused at start: {e}"))
+                .await;
+            return Err(e.into());
+        }
+    };
+    let sink_id = opened.sink.id();
     let instances = host.list_instances().await?;
     if instances.is_empty() {
         // Events of removed instances are still delivered: the outbox is drained whatever is configured.
@@ -60,8 +106,9 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         } else {
             "nothing to fetch or deliver; add one with `okta-ingest instance add`".into()
         };
-        eprintln!("no instances configured in {}; {what}", db.display());
+        tracing::warn!("no instances configured in {}; {what}", db.display());
     }
+    let shutdown = Shutdown::install();
     if args.once {
         let progress = std::io::stderr()
             .is_terminal()
@@ -69,35 +116,98 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(p) = &progress {
             host.set_commit_observer(p.observer());
         }
-        let summary = host.run_once(sink).await?;
+        let summary = host
+            .run_once_until(opened.sink, shutdown.clone().requested())
+            .await?;
         if let Some(p) = &progress {
             p.finish();
         }
         report(&summary);
+        if summary.stopped() {
+            eprintln!(
+                "stopped by a signal before catching up; {} events still queued (the next run continues where this one stopped)",
+                summary.queued
+            );
+            return Ok(crate::signals::interrupted());
+        }
         return Ok(if summary.ok() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         });
     }
-    tracing::info!(interval = ?args.interval, "running; Ctrl-C or SIGTERM stops cleanly");
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut admin_url = String::new();
     let admin_task = admin.map(|endpoint| {
         if let Ok(a) = endpoint.local_addr() {
-            tracing::info!("admin endpoint on http://{a} (/healthz, /metrics)");
+            admin_url = format!("; admin on http://{a} (/healthz, /metrics)");
         }
         tokio::spawn(endpoint.serve(host.clone(), async {
             let _ = admin_stopped.await;
         }))
     });
-    let result = host.run(sink, args.interval, shutdown_signal()).await;
+    let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+    tracing::info!(
+        "running {} instance{} ({}) every {} (±10%) -> {sink_id}{admin_url}; state {}; SIGTERM or Ctrl-C stops within about a second",
+        instances.len(),
+        if instances.len() == 1 { "" } else { "s" },
+        if names.is_empty() { "-".to_string() } else { names.join(", ") },
+        humantime::format_duration(args.interval),
+        db.display()
+    );
+    let hup = reopen_on_sighup(opened.reopen);
+    let stop_requested_at = std::sync::Mutex::new(None::<Instant>);
+    let stopping = async {
+        shutdown.requested().await;
+        if let Ok(mut at) = stop_requested_at.lock() {
+            *at = Some(Instant::now());
+        }
+    };
+    let result = host.run(opened.sink, args.interval, stopping).await;
+    hup.abort();
     let _ = stop_admin.send(());
     if let Some(t) = admin_task {
         let _ = t.await;
     }
     result?;
-    eprintln!("stopped cleanly");
+    let took = stop_requested_at
+        .lock()
+        .ok()
+        .and_then(|at| *at)
+        .map(|at| format!(" in {:.2} s", at.elapsed().as_secs_f64()))
+        .unwrap_or_default();
+    let queued = host.outbox_depth().await.unwrap_or(0);
+    tracing::info!("stopped cleanly{took}; {queued} events queued for the next start");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP asks a file sink to reopen its path (after `logrotate` moved the file) instead of ending the
+/// process; for other sinks it is ignored with a note.
+fn reopen_on_sighup(reopen: Option<okta_ingest::ReopenHandle>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match &reopen {
+                    Some(r) => {
+                        r.request();
+                        tracing::info!(
+                            "SIGHUP: the file sink reopens its path before the next batch"
+                        );
+                    }
+                    None => {
+                        tracing::info!("SIGHUP: only a file sink has something to reopen; ignored")
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = reopen;
+    })
 }
 
 /// Prints the per-instance outcome of `run --once` to stderr (stdout may be the sink).
@@ -116,28 +226,5 @@ pub(crate) fn report(s: &RunSummary) {
             "delivery FAILED, {} events still queued (delivered on the next run): {e}",
             s.queued
         );
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

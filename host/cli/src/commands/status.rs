@@ -1,25 +1,99 @@
 //! `status`: per instance the active connector version, last tick, events (last tick, 24 h, total),
-//! cursor lag, queued events and the last error; data from [`okta_ingest::Host::status`].
+//! cursor lag, queued events and the last error; data from [`okta_ingest::Host::status`]. `--json` for
+//! scripts, `--check` for monitoring (non-zero when an instance is failing or silent).
 
 use super::open;
+use crate::args::StatusArgs;
 use crate::format::{lag, when};
-use okta_ingest::InstanceStatus;
+use okta_ingest::{InstanceStatus, LastOutcome};
+use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Runs `status`.
-pub async fn run(db: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let host = open(db)?;
     let all = host.status().await?;
-    outln!("queued for delivery: {} events", host.outbox_depth().await?);
-    if all.is_empty() {
-        outln!("no instances");
+    let queued = host.outbox_depth().await?;
+    if args.json {
+        let doc = json!({
+            "state": db.display().to_string(),
+            "queued": queued,
+            "instances": all.iter().map(to_json).collect::<Vec<_>>(),
+        });
+        outln!("{doc}");
+    } else {
+        outln!("queued for delivery: {queued} events");
+        if all.is_empty() {
+            outln!("no instances");
+        }
+        for s in &all {
+            out!("{}", render(s));
+        }
+    }
+    if !args.check {
         return Ok(ExitCode::SUCCESS);
     }
-    for s in &all {
-        out!("{}", render(s));
+    let now = okta_ingest_model::time::now_ms() as i64;
+    let problems: Vec<String> = all
+        .iter()
+        .filter_map(|s| problem(s, now, args.stale))
+        .collect();
+    for p in &problems {
+        eprintln!("{p}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What `--check` reports for an instance: failing (its last tick failed) or silent (no tick within
+/// `stale`).
+fn problem(s: &InstanceStatus, now_ms: i64, stale: Duration) -> Option<String> {
+    if s.last_outcome == Some(LastOutcome::Failed) {
+        return Some(format!(
+            "{}: FAILING: {}",
+            s.name,
+            s.last_error.as_deref().unwrap_or("the last tick failed")
+        ));
+    }
+    let stale_ms = i64::try_from(stale.as_millis()).unwrap_or(i64::MAX);
+    match s.last_tick_ms {
+        None => Some(format!(
+            "{}: SILENT: it never ticked (is `okta-ingest run` running?)",
+            s.name
+        )),
+        Some(at) if now_ms.saturating_sub(at) > stale_ms => Some(format!(
+            "{}: SILENT: last tick {} (more than {} ago; is `okta-ingest run` running?)",
+            s.name,
+            when(Some(at)),
+            humantime::format_duration(stale)
+        )),
+        Some(_) => None,
+    }
+}
+
+/// One instance for `--json`.
+fn to_json(s: &InstanceStatus) -> serde_json::Value {
+    json!({
+        "name": s.name,
+        "connector": s.connector,
+        "connector_hash": s.connector_hash.as_ref().map(|h| h.as_str().to_string()),
+        "last_tick": s.last_tick_ms.filter(|ms| *ms > 0).map(|ms| when(Some(ms))),
+        "last_tick_ms": s.last_tick_ms,
+        "last_outcome": s.last_outcome.map(|o| o.as_str()),
+        "events_last_tick": s.events_last_tick,
+        "events_24h": s.events_24h,
+        "events_total": s.events_total,
+        "newest_published": s.last_published,
+        "cursor_lag_s": s.cursor_lag.map(|d| d.as_secs()),
+        "queued": s.outbox_depth,
+        "last_error": s.last_error,
+        "auto_rollback": s.auto_rollback.as_ref().map(|(at, reason)| json!({"at_ms": at, "reason": reason})),
+    })
 }
 
 /// The lines of one instance.
@@ -52,8 +126,6 @@ fn render(s: &InstanceStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use okta_ingest::LastOutcome;
-    use std::time::Duration;
 
     #[test]
     fn one_instance_renders_every_figure() {
@@ -83,5 +155,47 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("last error: boom"));
+    }
+
+    #[test]
+    fn check_names_failing_and_silent_instances_only() {
+        let base = InstanceStatus {
+            name: "org".into(),
+            connector: "embedded 0.1.0".into(),
+            connector_hash: None,
+            last_tick_ms: Some(1_000_000),
+            last_outcome: Some(LastOutcome::CaughtUp),
+            events_last_tick: 0,
+            events_24h: 0,
+            events_total: 0,
+            last_published: None,
+            cursor_lag: None,
+            outbox_depth: 0,
+            last_error: None,
+            auto_rollback: None,
+        };
+        let stale = Duration::from_secs(900);
+        assert_eq!(problem(&base, 1_000_000 + 60_000, stale), None);
+        let silent = problem(&base, 1_000_000 + 901_000, stale).unwrap();
+        assert!(silent.starts_with("org: SILENT: last tick"), "{silent}");
+        let never = InstanceStatus {
+            last_tick_ms: None,
+            last_outcome: None,
+            ..base.clone()
+        };
+        assert!(problem(&never, 0, stale).unwrap().contains("never ticked"));
+        let failing = InstanceStatus {
+            last_outcome: Some(LastOutcome::Failed),
+            last_error: Some("cannot read private key file /k.pem".into()),
+            ..base.clone()
+        };
+        assert_eq!(
+            problem(&failing, 1_000_000, stale).unwrap(),
+            "org: FAILING: cannot read private key file /k.pem"
+        );
+        let j = to_json(&failing);
+        assert_eq!(j["last_outcome"], "error");
+        assert_eq!(j["last_error"], "cannot read private key file /k.pem");
+        assert_eq!(j["name"], "org");
     }
 }

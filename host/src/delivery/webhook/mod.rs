@@ -77,16 +77,18 @@ impl WebhookSink {
                 format!("invalid URL {url:?}: {e}"),
             )
         })?;
-        if parsed.scheme() != "https" || parsed.host_str().is_none() {
+        let plain_ok = parsed.scheme() == "http" && is_loopback_host(&parsed);
+        if !(parsed.scheme() == "https" || plain_ok) || parsed.host_str().is_none() {
             return Err(err(
                 "webhook",
                 SinkSetting::Destination,
-                "the webhook URL must be https://HOST[:PORT]/PATH".into(),
+                "the webhook URL must be https://HOST[:PORT]/PATH (plain http:// only to a collector on this machine: localhost, 127.0.0.1 or [::1])".into(),
             ));
         }
         // The id is stored and logged: no credentials or query string in it.
         let id = format!(
-            "webhook:https://{}{}{}",
+            "webhook:{}://{}{}{}",
+            parsed.scheme(),
             parsed.host_str().unwrap_or_default(),
             parsed.port().map(|p| format!(":{p}")).unwrap_or_default(),
             parsed.path()
@@ -250,6 +252,19 @@ impl WebhookSink {
             }
         }
     }
+}
+
+/// True for a URL on this machine (`localhost`, 127.0.0.0/8, `[::1]`): the only place events may go
+/// unencrypted (a local Vector or Fluent Bit), as they never cross a network.
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The forms of an `Authorization` value a receiver might quote: the whole value, and the credential
@@ -483,6 +498,18 @@ mod tests {
     #[test]
     fn open_validates_and_never_shows_the_secret() {
         assert!(WebhookSink::open("http://h/p", WebhookOptions::default()).is_err());
+        assert!(WebhookSink::open("http://10.0.0.1:8080/p", WebhookOptions::default()).is_err());
+        assert!(
+            WebhookSink::open("http://localhost.evil.com/p", WebhookOptions::default()).is_err()
+        );
+        for local in [
+            "http://127.0.0.1:8686/in",
+            "http://localhost:8686/in",
+            "http://[::1]:8686/in",
+        ] {
+            let s = WebhookSink::open(local, WebhookOptions::default()).unwrap();
+            assert!(s.id().starts_with("webhook:http://"), "{}", s.id());
+        }
         assert!(WebhookSink::open("not a url", WebhookOptions::default()).is_err());
         let var = "OKTA_INGEST_WEBHOOK_TEST_UNSET_VAR";
         let e = WebhookSink::open(
