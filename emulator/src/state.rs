@@ -8,7 +8,7 @@ use std::time::Duration;
 use rsa::RsaPublicKey;
 use serde_json::Value;
 
-use crate::generator::Generator;
+use crate::generator::{GeneratedEvent, Generator};
 use crate::ratelimit::Bucket;
 use crate::store::{NewEvent, Store};
 use crate::{ClientRegistration, CommittedEvent, EmulatorConfig, Fault, Stats};
@@ -127,15 +127,7 @@ impl Shared {
         let events = lock(&self.inner)
             .generator
             .generate(n, days, late_fraction, now);
-        self.store_write()
-            .append(events.into_iter().map(|g| NewEvent {
-                uuid: g.uuid,
-                event_type: g.event_type,
-                published: None,
-                published_ms: g.published_ms,
-                commit_ms: g.commit_ms,
-                raw: g.raw,
-            }));
+        self.append_generated(events);
         n
     }
 
@@ -143,6 +135,12 @@ impl Shared {
     pub fn generate_now(&self, n: usize) -> usize {
         let now = now_ms();
         let events = lock(&self.inner).generator.generate_now(n, now);
+        self.append_generated(events);
+        n
+    }
+
+    /// Appends generated events to the store (their `published` text is in `raw`).
+    fn append_generated(&self, events: Vec<GeneratedEvent>) {
         self.store_write()
             .append(events.into_iter().map(|g| NewEvent {
                 uuid: g.uuid,
@@ -152,7 +150,6 @@ impl Shared {
                 commit_ms: g.commit_ms,
                 raw: g.raw,
             }));
-        n
     }
 
     /// Commits caller-supplied events now.

@@ -105,6 +105,25 @@ async fn rerun_delivers_exactly_once(fx: &Fixture, out: &Path) {
     assert_exactly(&lines(out), &expected);
 }
 
+/// An org whose rate limit gives us one request a minute (half of 2): after the first page the
+/// connector waits for the reset.
+async fn rate_limited_org() -> Fixture {
+    let fx = Fixture::new(EmulatorConfig {
+        events: 5000,
+        days: 13,
+        rate_limit_per_minute: Some(2),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    fx.add_org().await;
+    fx
+}
+
+/// The log line of a rate-limit wait (the connector's or the host's org budget's).
+fn in_a_rate_limit_wait(log: &str) -> bool {
+    log.contains("waiting") && log.contains("rate limit")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn between_ticks_sigterm_stops_at_once_and_the_log_tells_the_story() {
     let fx = Fixture::with_org(1500).await;
@@ -171,24 +190,14 @@ async fn with_a_request_in_flight_sigterm_drops_the_page_and_a_rerun_fetches_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_rate_limit_wait_sigint_stops_at_once() {
-    // One request a minute for us (half of 2): after the first page the connector waits for the reset.
-    let fx = Fixture::new(EmulatorConfig {
-        events: 5000,
-        days: 13,
-        rate_limit_per_minute: Some(2),
-        ..EmulatorConfig::default()
-    })
-    .await;
-    fx.add_org().await;
+    let fx = rate_limited_org().await;
     let out = fx.path("out.jsonl");
     let sink = file_sink(&out);
     let mut args = vec!["run", "--interval", "5m", "--sink", &sink];
     args.extend_from_slice(&fast_with_max_wait("2m"));
     let run = Running::start(&fx, &args, "run.log");
-    run.wait_for("the rate-limit wait", |l| {
-        l.contains("waiting") && l.contains("rate limit")
-    })
-    .await;
+    run.wait_for("the rate-limit wait", in_a_rate_limit_wait)
+        .await;
     let (_, status, log) = run.stop(libc::SIGINT, "rate-limit wait").await;
     assert!(status.success(), "{status:?}\n{log}");
     assert!(
@@ -325,23 +334,14 @@ async fn a_second_signal_exits_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_once_stops_at_once_and_says_so() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 5000,
-        days: 13,
-        rate_limit_per_minute: Some(2),
-        ..EmulatorConfig::default()
-    })
-    .await;
-    fx.add_org().await;
+    let fx = rate_limited_org().await;
     let out = fx.path("out.jsonl");
     let sink = file_sink(&out);
     let mut args = vec!["run", "--once", "--sink", &sink];
     args.extend_from_slice(&fast_with_max_wait("2m"));
     let run = Running::start(&fx, &args, "once.log");
-    run.wait_for("the rate-limit wait", |l| {
-        l.contains("waiting") && l.contains("rate limit")
-    })
-    .await;
+    run.wait_for("the rate-limit wait", in_a_rate_limit_wait)
+        .await;
     let (_, status, log) = run
         .stop(libc::SIGTERM, "run --once in a rate-limit wait")
         .await;
