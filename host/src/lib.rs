@@ -122,8 +122,8 @@ mod versions;
 pub use admin::{AdminEndpoint, AdminError};
 pub use config::{HostConfig, Tuning};
 pub use delivery::{
-    FileSink, ReopenHandle, Repair, Sink, SinkError, SinkSetting, StdoutSink, WebhookOptions,
-    WebhookSink, DEFAULT_BATCH_EVENTS,
+    FileSink, ReopenHandle, Repair, Sink, SinkError, SinkSetting, SinkStop, StdoutSink,
+    WebhookOptions, WebhookSink, DEFAULT_BATCH_EVENTS,
 };
 pub use error::HostError;
 pub use events::StatusEvent;

@@ -55,6 +55,11 @@ async fn a_refused_sink_is_recorded_as_the_last_error() {
     let dir_sink = format!("file:{}", fx.dir.path().display());
     let run = fx.cli(&["run", "--once", "--sink", &dir_sink]).await;
     assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("opening the file") && !err.contains("stay queued") && err.contains("--sink"),
+        "nothing was fetched, so nothing is said to be queued: {err}"
+    );
     let doc = json_of(&fx.cli(&["status", "--json"]).await);
     let e = doc["instances"][0]["last_error"]
         .as_str()

@@ -106,6 +106,7 @@ fn sink_hint(e: &SinkError) -> Option<String> {
             }
             .into(),
         ),
+        SinkError::Open { .. } => Some("the destination is --sink".into()),
         SinkError::State(s) => state_hint(s),
         _ => None,
     }

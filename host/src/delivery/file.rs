@@ -99,7 +99,7 @@ fn open_file(path: &Path) -> Result<(File, bool), SinkError> {
     let id = || format!("file:{}", path.display());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
-            crate::files::create_private_dir(dir).map_err(|source| SinkError::Io {
+            crate::files::create_private_dir(dir).map_err(|source| SinkError::Open {
                 sink: id(),
                 action: "creating the file's directory",
                 source,
@@ -110,14 +110,14 @@ fn open_file(path: &Path) -> Result<(File, bool), SinkError> {
     {
         let mut opts = crate::files::private_options();
         opts.create(true).read(true).write(true).truncate(false);
-        let file = opts.open(path).map_err(|source| SinkError::Io {
+        let file = opts.open(path).map_err(|source| SinkError::Open {
             sink: id(),
             action: "opening the file",
             source,
         })?;
         let regular = file
             .metadata()
-            .map_err(|source| SinkError::Io {
+            .map_err(|source| SinkError::Open {
                 sink: id(),
                 action: "reading file metadata",
                 source,
@@ -130,7 +130,7 @@ fn open_file(path: &Path) -> Result<(File, bool), SinkError> {
                     return Err(SinkError::InUse { sink: id() });
                 }
                 Err(std::fs::TryLockError::Error(source)) => {
-                    return Err(SinkError::Io {
+                    return Err(SinkError::Open {
                         sink: id(),
                         action: "locking the file",
                         source,

@@ -15,7 +15,7 @@ mod stdout;
 mod webhook;
 
 pub use file::{FileSink, ReopenHandle};
-pub use sink::{Repair, Sink, SinkError, SinkSetting};
+pub use sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 pub use stdout::StdoutSink;
 pub use webhook::{WebhookOptions, WebhookSink};
 
@@ -61,12 +61,14 @@ impl Delivery {
     }
 
     /// Delivery to `sink` in batches of at most `batch` events.
-    pub(crate) fn with_batch(sink: Box<dyn Sink>, batch: usize) -> Delivery {
+    pub(crate) fn with_batch(mut sink: Box<dyn Sink>, batch: usize) -> Delivery {
+        let stopping: Arc<AtomicBool> = Arc::default();
+        sink.watch_stop(SinkStop::new(stopping.clone()));
         Delivery {
             sink: Some(sink),
             batch: batch.max(1),
             recovered: false,
-            stopping: Arc::default(),
+            stopping,
         }
     }
 
@@ -303,6 +305,11 @@ async fn run(
     loop {
         let finishing = signals.finish.load(Ordering::SeqCst);
         match delivery.drain(store).await {
+            // A drain cut short by a stop proves nothing about the sink: its last error stands.
+            Ok(n) if delivery.stopping.load(Ordering::SeqCst) => {
+                delivered += n;
+                signals.delivered.fetch_add(n, Ordering::SeqCst);
+            }
             Ok(n) => {
                 delivered += n;
                 signals.delivered.fetch_add(n, Ordering::SeqCst);

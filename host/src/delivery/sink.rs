@@ -2,6 +2,8 @@
 //! of your own.
 
 use crate::state::{OutboxEvent, StateError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// A sink failure; the events stay in the outbox and are delivered when the sink recovers.
@@ -10,6 +12,17 @@ pub enum SinkError {
     /// Writing failed.
     #[error("sink {sink}: {action} failed: {source}; events stay queued and are delivered when it recovers")]
     Io {
+        /// The sink.
+        sink: String,
+        /// What was being done.
+        action: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sink could not be opened (at start, or when reopened); nothing was written to it.
+    #[error("sink {sink}: {action} failed: {source}")]
+    Open {
         /// The sink.
         sink: String,
         /// What was being done.
@@ -98,6 +111,43 @@ pub trait Sink: Send {
     /// Preferred most events per `write` (delivery's default otherwise).
     fn batch_hint(&self) -> Option<usize> {
         None
+    }
+    /// Called once, before the first write, with the handle that says when the host is stopping. A sink
+    /// that waits inside `write` (a retry back-off) should wait with [`SinkStop::sleep`] and give up
+    /// (return an error: the batch stays queued) when it is interrupted.
+    fn watch_stop(&mut self, stop: SinkStop) {
+        let _ = stop;
+    }
+}
+
+/// Tells a sink that the host is stopping (see [`Sink::watch_stop`]).
+#[derive(Debug, Clone, Default)]
+pub struct SinkStop(Arc<AtomicBool>);
+
+impl SinkStop {
+    pub(crate) fn new(flag: Arc<AtomicBool>) -> SinkStop {
+        SinkStop(flag)
+    }
+
+    /// True once the host is stopping.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps `d` unless the host stops first; `false` when it was interrupted.
+    pub fn sleep(&self, d: std::time::Duration) -> bool {
+        const STEP: std::time::Duration = std::time::Duration::from_millis(20);
+        let until = std::time::Instant::now() + d;
+        loop {
+            if self.is_requested() {
+                return false;
+            }
+            let now = std::time::Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::sleep(STEP.min(until - now));
+        }
     }
 }
 

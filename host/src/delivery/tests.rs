@@ -393,3 +393,50 @@ async fn at_a_shutdown_a_hung_sink_is_abandoned_within_the_grace_and_its_events_
     );
     assert_eq!(state.outbox_depth().await.unwrap(), 3);
 }
+
+/// A sink that waits the way the webhook's back-off does: interruptibly.
+#[derive(Default)]
+struct BackingOff {
+    stop: SinkStop,
+}
+
+impl Sink for BackingOff {
+    fn id(&self) -> String {
+        "backing-off".into()
+    }
+    fn write(&mut self, _: &[OutboxEvent]) -> Result<(), SinkError> {
+        loop {
+            if !self.stop.sleep(Duration::from_secs(20)) {
+                return Err(SinkError::Other {
+                    sink: self.id(),
+                    message: "stopping; events stay queued".into(),
+                });
+            }
+        }
+    }
+    fn watch_stop(&mut self, stop: SinkStop) {
+        self.stop = stop;
+    }
+}
+
+#[tokio::test]
+async fn at_a_shutdown_a_backing_off_sink_gives_up_before_the_grace_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, store, _) = state_with_events(dir.path(), 2).await;
+    let worker = DeliveryWorker::start(store, Box::new(BackingOff::default())).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stop = StopSignal::default();
+    stop.request();
+    let started = std::time::Instant::now();
+    let outcome = worker.finish(&stop).await;
+    let took = started.elapsed();
+    assert!(took < STOP_GRACE, "the sink gave up when asked: {took:?}");
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("stopping")),
+        "the sink's own error, not an abandoned batch: {outcome:?}"
+    );
+    assert_eq!(state.outbox_depth().await.unwrap(), 2);
+}

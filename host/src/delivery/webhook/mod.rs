@@ -28,7 +28,7 @@ mod retry;
 pub use options::WebhookOptions;
 use options::PERMANENT_PAUSE;
 
-use super::sink::{Repair, Sink, SinkError, SinkSetting};
+use super::sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 use crate::state::OutboxEvent;
 use batch::{batch_body, idempotency_key, split_batches};
 use retry::{backoff, classify_error, classify_status, Attempt};
@@ -50,6 +50,8 @@ pub struct WebhookSink {
     rejected: Option<(String, std::time::Instant)>,
     /// The `Authorization` value and its credential, redacted from anything quoted from the receiver.
     secrets: Vec<String>,
+    /// Ends a retry back-off when the host stops.
+    stop: SinkStop,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -145,6 +147,7 @@ impl WebhookSink {
             accepted: HashSet::new(),
             rejected: None,
             secrets,
+            stop: SinkStop::default(),
         })
     }
 
@@ -247,7 +250,14 @@ impl WebhookSink {
                     retries += 1;
                     let wait = backoff(self.opts.retry_base, retries, retry_after);
                     tracing::warn!(sink = %self.id, %reason, retry = retries, wait = ?wait, "webhook batch failed; retrying");
-                    std::thread::sleep(wait);
+                    if !self.stop.sleep(wait) {
+                        return Err(SinkError::Receiver {
+                            sink: self.id.clone(),
+                            message: format!(
+                                "{reason}; not retried because the host is stopping; events from {first} on stay queued and are sent again at the next start"
+                            ),
+                        });
+                    }
                 }
             }
         }
@@ -299,6 +309,9 @@ impl Sink for WebhookSink {
     }
     fn batch_hint(&self) -> Option<usize> {
         Some(self.opts.batch_events.max(1))
+    }
+    fn watch_stop(&mut self, stop: SinkStop) {
+        self.stop = stop;
     }
     fn write(&mut self, events: &[OutboxEvent]) -> Result<(), SinkError> {
         if let Some((message, at)) = &self.rejected {
