@@ -107,40 +107,38 @@ fn open_file(path: &Path) -> Result<(File, bool), SinkError> {
             tracing::info!(dir = %dir.display(), "created the sink file's directory (mode 0700)");
         }
     }
-    {
-        let mut opts = crate::files::private_options();
-        opts.create(true).read(true).write(true).truncate(false);
-        let file = opts.open(path).map_err(|source| SinkError::Open {
+    let mut opts = crate::files::private_options();
+    opts.create(true).read(true).write(true).truncate(false);
+    let file = opts.open(path).map_err(|source| SinkError::Open {
+        sink: id(),
+        action: "opening the file",
+        source,
+    })?;
+    let regular = file
+        .metadata()
+        .map_err(|source| SinkError::Open {
             sink: id(),
-            action: "opening the file",
+            action: "reading file metadata",
             source,
-        })?;
-        let regular = file
-            .metadata()
-            .map_err(|source| SinkError::Open {
-                sink: id(),
-                action: "reading file metadata",
-                source,
-            })?
-            .is_file();
-        if regular {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(SinkError::InUse { sink: id() });
-                }
-                Err(std::fs::TryLockError::Error(source)) => {
-                    return Err(SinkError::Open {
-                        sink: id(),
-                        action: "locking the file",
-                        source,
-                    })
-                }
+        })?
+        .is_file();
+    if regular {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SinkError::InUse { sink: id() });
             }
-            crate::files::tighten(&file, path);
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(SinkError::Open {
+                    sink: id(),
+                    action: "locking the file",
+                    source,
+                })
+            }
         }
-        Ok((file, regular))
+        crate::files::tighten(&file, path);
     }
+    Ok((file, regular))
 }
 
 impl Sink for FileSink {

@@ -16,37 +16,35 @@ use std::process::ExitCode;
 
 /// Runs the chosen subcommand.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let must_exist = reads_existing_state(&cli.command);
+    // Resolved only by the commands that use a state file (`demo` and `emulator` make their own).
+    let db = || state_path(cli.db.clone(), must_exist);
     match cli.command {
-        Command::Demo(args) => return demo::run(args).await,
-        Command::Emulator(args) => return emulator::run(args).await,
-        Command::Completions { shell } => return completions(shell),
-        _ => {}
+        Command::Instance(cmd) => instance::run(&db()?, cmd).await,
+        Command::Check { name } => check::run(&db()?, &name).await,
+        Command::Run(args) => run::run(&db()?, args).await,
+        Command::Component(cmd) => component::run(&db()?, cmd).await,
+        Command::Status(args) => status::run(&db()?, args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Emulator(args) => emulator::run(args).await,
+        Command::Completions { shell } => completions(shell),
     }
-    let db = state_path(cli.db)?;
-    if reads_existing_state(&cli.command) && !db.exists() {
+}
+
+/// `--db`, `OKTA_INGEST_DB`, or the default under the user's data directory; an error without any, so
+/// the state never lands in whatever directory the command happens to run in. With `must_exist`, a
+/// path where no state exists is an error too (a typo must not yield a new, empty state).
+fn state_path(db: Option<PathBuf>, must_exist: bool) -> anyhow::Result<PathBuf> {
+    let db = db.or_else(crate::args::default_db).context(
+        "no state file: neither HOME nor XDG_DATA_HOME is set (as under some service managers); pass --db PATH or set OKTA_INGEST_DB",
+    )?;
+    if must_exist && !db.exists() {
         anyhow::bail!(
             "no state database at {} (nothing was set up there: `okta-ingest instance add` creates it; or pass the right --db / OKTA_INGEST_DB)",
             db.display()
         );
     }
-    match cli.command {
-        Command::Instance(cmd) => instance::run(&db, cmd).await,
-        Command::Check { name } => check::run(&db, &name).await,
-        Command::Run(args) => run::run(&db, args).await,
-        Command::Component(cmd) => component::run(&db, cmd).await,
-        Command::Status(args) => status::run(&db, args).await,
-        Command::Demo(_) | Command::Emulator(_) | Command::Completions { .. } => {
-            unreachable!("dispatched above")
-        }
-    }
-}
-
-/// `--db`, `OKTA_INGEST_DB`, or the default under the user's data directory; an error without any, so
-/// the state never lands in whatever directory the command happens to run in.
-fn state_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    db.or_else(crate::args::default_db).context(
-        "no state file: neither HOME nor XDG_DATA_HOME is set (as under some service managers); pass --db PATH or set OKTA_INGEST_DB",
-    )
+    Ok(db)
 }
 
 /// A host on the state file with the default settings (management commands).
