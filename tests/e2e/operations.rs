@@ -5,7 +5,6 @@
 
 use crate::support::*;
 use okta_emulator::EmulatorConfig;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn json_of(out: &std::process::Output) -> serde_json::Value {
@@ -228,28 +227,19 @@ async fn sighup_moves_the_file_sink_to_a_new_file_after_rotation() {
     fx.add_org().await;
     let out = fx.path("events.jsonl");
     let rotated = fx.path("events.jsonl.1");
-    let log = fx.path("run.log");
-    let mut run = tokio::process::Command::new(BIN)
-        .arg("--db")
-        .arg(fx.db())
-        .args([
-            "run",
-            "--interval",
-            "1s",
-            "--allow-short-interval",
-            "--admin",
-            "localhost:0",
-            "--sink",
-        ])
-        .arg(format!("file:{}", out.display()))
-        .args(FAST)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let sink = format!("file:{}", out.display());
+    let mut args = vec![
+        "run",
+        "--interval",
+        "1s",
+        "--allow-short-interval",
+        "--admin",
+        "localhost:0",
+        "--sink",
+        &sink,
+    ];
+    args.extend_from_slice(FAST);
+    let mut run = Running::start(&fx, &args, "run.log");
     let wait = |what: &'static str, ok: Box<dyn Fn() -> bool>| async move {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ok() {
@@ -259,15 +249,13 @@ async fn sighup_moves_the_file_sink_to_a_new_file_after_rotation() {
     };
     let out2 = out.clone();
     wait("the backfill", Box::new(move || lines(&out2).len() >= 200)).await;
+    let log = run.log();
     assert!(
-        read().contains("admin on http://127.0.0.1:"),
-        "localhost resolved: {}",
-        read()
+        log.contains("admin on http://127.0.0.1:"),
+        "localhost resolved: {log}"
     );
     std::fs::rename(&out, &rotated).unwrap();
-    let pid = run.id().unwrap() as i32;
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(pid, libc::SIGHUP) };
+    run.signal(libc::SIGHUP);
     let out3 = out.clone();
     wait(
         "a new file with new events",
@@ -282,17 +270,17 @@ async fn sighup_moves_the_file_sink_to_a_new_file_after_rotation() {
         "nothing more went to the rotated file"
     );
     assert!(
-        run.try_wait().unwrap().is_none(),
+        run.child.try_wait().unwrap().is_none(),
         "SIGHUP did not end it: {}",
-        read()
+        run.log()
     );
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert!(run.wait().await.unwrap().success(), "{}", read());
-    assert!(
-        read().contains("reopened the file (log rotation)"),
-        "{}",
-        read()
-    );
+    run.signal(libc::SIGTERM);
+    let status = run
+        .exit_within(Duration::from_secs(60), "after SIGTERM")
+        .await;
+    let log = run.log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("reopened the file (log rotation)"), "{log}");
     let mut all = lines(&rotated);
     all.extend(lines(&out));
     let unique: std::collections::HashSet<&String> = all.iter().collect();

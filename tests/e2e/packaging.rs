@@ -75,28 +75,19 @@ async fn the_example_config_runs_the_daemon_and_flags_override_it() {
         )
         .replace("127.0.0.1:9100", "127.0.0.1:0");
     std::fs::write(&config, &text_of).unwrap();
-    let log = fx.path("daemon.log");
-    let mut daemon = tokio::process::Command::new(BIN)
-        .arg("--db")
-        .arg(fx.db())
-        .args(["run", "--config"])
-        .arg(&config)
-        .args(FAST)
-        .env_remove("RUST_LOG")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    while !read().contains("(caught up)") {
-        assert!(std::time::Instant::now() < deadline, "{}", read());
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(daemon.id().unwrap() as i32, libc::SIGTERM) };
-    assert!(daemon.wait().await.unwrap().success(), "{}", read());
-    let started = read();
+    let config_arg = config.display().to_string();
+    let mut args = vec!["run", "--config", &config_arg];
+    args.extend_from_slice(FAST);
+    let mut daemon = Running::start(&fx, &args, "daemon.log");
+    daemon
+        .wait_for("the tick that caught up", |l| l.contains("(caught up)"))
+        .await;
+    daemon.signal(libc::SIGTERM);
+    let status = daemon
+        .exit_within(std::time::Duration::from_secs(60), "the daemon")
+        .await;
+    let started = daemon.log();
+    assert!(status.success(), "{started}");
     assert!(
         started.contains("every 5m") && started.contains("admin on http://127.0.0.1:"),
         "the file's interval and admin address: {started}"

@@ -7,78 +7,38 @@
 use crate::support::*;
 use okta_emulator::{EmulatorConfig, Fault};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 const ALL: &[&str] = &["authentication", "security", "itp", "lifecycle"];
 /// The test's bound on signal-to-exit; the product's guarantee is two seconds.
 const BOUND: Duration = Duration::from_secs(5);
 
-/// A running `okta-ingest` with its stderr going to a file.
-struct Running {
-    child: tokio::process::Child,
-    log: PathBuf,
+/// Sends `sig` to `run` and measures until the process has exited; asserts the test's bound.
+async fn stop(mut run: Running, sig: i32, state: &str) -> (Duration, ExitStatus, String) {
+    run.signal(sig);
+    let sent = Instant::now();
+    let status = run.exit_within(Duration::from_secs(60), state).await;
+    let took = sent.elapsed();
+    eprintln!("stop time ({state}): {:.3} s", took.as_secs_f64());
+    let log = run.log();
+    assert!(
+        took < BOUND,
+        "{state}: {took:?} from signal to exit; log:\n{log}"
+    );
+    (took, status, log)
 }
 
-impl Running {
-    fn start(fx: &Fixture, args: &[&str], log_name: &str) -> Running {
-        let log = fx.path(log_name);
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.arg("--db")
-            .arg(fx.db())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .kill_on_drop(true);
-        Running {
-            child: cmd.spawn().expect("binary starts"),
-            log,
-        }
-    }
+/// `run --interval INTERVAL --sink SINK` with test-speed pacing.
+fn daemon(fx: &Fixture, interval: &str, sink: &str) -> Running {
+    let mut args = vec!["run", "--interval", interval, "--sink", sink];
+    args.extend_from_slice(FAST);
+    Running::start(fx, &args, "run.log")
+}
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits (up to 60 s) until `ready` holds for the log so far.
-    async fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ready(&self.log()) {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {what}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = self.child.id().expect("still running") as i32;
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-    }
-
-    /// Sends `sig` and measures until the process has exited.
-    async fn stop(mut self, sig: i32, state: &str) -> (Duration, ExitStatus, String) {
-        self.signal(sig);
-        let sent = Instant::now();
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("{state}: still running 60 s after the signal"))
-            .unwrap();
-        let took = sent.elapsed();
-        eprintln!("stop time ({state}): {:.3} s", took.as_secs_f64());
-        let log = self.log();
-        assert!(
-            took < BOUND,
-            "{state}: {took:?} from signal to exit; log:\n{log}"
-        );
-        (took, status, log)
-    }
+/// The log line of a tick that caught up.
+fn caught_up(log: &str) -> bool {
+    log.contains("(caught up)")
 }
 
 fn fast_with_max_wait(max_wait: &'static str) -> Vec<&'static str> {
@@ -129,13 +89,10 @@ async fn between_ticks_sigterm_stops_at_once_and_the_log_tells_the_story() {
     let fx = Fixture::with_org(1500).await;
     let out = fx.path("out.jsonl");
     let sink = file_sink(&out);
-    let mut args = vec!["run", "--interval", "1m", "--sink", &sink];
-    args.extend_from_slice(FAST);
-    let run = Running::start(&fx, &args, "run.log");
-    run.wait_for("the tick that caught up", |l| l.contains("(caught up)"))
-        .await;
+    let run = daemon(&fx, "1m", &sink);
+    run.wait_for("the tick that caught up", caught_up).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, status, log) = run.stop(libc::SIGTERM, "between ticks").await;
+    let (_, status, log) = stop(run, libc::SIGTERM, "between ticks").await;
     assert!(status.success(), "{status:?}\n{log}");
     // What an operator sees at the default level: the start, the tick that fetched, the stop.
     assert!(
@@ -183,7 +140,7 @@ async fn with_a_request_in_flight_sigterm_drops_the_page_and_a_rerun_fetches_it(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, status, log) = run.stop(libc::SIGTERM, "request in flight").await;
+    let (_, status, log) = stop(run, libc::SIGTERM, "request in flight").await;
     assert!(status.success(), "{status:?}\n{log}");
     rerun_delivers_exactly_once(&fx, &out).await;
 }
@@ -198,7 +155,7 @@ async fn in_a_rate_limit_wait_sigint_stops_at_once() {
     let run = Running::start(&fx, &args, "run.log");
     run.wait_for("the rate-limit wait", in_a_rate_limit_wait)
         .await;
-    let (_, status, log) = run.stop(libc::SIGINT, "rate-limit wait").await;
+    let (_, status, log) = stop(run, libc::SIGINT, "rate-limit wait").await;
     assert!(status.success(), "{status:?}\n{log}");
     assert!(
         log.contains("for the reset") || log.contains("window to reset"),
@@ -235,7 +192,7 @@ async fn in_a_back_off_sigterm_stops_at_once() {
     );
     run.wait_for("the back-off", |l| l.contains("retry 1/"))
         .await;
-    let (_, status, log) = run.stop(libc::SIGTERM, "back-off").await;
+    let (_, status, log) = stop(run, libc::SIGTERM, "back-off").await;
     assert!(status.success(), "{status:?}\n{log}");
 }
 
@@ -274,7 +231,7 @@ async fn during_a_webhook_retry_sigterm_stops_within_the_grace() {
         l.contains("webhook batch failed; retrying")
     })
     .await;
-    let (_, status, log) = run.stop(libc::SIGTERM, "webhook retry").await;
+    let (_, status, log) = stop(run, libc::SIGTERM, "webhook retry").await;
     assert!(status.success(), "{status:?}\n{log}");
     assert!(log.contains("stay queued"), "{log}");
     // Nothing was lost: the events are still queued for the next start.
@@ -297,13 +254,10 @@ async fn with_a_blocked_sink_sigterm_abandons_the_batch_within_the_grace() {
     let fx = Fixture::with_org(3000).await;
     let fifo = blocked_fifo(&fx);
     let sink = file_sink(&fifo);
-    let mut args = vec!["run", "--interval", "5m", "--sink", &sink];
-    args.extend_from_slice(FAST);
-    let run = Running::start(&fx, &args, "run.log");
-    run.wait_for("events fetched", |l| l.contains("(caught up)"))
-        .await;
+    let run = daemon(&fx, "5m", &sink);
+    run.wait_for("events fetched", caught_up).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (took, status, log) = run.stop(libc::SIGTERM, "slow sink").await;
+    let (took, status, log) = stop(run, libc::SIGTERM, "slow sink").await;
     assert!(status.success(), "{status:?}\n{log}");
     assert!(
         took >= Duration::from_millis(900),
@@ -317,17 +271,14 @@ async fn a_second_signal_exits_at_once() {
     let fx = Fixture::with_org(3000).await;
     let fifo = blocked_fifo(&fx);
     let sink = file_sink(&fifo);
-    let mut args = vec!["run", "--interval", "5m", "--sink", &sink];
-    args.extend_from_slice(FAST);
-    let run = Running::start(&fx, &args, "run.log");
-    run.wait_for("events fetched", |l| l.contains("(caught up)"))
-        .await;
+    let run = daemon(&fx, "5m", &sink);
+    run.wait_for("events fetched", caught_up).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The first signal starts the stop, which waits up to a second for the blocked batch; the
     // second ends the process before that.
     run.signal(libc::SIGTERM);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (_, status, log) = run.stop(libc::SIGINT, "second signal").await;
+    let (_, status, log) = stop(run, libc::SIGINT, "second signal").await;
     assert_eq!(status.code(), Some(130), "the forced exit: {log}");
     assert!(log.contains("exiting now"), "{log}");
 }
@@ -342,9 +293,7 @@ async fn run_once_stops_at_once_and_says_so() {
     let run = Running::start(&fx, &args, "once.log");
     run.wait_for("the rate-limit wait", in_a_rate_limit_wait)
         .await;
-    let (_, status, log) = run
-        .stop(libc::SIGTERM, "run --once in a rate-limit wait")
-        .await;
+    let (_, status, log) = stop(run, libc::SIGTERM, "run --once in a rate-limit wait").await;
     assert_eq!(status.code(), Some(130), "not caught up: {log}");
     assert!(
         log.contains("stopped by a signal before catching up"),
@@ -365,6 +314,6 @@ async fn check_stops_at_once() {
         assert!(Instant::now() < deadline, "no request: {}", run.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, status, log) = run.stop(libc::SIGTERM, "check").await;
+    let (_, status, log) = stop(run, libc::SIGTERM, "check").await;
     assert_eq!(status.code(), Some(130), "{log}");
 }

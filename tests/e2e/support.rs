@@ -220,3 +220,73 @@ pub fn assert_exactly(got: &[String], expected: &[String]) {
             .map(|(a, _)| &a[..a.len().min(200)])
     );
 }
+
+/// A running `okta-ingest` (a daemon, or any command) with its stderr going to a file in the fixture's
+/// directory.
+pub struct Running {
+    pub child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Starts the binary with `--db` and `args`; stderr goes to `log_name`.
+    pub fn start(fx: &Fixture, args: &[&str], log_name: &str) -> Running {
+        let log = fx.path(log_name);
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("--db")
+            .arg(fx.db())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(file))
+            .kill_on_drop(true);
+        Running {
+            child: cmd.spawn().expect("binary starts"),
+            log,
+        }
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (up to 60 s) until `ready` holds for the log so far.
+    pub async fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !ready(&self.log()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw {what}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `sig` (kill(2)).
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
+    /// Waits for the exit, failing the test (`what`) after `limit`.
+    pub async fn exit_within(
+        &mut self,
+        limit: std::time::Duration,
+        what: &str,
+    ) -> std::process::ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{what}: still running after {limit:?}; log:\n{}",
+                    self.log()
+                )
+            })
+            .expect("wait")
+    }
+}
