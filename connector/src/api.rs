@@ -1,66 +1,138 @@
-//! `GET /api/v1/logs` with authentication: re-auth on 401, and classification of 4xx answers.
+//! `GET /api/v1/logs` with authentication: Bearer or DPoP (a fresh proof per attempt), re-auth on 401,
+//! a resource-server nonce answered once, and classification of 4xx answers (DPoP errors arrive as an
+//! empty body with the error in `WWW-Authenticate`).
 
+use crate::dpop::{self, ProofFor};
 use crate::env::{header, Env, HttpRequest, HttpResponse, Method};
 use crate::errors::OktaError;
 use crate::page::{parse_page, PageError, RawEvent};
 use crate::ratelimit::Pace;
 use crate::session::Session;
-use crate::types::{ErrorKind, TickError};
+use crate::token::dpop_refused;
+use crate::types::{ErrorKind, TickError, TokenScheme};
+use crate::www_authenticate::Challenge;
 
 impl<E: Env> Session<'_, E> {
     /// Fetch one System Log URL; returns a 2xx response. On 401 the token is dropped and a new one tried
-    /// once; other refusals become classified errors. `retry` is shared with the caller's retries.
+    /// once; a resource-server nonce challenge is answered once; other refusals become classified errors.
+    /// `retry` is shared with the caller's retries.
     pub fn get_logs(
         &mut self,
         url: &str,
         retry: &mut u32,
     ) -> Result<(HttpResponse, Pace), TickError> {
         let mut reauthenticated = false;
+        let mut rs_nonce_answered = false;
         loop {
-            let timeout_ms = self.tuning.request_timeout_ms;
-            // The bearer is taken per attempt: a retry after a long rate-limit wait or back-off must not
-            // resend a token that expired meanwhile.
-            let (resp, pace) = self.send(
-                |s| {
-                    let bearer = s.bearer()?;
-                    Ok(logs_request(url, &bearer, timeout_ms))
-                },
-                retry,
-            )?;
-            match resp.status {
-                200..=299 => return Ok((resp, pace)),
+            // The token (and the proof) is taken per attempt: a retry after a long rate-limit wait or
+            // back-off must not resend a token that expired meanwhile, nor a proof Okta already consumed.
+            let (resp, pace) = self.send(|s| s.logs_request(url), retry)?;
+            if (200..300).contains(&resp.status) {
+                return Ok((resp, pace));
+            }
+            let challenge = header(&resp.headers, "www-authenticate").map(Challenge::parse);
+            let error = challenge.as_ref().and_then(Challenge::error);
+            let bound = self
+                .token
+                .as_ref()
+                .is_some_and(|t| t.scheme == TokenScheme::Dpop);
+            match (resp.status, error) {
+                (401, Some("use_dpop_nonce")) if bound && !rs_nonce_answered => {
+                    let Some(n) = resp.header("dpop-nonce").filter(|n| !n.is_empty()) else {
+                        return Err(classify_logs_error(&resp, url));
+                    };
+                    self.rs_nonce = Some(n.to_string());
+                    rs_nonce_answered = true;
+                }
                 // Expired or revoked token (Okta says invalid_token): one fresh token per page.
-                401 if !reauthenticated => {
+                (401, _) if !reauthenticated => {
                     self.token = None;
                     reauthenticated = true;
                 }
-                _ => return Err(classify_logs_error(&resp)),
+                _ => return Err(classify_logs_error(&resp, url)),
             }
         }
     }
-}
 
-/// The System Log request `get_logs` sends (and `prefetch_next` guesses).
-fn logs_request(url: &str, bearer: &str, timeout_ms: u64) -> HttpRequest {
-    HttpRequest {
-        method: Method::Get,
-        url: url.to_string(),
-        headers: vec![
-            ("accept".into(), "application/json".into()),
-            ("authorization".into(), format!("Bearer {bearer}")),
-        ],
-        body: Vec::new(),
-        timeout_ms,
+    /// The System Log request for `url` with the current token: `Bearer`, or `DPoP` with a proof signed
+    /// now (`get_logs` sends it, `prefetch_next` starts it early).
+    fn logs_request(&mut self, url: &str) -> Result<HttpRequest, TickError> {
+        let token = self.access_token()?;
+        self.logs_request_with(url, &token)
+    }
+
+    fn logs_request_with(
+        &mut self,
+        url: &str,
+        token: &crate::types::AccessToken,
+    ) -> Result<HttpRequest, TickError> {
+        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+        match token.scheme {
+            TokenScheme::Bearer => {
+                headers.push(("authorization".into(), format!("Bearer {}", token.token)));
+            }
+            TokenScheme::Dpop => {
+                let nonce = self.rs_nonce.clone();
+                let proof = dpop::sign(
+                    self.env,
+                    &mut self.proof_key,
+                    ProofFor {
+                        htm: "GET",
+                        url,
+                        nonce: nonce.as_deref(),
+                        access_token: Some(&token.token),
+                    },
+                )?;
+                headers.push(("authorization".into(), format!("DPoP {}", token.token)));
+                headers.push(("dpop".into(), proof));
+            }
+        }
+        Ok(HttpRequest {
+            method: Method::Get,
+            url: url.to_string(),
+            headers,
+            body: Vec::new(),
+            timeout_ms: self.tuning.request_timeout_ms,
+        })
     }
 }
 
-/// Map a non-2xx System Log answer (after retries and re-auth) to what the user must fix.
-pub fn classify_logs_error(resp: &HttpResponse) -> TickError {
+/// Map a non-2xx System Log answer (after retries and re-auth) to what the user must fix. `url` is the
+/// request's (its `htu` is named when Okta says the proof's URL is wrong).
+pub fn classify_logs_error(resp: &HttpResponse, url: &str) -> TickError {
     let e = OktaError::parse(&resp.body);
     let www = header(&resp.headers, "www-authenticate").unwrap_or("");
-    let code = e.code().map(str::to_string);
+    let challenge = Challenge::parse(www);
     let detail = e.describe(&resp.body);
     let status = resp.status;
+    let code = e.code().or(challenge.error()).map(str::to_string);
+    let description = challenge.description().unwrap_or("");
+    match (status, challenge.error()) {
+        (400 | 401, Some("invalid_dpop_proof")) => {
+            let mut msg = dpop_refused("a System Log request", description);
+            if description.contains("'htu'") {
+                msg = format!("{msg} (the proof's htu was {})", dpop::htu(url));
+            }
+            return TickError::http(ErrorKind::AuthFailed, msg, status, code);
+        }
+        (400 | 401, Some("use_dpop_nonce")) => {
+            return TickError::http(
+                ErrorKind::BadResponse,
+                format!("the System Log asked again for a DPoP nonce after one was sent ({description}); the next tick tries again"),
+                status,
+                code,
+            );
+        }
+        (400, Some("invalid_request")) if description.contains("DPoP") => {
+            return TickError::http(
+                ErrorKind::AuthFailed,
+                format!("the System Log refused how the token was presented ({description}); the next tick gets a new token"),
+                status,
+                code,
+            );
+        }
+        _ => {}
+    }
     match status {
         401 => TickError::http(
             ErrorKind::AuthFailed,
@@ -146,11 +218,13 @@ impl<E: Env> Session<'_, E> {
             return;
         }
         let now = self.env.now_ms();
-        let Some(token) = self.token.as_ref().filter(|t| crate::token::usable(t, now)) else {
+        let Some(token) = self.token.clone().filter(|t| crate::token::usable(t, now)) else {
             return;
         };
-        let req = logs_request(next, &token.token, self.tuning.request_timeout_ms);
-        self.env.prefetch(req);
+        // A DPoP request is signed now and sent now: the proof is as fresh as any other.
+        if let Ok(req) = self.logs_request_with(next, &token) {
+            self.env.prefetch(req);
+        }
     }
 }
 

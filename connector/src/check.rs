@@ -3,7 +3,7 @@
 use crate::env::Env;
 use crate::filter::{build_filter, logs_url};
 use crate::session::Session;
-use crate::types::{ErrorKind, InstanceConfig, TickError, Tuning};
+use crate::types::{ErrorKind, InstanceConfig, TickError, TokenScheme, Tuning};
 
 /// Obtain a fresh token and read one event of the last hour; `Ok` is a one-line summary.
 pub fn run_check<E: Env>(
@@ -21,17 +21,13 @@ pub fn run_check<E: Env>(
     let since = env.now_ms().saturating_sub(3_600_000);
     let url = logs_url(&config.domain, 1, &filter, Some(since));
     // No cached token: the point is to prove a token can be obtained.
-    let mut s = Session {
-        env,
-        config,
-        tuning,
-        token: None,
-        rate_limited: 0,
-        limit_waited_ms: 0,
-        prefetch: false,
-    };
+    let mut s = Session::new(env, config, tuning, None);
     let n = s.with_page(&url, |_, _, page, _| Ok(page.len()))?;
+    let kind = match s.token.as_ref().map(|t| t.scheme) {
+        Some(TokenScheme::Dpop) => crate::dpop::describe_key(s.proof_key.as_ref()),
+        _ => "Bearer".to_string(),
+    };
     Ok(format!(
-        "OK: token obtained, System Log readable ({n} event(s) in the last hour sample)"
+        "OK: {kind} token obtained, System Log readable ({n} event(s) in the last hour sample)"
     ))
 }

@@ -1,8 +1,11 @@
 //! WASI component glue: exports the WIT `connector` interface and implements [`Env`] over
-//! wasi:http (outgoing-handler), wasi:clocks, wasi:random and the host imports. Strictly
+//! wasi:http (outgoing-handler), wasi:clocks, wasi:random and the host imports (`host`, and `dpop`
+//! since WIT 1.1). Strictly
 //! synchronous: every wait blocks on a WASI pollable, which the host services asynchronously.
 
-use crate::env::{Env, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+use crate::env::{
+    DpopNonce, Env, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method, ProofKey,
+};
 use crate::types as t;
 
 wit_bindgen::generate!({
@@ -11,6 +14,7 @@ wit_bindgen::generate!({
 });
 
 use exports::okta_ingest::connector::connector::Guest;
+use okta_ingest::connector::dpop;
 use okta_ingest::connector::host;
 use okta_ingest::connector::types as w;
 
@@ -44,17 +48,23 @@ impl Guest for Component {
     }
 
     fn tick(input: w::TickInput) -> w::TickReport {
+        let scheme = from_wit_scheme(dpop::get_token_scheme());
         let input = t::TickInput {
             config: input.config.into(),
             state: input.state,
             token: input.token.map(|a| t::AccessToken {
                 token: a.token,
                 expires_at_ms: a.expires_at_ms,
+                scheme,
             }),
             tuning: input.tuning.into(),
         };
         let mut env = WasiEnv::default();
-        crate::run_tick(&mut env, input).into()
+        let report = crate::run_tick(&mut env, input);
+        if let Some(token) = &report.token {
+            dpop::set_token_scheme(to_wit_scheme(token.scheme));
+        }
+        report.into()
     }
 
     fn check(config: w::InstanceConfig, tuning: w::Tuning) -> Result<String, w::TickError> {
@@ -72,7 +82,26 @@ impl From<w::InstanceConfig> for t::InstanceConfig {
             key_id: c.key_id,
             backfill_days: c.backfill_days,
             categories: t::Categories::from_bits(c.categories.bits()),
+            dpop: match dpop::mode() {
+                dpop::DpopMode::Auto => t::DpopMode::Auto,
+                dpop::DpopMode::Required => t::DpopMode::Required,
+                dpop::DpopMode::Off => t::DpopMode::Off,
+            },
         }
+    }
+}
+
+fn from_wit_scheme(s: dpop::TokenScheme) -> t::TokenScheme {
+    match s {
+        dpop::TokenScheme::Bearer => t::TokenScheme::Bearer,
+        dpop::TokenScheme::Dpop => t::TokenScheme::Dpop,
+    }
+}
+
+fn to_wit_scheme(s: t::TokenScheme) -> dpop::TokenScheme {
+    match s {
+        t::TokenScheme::Bearer => dpop::TokenScheme::Bearer,
+        t::TokenScheme::Dpop => dpop::TokenScheme::Dpop,
     }
 }
 
@@ -200,6 +229,28 @@ impl Env for WasiEnv {
 
     fn sign(&mut self, signing_input: &str) -> Result<String, String> {
         host::sign(signing_input)
+    }
+
+    fn dpop_key(&mut self) -> Result<ProofKey, String> {
+        dpop::public_key().map(|k| ProofKey {
+            alg: k.alg,
+            jwk: k.jwk,
+        })
+    }
+
+    fn sign_dpop(&mut self, signing_input: &str) -> Result<String, String> {
+        dpop::sign_proof(signing_input)
+    }
+
+    fn dpop_nonce(&mut self) -> Option<DpopNonce> {
+        dpop::get_nonce().map(|n| DpopNonce {
+            value: n.value,
+            received_ms: n.received_at_ms,
+        })
+    }
+
+    fn keep_dpop_nonce(&mut self, value: &str) {
+        dpop::keep_nonce(value);
     }
 
     fn commit_page(&mut self, events: Vec<t::Event>, state: Vec<u8>) -> Result<(), String> {

@@ -93,6 +93,24 @@ pub struct HttpError {
     pub message: String,
 }
 
+/// The public half of the host's DPoP proof key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofKey {
+    /// The JWS `alg` the host signs proofs with, e.g. `ES256`.
+    pub alg: String,
+    /// The public JWK as JSON object text (public members only).
+    pub jwk: String,
+}
+
+/// A token-endpoint `dpop-nonce` as the host keeps it for the org.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpopNonce {
+    /// The value, as Okta sent it.
+    pub value: String,
+    /// When the host received it, Unix epoch milliseconds.
+    pub received_ms: u64,
+}
+
 /// Every effect of the connector. Implemented over WASI in `component.rs` and by a fake in tests.
 pub trait Env {
     /// Wall clock, Unix epoch milliseconds.
@@ -111,6 +129,14 @@ pub trait Env {
     }
     /// RS256-sign `signing_input` with the instance key; returns the base64url signature.
     fn sign(&mut self, signing_input: &str) -> Result<String, String>;
+    /// The host's DPoP proof key (public half); the same for the whole call.
+    fn dpop_key(&mut self) -> Result<ProofKey, String>;
+    /// Sign a DPoP proof's `signing_input` with the proof key; returns the base64url JWS signature.
+    fn sign_dpop(&mut self, signing_input: &str) -> Result<String, String>;
+    /// The token-endpoint nonce the host keeps for this org, if any.
+    fn dpop_nonce(&mut self) -> Option<DpopNonce>;
+    /// Hand the host a new token-endpoint nonce for this org.
+    fn keep_dpop_nonce(&mut self, value: &str);
     /// Durably commit one page of events together with the new cursor state.
     fn commit_page(&mut self, events: Vec<Event>, state: Vec<u8>) -> Result<(), String>;
     /// Write a log line.

@@ -1,7 +1,7 @@
 //! A scripted [`Env`] for unit tests: canned responses in order, recorded requests and commits,
 //! and a fake clock that `sleep_ms` advances.
 
-use crate::env::{Env, HttpError, HttpErrorKind, HttpRequest, HttpResponse};
+use crate::env::{DpopNonce, Env, HttpError, HttpErrorKind, HttpRequest, HttpResponse, ProofKey};
 use crate::types::{Event, LogLevel};
 use std::collections::VecDeque;
 
@@ -18,6 +18,12 @@ pub struct FakeEnv {
     pub logs: Vec<(LogLevel, String)>,
     /// Requests announced with `prefetch` (the fake still answers in script order).
     pub prefetched: Vec<HttpRequest>,
+    /// DPoP proofs' signing inputs, in order.
+    pub proofs_signed: Vec<String>,
+    /// The org's nonce as the host keeps it.
+    pub nonce: Option<DpopNonce>,
+    /// Every nonce handed to the host.
+    pub kept_nonces: Vec<String>,
     counter: u8,
 }
 
@@ -34,6 +40,9 @@ impl FakeEnv {
             signed: Vec::new(),
             logs: Vec::new(),
             prefetched: Vec::new(),
+            proofs_signed: Vec::new(),
+            nonce: None,
+            kept_nonces: Vec::new(),
             counter: 0,
         }
     }
@@ -80,6 +89,26 @@ impl Env for FakeEnv {
     fn sign(&mut self, signing_input: &str) -> Result<String, String> {
         self.signed.push(signing_input.to_string());
         self.sign_result.clone()
+    }
+    fn dpop_key(&mut self) -> Result<ProofKey, String> {
+        Ok(ProofKey {
+            alg: "ES256".into(),
+            jwk: r#"{"kty":"EC","crv":"P-256","x":"eA","y":"eQ"}"#.into(),
+        })
+    }
+    fn sign_dpop(&mut self, signing_input: &str) -> Result<String, String> {
+        self.proofs_signed.push(signing_input.to_string());
+        Ok("cHJvb2Y".into())
+    }
+    fn dpop_nonce(&mut self) -> Option<DpopNonce> {
+        self.nonce.clone()
+    }
+    fn keep_dpop_nonce(&mut self, value: &str) {
+        self.kept_nonces.push(value.to_string());
+        self.nonce = Some(DpopNonce {
+            value: value.to_string(),
+            received_ms: self.now,
+        });
     }
     fn commit_page(&mut self, events: Vec<Event>, state: Vec<u8>) -> Result<(), String> {
         if self.fail_commit {

@@ -2,12 +2,13 @@
 //!
 //! All Okta logic is plain Rust behind the [`Env`] trait (clock, randomness, HTTP, signing, commits),
 //! so it is unit-tested natively; `component.rs` maps [`Env`] onto WASI and the host imports and
-//! exports the `okta-ingest:connector/connector@1.0.0` interface when built for wasm.
+//! exports the `okta-ingest:connector/connector@1.1.0` interface when built for wasm.
 
 pub mod api;
 pub mod assertion;
 pub mod categories;
 pub mod check;
+pub mod dpop;
 pub mod env;
 pub mod errors;
 pub mod filter;
@@ -21,6 +22,7 @@ pub mod state;
 pub mod tick;
 pub mod token;
 pub mod types;
+pub mod www_authenticate;
 
 #[cfg(target_family = "wasm")]
 mod component;
@@ -43,7 +45,7 @@ pub fn describe() -> Description {
         version: option_env!("OKTA_CONNECTOR_VERSION")
             .unwrap_or(env!("CARGO_PKG_VERSION"))
             .to_string(),
-        wit_version: "1.0.0".to_string(),
+        wit_version: "1.1.0".to_string(),
         state_schema: state::SCHEMA,
     }
 }

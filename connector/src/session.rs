@@ -1,6 +1,6 @@
 //! One tick's (or check's) working context, and sending with retries and rate-limit handling.
 
-use crate::env::{Env, HttpRequest, HttpResponse};
+use crate::env::{Env, HttpRequest, HttpResponse, ProofKey};
 use crate::errors::{transport, OktaError};
 use crate::ratelimit::{backoff_ms, decide, rate_limit_budget_ms, Decision, Pace};
 use crate::types::{AccessToken, ErrorKind, InstanceConfig, LogLevel, TickError, Tuning};
@@ -21,6 +21,35 @@ pub struct Session<'a, E: Env> {
     pub prefetch: bool,
     /// Time slept so far in this tick waiting for announced rate-limit resets after a 429.
     pub limit_waited_ms: u64,
+    /// The host's DPoP proof key, fetched at the first proof.
+    pub proof_key: Option<ProofKey>,
+    /// The token endpoint's DPoP nonce (from the host's per-org cache, then from Okta's answers).
+    pub as_nonce: Option<String>,
+    /// A nonce the System Log (the resource server) asked for, separate from the token endpoint's.
+    pub rs_nonce: Option<String>,
+}
+
+impl<'a, E: Env> Session<'a, E> {
+    /// A session with nothing spent yet.
+    pub fn new(
+        env: &'a mut E,
+        config: &'a InstanceConfig,
+        tuning: &'a Tuning,
+        token: Option<AccessToken>,
+    ) -> Session<'a, E> {
+        Session {
+            env,
+            config,
+            tuning,
+            token,
+            rate_limited: 0,
+            prefetch: false,
+            limit_waited_ms: 0,
+            proof_key: None,
+            as_nonce: None,
+            rs_nonce: None,
+        }
+    }
 }
 
 impl<E: Env> Session<'_, E> {

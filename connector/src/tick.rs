@@ -22,15 +22,7 @@ pub fn run_tick<E: Env>(env: &mut E, input: TickInput) -> TickReport {
         tuning,
     } = input;
     let mut report = TickReport::default();
-    let mut s = Session {
-        env,
-        config: &config,
-        tuning: &tuning,
-        token,
-        rate_limited: 0,
-        limit_waited_ms: 0,
-        prefetch: false,
-    };
+    let mut s = Session::new(env, &config, &tuning, token);
     let result = pages(&mut s, state, &mut report);
     report.rate_limited = s.rate_limited;
     report.token = s.token.take();

@@ -1,7 +1,7 @@
 //! Plain-Rust mirrors of the WIT `types` interface, so all logic builds and tests natively. `Categories`,
 //! `ErrorKind` and `Tuning` are the shared model's (`okta-ingest-model`), the same types the host uses.
 
-pub use okta_ingest_model::{Categories, ErrorKind, Tuning};
+pub use okta_ingest_model::{Categories, DpopMode, ErrorKind, TokenScheme, Tuning};
 
 /// One instance as the user configured it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,15 +16,19 @@ pub struct InstanceConfig {
     pub backfill_days: u8,
     /// Categories to deliver.
     pub categories: Categories,
+    /// Whether to ask for DPoP-bound tokens (WIT 1.1 `dpop.mode`).
+    pub dpop: DpopMode,
 }
 
 /// An access token cached by the host between ticks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken {
-    /// The bearer token as Okta returned it.
+    /// The token as Okta returned it.
     pub token: String,
     /// Expiry, Unix epoch milliseconds.
     pub expires_at_ms: u64,
+    /// How it is presented: `DPoP` tokens are bound to the host's proof key and need a proof per request.
+    pub scheme: TokenScheme,
 }
 
 /// Everything one tick needs.

@@ -1,7 +1,5 @@
 //! Verification of `private_key_jwt` client assertions, with Okta's checks and error texts.
 
-use std::collections::HashMap;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::pkcs1::DecodeRsaPublicKey;
@@ -15,7 +13,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use crate::{okta, ClientKeyPair, EmulatorError};
 
 /// Okta accepts an assertion expiring at most this far ahead.
-const MAX_EXP_AHEAD_S: i64 = 3600;
+pub const MAX_EXP_AHEAD_S: i64 = 3600;
 /// Slack for clock differences between the client and us (both ways).
 const SKEW_S: i64 = 60;
 
@@ -89,6 +87,18 @@ fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
         .map_err(|_| AssertionError::Malformed)
 }
 
+impl DecodedJwt {
+    /// The bytes the signature covers.
+    pub fn signing_input(&self) -> &[u8] {
+        self.signing_input.as_bytes()
+    }
+
+    /// The decoded signature.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+}
+
 /// Splits and decodes a compact JWS.
 pub fn decode(jwt: &str) -> Result<DecodedJwt, AssertionError> {
     let mut parts = jwt.trim().split('.');
@@ -117,7 +127,8 @@ pub fn parse_public_key(pem: &str) -> Option<RsaPublicKey> {
         .or_else(|| RsaPublicKey::from_pkcs1_pem(pem.trim()).ok())
 }
 
-fn verify_rsa(alg: &str, key: &RsaPublicKey, input: &[u8], sig: &[u8]) -> bool {
+/// Whether `sig` is an RS256/RS384/RS512 (`alg`) signature of `input` under `key`.
+pub fn verify_rsa(alg: &str, key: &RsaPublicKey, input: &[u8], sig: &[u8]) -> bool {
     let Ok(sig) = Signature::try_from(sig) else {
         return false;
     };
@@ -153,7 +164,9 @@ pub fn issuer(jwt: &DecodedJwt) -> Option<&str> {
 }
 
 /// Checks header, signature and claims of an assertion from an already identified client.
-/// `used_jti` maps seen jtis to their expiry; replay detection only reads it.
+/// `already_used`: its `jti` had been seen before this request (the token endpoint records a
+/// `jti` as consumed before it checks anything, as Okta does); reported only after every other
+/// check passed.
 pub fn verify(
     jwt: &DecodedJwt,
     client_id: &str,
@@ -161,7 +174,7 @@ pub fn verify(
     client: &ClientKeyInfo<'_>,
     expected_aud: &str,
     now_s: i64,
-    used_jti: &HashMap<String, i64>,
+    already_used: bool,
 ) -> Result<Verified, AssertionError> {
     let claim_str = |k: &str| jwt.claims.get(k).and_then(Value::as_str);
     if claim_str("iss") != Some(client_id) || claim_str("sub") != Some(client_id) {
@@ -208,7 +221,7 @@ pub fn verify(
         return Err(AssertionError::IssuedInFuture);
     }
     let jti = claim_str("jti").map(str::to_string);
-    if jti.as_ref().is_some_and(|j| used_jti.contains_key(j)) {
+    if jti.is_some() && already_used {
         return Err(AssertionError::Replayed);
     }
     Ok(Verified { jti, exp })
@@ -247,6 +260,7 @@ pub fn sign_claims(pair: &ClientKeyPair, claims: &Value) -> Result<String, Emula
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use std::sync::OnceLock;
 
     const AUD: &str = "https://127.0.0.1:8443/oauth2/v1/token";
@@ -266,7 +280,12 @@ mod tests {
             key: Some(&key),
             kid: Some(&pair().kid),
         };
-        verify(&decode(jwt)?, "0oa1", None, &info, AUD, now(), used)
+        let replayed = decode(jwt)?
+            .claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .is_some_and(|j| used.contains_key(j));
+        verify(&decode(jwt)?, "0oa1", None, &info, AUD, now(), replayed)
     }
 
     fn claims(f: impl FnOnce(&mut Value)) -> String {
@@ -386,7 +405,7 @@ mod tests {
             &info,
             AUD,
             now(),
-            &HashMap::new(),
+            false,
         );
         assert_eq!(r, Err(AssertionError::BadSignature));
         use rsa::pkcs1::EncodeRsaPublicKey;

@@ -1,10 +1,13 @@
 //! A faithful emulator of Okta's token endpoint (`POST /oauth2/v1/token`, `private_key_jwt`)
-//! and System Log API (`GET /api/v1/logs`) over HTTPS, for end-to-end tests, benchmarks and
-//! demos. See `README.md` and `spec/okta/API-FACTS.md` for the behaviour emulated.
+//! and System Log API (`GET /api/v1/logs`) over HTTPS, Bearer or DPoP (RFC 9449), for end-to-end
+//! tests, benchmarks and demos. See `README.md` and `spec/okta/API-FACTS.md` for the behaviour emulated.
 
 #![warn(missing_docs)]
 
+mod auth;
 mod catalog;
+mod clock;
+mod dpop;
 mod error;
 mod files;
 mod filter;
@@ -13,14 +16,21 @@ mod jwt;
 mod keys;
 mod live;
 mod logs;
+mod nonce;
 mod okta;
 mod ratelimit;
+mod replay;
 mod reply;
 mod server;
 mod state;
 mod store;
 mod tls;
 mod token;
+
+#[cfg(test)]
+mod dpop_https_tests;
+#[cfg(test)]
+mod test_proof;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,6 +78,34 @@ pub struct EmulatorConfig {
     /// Keep committing this many generated events a minute while running, `published` now, spread
     /// over the event types like the initial ones; `0` (the default): none.
     pub live_events_per_minute: u32,
+    /// How DPoP proofs are judged (see [`DpopSettings`]); changeable later with
+    /// [`Emulator::set_dpop_settings`].
+    pub dpop: DpopSettings,
+}
+
+/// The DPoP behaviours Okta leaves undocumented or that a test wants to provoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// How far in the future a proof's iat may be (Okta's value is undocumented), default 60 s.
+    pub future_skew: Duration,
+    /// Refuse an htu carrying a query or fragment (default true).
+    pub strict_htu: bool,
+    /// Resource server demands its own nonce (RFC 9449 §9; Okta does not today), default false.
+    pub rs_nonce_required: bool,
+    /// Misbehaving server: the token endpoint answers use_dpop_nonce with the same nonce forever,
+    /// default false.
+    pub nonce_loop: bool,
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        DpopSettings {
+            future_skew: Duration::from_secs(60),
+            strict_htu: true,
+            rs_nonce_required: false,
+            nonce_loop: false,
+        }
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -83,6 +121,7 @@ impl Default for EmulatorConfig {
             token_lifetime: Duration::from_secs(3600),
             ca_dir: None,
             live_events_per_minute: 0,
+            dpop: DpopSettings::default(),
         }
     }
 }
@@ -96,8 +135,17 @@ pub struct ClientRegistration {
     pub public_key_pem: String,
     /// Registered key id; when set, an assertion whose header carries another kid is refused.
     pub kid: Option<String>,
-    /// "Require DPoP": token requests without a DPoP proof get 400 `invalid_dpop_proof`.
+    /// "Require Demonstrating Proof of Possession (DPoP)": token requests need a valid DPoP proof
+    /// (RFC 9449, checked as Okta does: nonce handshake, single-use `jti`, `iat` window) and get a
+    /// `token_type: "DPoP"` token bound to the proof's key, which `/api/v1/logs` accepts only with
+    /// the `DPoP` scheme and a fresh proof. Without a proof: 400 `invalid_dpop_proof` "The DPoP
+    /// proof JWT header is missing.".
     pub require_dpop: bool,
+    /// Only when `require_dpop` is false: a proof sent anyway is ignored and a Bearer token issued
+    /// (what Okta is reported to do, DPOP.md §1.4). False: such a proof is verified like for a
+    /// DPoP app and, if valid, yields a DPoP-bound token (an app that allows DPoP binds when
+    /// offered a proof, RFC 9449 §5), while a request without one still gets Bearer.
+    pub accept_unsolicited_dpop: bool,
     /// Granted scopes, normally `["okta.logs.read"]`.
     pub scopes: Vec<String>,
     /// Whether the app has an admin role; without one `/api/v1/logs` answers 403.
@@ -114,6 +162,7 @@ impl ClientRegistration {
             public_key_pem: public_key_pem.to_string(),
             kid: None,
             require_dpop: false,
+            accept_unsolicited_dpop: true,
             scopes: vec!["okta.logs.read".into()],
             admin_role: true,
         }
@@ -197,8 +246,25 @@ pub enum Fault {
 pub struct Stats {
     /// Requests to `/oauth2/v1/token`.
     pub token_requests: u64,
-    /// Access tokens issued.
+    /// Access tokens issued (Bearer and DPoP).
     pub tokens_issued: u64,
+    /// DPoP-bound (`token_type: "DPoP"`) tokens issued.
+    pub dpop_tokens_issued: u64,
+    /// Bearer tokens issued.
+    pub bearer_tokens_issued: u64,
+    /// Token requests answered 400 `use_dpop_nonce` (the nonce handshake).
+    pub dpop_nonce_challenges: u64,
+    /// `/api/v1/logs` requests answered 401 `use_dpop_nonce` (only with
+    /// [`DpopSettings::rs_nonce_required`]).
+    pub rs_nonce_challenges: u64,
+    /// Requests (either endpoint) carrying a DPoP proof whose `jti` had been seen before, whatever
+    /// the answer (it may be a 429 that came first).
+    pub replayed_proofs: u64,
+    /// Token requests carrying a client assertion whose `jti` had been seen before.
+    pub replayed_assertions: u64,
+    /// Answers `invalid_dpop_proof` (either endpoint), or `invalid_request` about DPoP from
+    /// `/api/v1/logs`.
+    pub dpop_errors: u64,
     /// Requests to `/api/v1/logs`.
     pub log_requests: u64,
     /// `/api/v1/logs` requests answered 429 (by the bucket or by an injected `Fault::Status`).
@@ -370,6 +436,25 @@ impl Emulator {
     /// Revokes every issued token: they now answer 401 `invalid_token`.
     pub fn revoke_tokens(&self) {
         lock(&self.shared.inner).tokens.clear();
+    }
+
+    /// Replaces the DPoP settings; the next request uses them.
+    pub fn set_dpop_settings(&self, settings: DpopSettings) {
+        lock(&self.shared.inner).dpop = settings;
+    }
+
+    /// Moves the emulator's clock by `by_ms` (negative: back), cumulatively. It drives what Okta
+    /// decides by its clock: DPoP `iat`/`exp`, nonce rotation (24 h) and expiry (72 h), the client
+    /// assertion's `iat`/`exp`, and access-token expiry. Rate-limit windows and event generation
+    /// stay on real time. A client talking to a shifted emulator must date its assertions and
+    /// proofs by [`Emulator::clock_ms`].
+    pub fn shift_clock(&self, by_ms: i64) {
+        self.shared.clock.shift(by_ms);
+    }
+
+    /// The emulator's clock (real time plus every [`Emulator::shift_clock`]), epoch ms.
+    pub fn clock_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
     }
 
     /// Changes the `/api/v1/logs` rate limit (`None`: unlimited).

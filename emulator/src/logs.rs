@@ -1,9 +1,11 @@
-//! `GET /api/v1/logs`: authentication, parameters, polling (commit order, `after` cursors)
-//! and bounded (published order) queries, Link headers, rate limits and faults.
+//! `GET /api/v1/logs`: parameters, polling (commit order, `after` cursors) and bounded (published
+//! order) queries, Link headers, rate limits and faults; the token and DPoP checks are `auth.rs`.
 
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::auth;
+use crate::dpop;
 use crate::filter::{self, Filter};
 use crate::okta;
 use crate::reply::{Outcome, Reply};
@@ -14,7 +16,6 @@ use okta_ingest_model::time::{now_ms, parse_ms};
 
 /// Okta refuses `since` further back than this.
 const MAX_SINCE_AGE_MS: u64 = 180 * 86_400_000;
-const SCOPE: &str = "okta.logs.read";
 
 /// Validated request parameters.
 #[derive(Debug, Default)]
@@ -297,80 +298,6 @@ pub fn select(store: &Store, q: &Query, raw_after: Option<&str>) -> Page {
     }
 }
 
-fn www_authenticate(host: &str, error: &str, description: &str) -> String {
-    format!(
-        r#"Bearer authorization_uri="http://{host}/oauth2/v1/authorize", realm="http://{host}", scope="{SCOPE}", error="{error}", error_description="{description}", resource="/api/v1/logs""#
-    )
-}
-
-/// Checks the bearer token; `Err` is the 401/403 to send.
-fn authorize(
-    shared: &Shared,
-    headers: &http::HeaderMap,
-    host: &str,
-    now: u64,
-) -> Result<(), Reply> {
-    let unauthorized = || {
-        Reply::json(
-            401,
-            okta::api_error("E0000011", "Invalid token provided", &[]),
-        )
-        .header(
-            "www-authenticate",
-            www_authenticate(host, "invalid_token", "The token has expired."),
-        )
-    };
-    let auth = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let token = match auth.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-        _ => return Err(unauthorized()),
-    };
-    let mut inner = lock(&shared.inner);
-    let Some(info) = inner.tokens.get(token) else {
-        return Err(unauthorized());
-    };
-    if info.expires_ms <= now {
-        inner.tokens.remove(token);
-        return Err(unauthorized());
-    }
-    if !info.scopes.iter().any(|s| s == SCOPE) {
-        return Err(Reply::json(
-            403,
-            okta::api_error(
-                "E0000006",
-                "You do not have permission to perform the requested action",
-                &[],
-            ),
-        )
-        .header(
-            "www-authenticate",
-            www_authenticate(
-                host,
-                "insufficient_scope",
-                "The access token provided does not contain the required scopes.",
-            ),
-        ));
-    }
-    let admin = inner
-        .clients
-        .get(&info.client_id)
-        .is_some_and(|c| c.reg.admin_role);
-    if !admin {
-        return Err(Reply::json(
-            403,
-            okta::api_error(
-                "E0000006",
-                "You do not have permission to perform the requested action",
-                &[],
-            ),
-        ));
-    }
-    Ok(())
-}
-
 fn link_url(host: &str, params: &[(String, String)]) -> String {
     if params.is_empty() {
         return format!("https://{host}/api/v1/logs");
@@ -382,16 +309,28 @@ fn link_url(host: &str, params: &[(String, String)]) -> String {
     format!("https://{host}/api/v1/logs?{}", ser.finish())
 }
 
-/// Handles one `/api/v1/logs` request.
+/// Handles one `/api/v1/logs` request; `path` is the request path as sent.
 pub async fn handle(
     shared: &Shared,
     headers: &http::HeaderMap,
+    path: &str,
     raw_query: &str,
     host: &str,
 ) -> Outcome {
-    let (decision, fault) = {
+    let now = shared.clock.now_ms();
+    let (decision, fault, proof_replayed) = {
         let mut inner = lock(&shared.inner);
         inner.stats.log_requests += 1;
+        // Okta consumes a proof's jti on sight, before rate limiting: a proof re-sent after a 429
+        // is refused as already used (DPOP.md §2.2; terraform-provider-okta#2392).
+        let mut proof_replayed = false;
+        if let Some((jti, iat)) = dpop::header(headers).ok().flatten().and_then(dpop::peek) {
+            proof_replayed = inner.proof_jtis.record(&jti, iat, now);
+            if proof_replayed {
+                inner.stats.replayed_proofs += 1;
+            }
+        }
+        // Rate limits run on real time: a shifted clock must not open or close windows.
         let decision = inner.logs_bucket.hit(now_ms());
         if !decision.allowed {
             inner.stats.rate_limited += 1;
@@ -408,7 +347,7 @@ pub async fn handle(
                 inner.stats.rate_limited += 1;
             }
         }
-        (decision, fault)
+        (decision, fault, proof_replayed)
     };
     let with_limits = |mut r: Reply| {
         for (n, v) in decision.headers() {
@@ -455,11 +394,17 @@ pub async fn handle(
     let mut reply = if !decision.allowed {
         Reply::json(429, okta::rate_limited())
     } else {
+        let req = auth::Request {
+            headers,
+            host,
+            path,
+            now,
+            proof_replayed,
+        };
         answer(
             shared,
-            headers,
+            &req,
             raw_query,
-            host,
             matches!(fault, Some(Fault::NoNextLink)),
         )
     };
@@ -467,17 +412,13 @@ pub async fn handle(
     Outcome::Reply(with_limits(reply))
 }
 
-fn answer(
-    shared: &Shared,
-    headers: &http::HeaderMap,
-    raw_query: &str,
-    host: &str,
-    no_next: bool,
-) -> Reply {
-    let now = now_ms();
-    if let Err(r) = authorize(shared, headers, host, now) {
+fn answer(shared: &Shared, req: &auth::Request<'_>, raw_query: &str, no_next: bool) -> Reply {
+    if let Err(r) = auth::authorize(shared, req) {
         return r;
     }
+    let host = req.host;
+    // Events live on real time (the clock shift is for Okta's token and DPoP decisions).
+    let now = now_ms();
     let q = match parse_query(raw_query, now) {
         Ok(q) => q,
         Err(r) => return r,

@@ -40,6 +40,17 @@ impl Reply {
         }
     }
 
+    /// An answer with an empty body and no content type (how Okta's resource server refuses a
+    /// DPoP request: everything is in `WWW-Authenticate`).
+    pub fn empty(status: u16) -> Self {
+        Reply {
+            status,
+            headers: vec![],
+            body: Bytes::new(),
+            truncated: false,
+        }
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_ascii_lowercase(), value.into()));

@@ -133,7 +133,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Outcome {
                 return Outcome::Reply(with_other_limits(shared, method_not_allowed("GET")));
             }
             let query = req.uri().query().unwrap_or("").to_string();
-            crate::logs::handle(shared, req.headers(), &query, &host).await
+            crate::logs::handle(shared, req.headers(), &path, &query, &host).await
         }
         "/oauth2/v1/token" => {
             let (parts, body) = req.into_parts();

@@ -8,10 +8,13 @@ use std::time::Duration;
 use rsa::RsaPublicKey;
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::generator::{GeneratedEvent, Generator};
+use crate::nonce::Nonces;
 use crate::ratelimit::Bucket;
+use crate::replay::SeenJtis;
 use crate::store::{NewEvent, Store};
-use crate::{ClientRegistration, CommittedEvent, EmulatorConfig, Fault, Stats};
+use crate::{ClientRegistration, CommittedEvent, DpopSettings, EmulatorConfig, Fault, Stats};
 use okta_ingest_model::time::{now_ms, parse_ms};
 
 /// Okta's token endpoint bucket is far larger than the logs one (300–2000/min).
@@ -37,8 +40,10 @@ pub struct TokenInfo {
     pub client_id: String,
     /// Scopes granted to this token.
     pub scopes: Vec<String>,
-    /// Expiry, epoch ms.
+    /// Expiry, emulator epoch ms.
     pub expires_ms: u64,
+    /// DPoP binding: the RFC 7638 thumbprint of the proof key (`cnf.jkt`); `None` for Bearer.
+    pub jkt: Option<String>,
 }
 
 /// Mutable state other than the event store.
@@ -47,8 +52,16 @@ pub struct Inner {
     pub clients: HashMap<String, ClientEntry>,
     /// Live tokens.
     pub tokens: HashMap<String, TokenInfo>,
-    /// Seen assertion jtis and their `exp` (epoch s), pruned once expired.
+    /// Seen assertion jtis and their `exp` (emulator epoch s), pruned once expired.
     pub used_jti: HashMap<String, i64>,
+    /// Seen DPoP proof jtis, both endpoints.
+    pub proof_jtis: SeenJtis,
+    /// The token endpoint's (authorization server's) DPoP nonces.
+    pub as_nonces: Nonces,
+    /// The resource server's own DPoP nonces (used only with `rs_nonce_required`).
+    pub rs_nonces: Nonces,
+    /// DPoP behaviour switches.
+    pub dpop: DpopSettings,
     /// Queued faults.
     pub faults: VecDeque<Fault>,
     /// `/api/v1/logs` bucket.
@@ -75,6 +88,8 @@ pub struct Shared {
     pub addr: SocketAddr,
     /// Lifetime of issued tokens.
     pub token_lifetime: Duration,
+    /// Okta's clock as tests shift it (see `clock.rs` for what it drives).
+    pub clock: Clock,
 }
 
 impl Shared {
@@ -85,6 +100,10 @@ impl Shared {
                 clients: HashMap::new(),
                 tokens: HashMap::new(),
                 used_jti: HashMap::new(),
+                proof_jtis: SeenJtis::default(),
+                as_nonces: Nonces::default(),
+                rs_nonces: Nonces::default(),
+                dpop: config.dpop.clone(),
                 faults: VecDeque::new(),
                 logs_bucket: Bucket::new(config.rate_limit_per_minute)
                     .with_window(config.rate_limit_window.as_millis().max(1) as u64),
@@ -97,6 +116,7 @@ impl Shared {
             store: RwLock::new(Store::default()),
             addr,
             token_lifetime: config.token_lifetime,
+            clock: Clock::default(),
         }
     }
 

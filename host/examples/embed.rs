@@ -198,6 +198,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
                 backfill_days: 14,
                 categories: Categories::DEFAULT,
                 ca_file: Some(dir.join("ca.pem")),
+                dpop: okta_ingest::DpopMode::Auto,
             };
             (Some(emulator), new, true)
         }
@@ -219,6 +220,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
                 backfill_days,
                 categories: Categories::DEFAULT,
                 ca_file,
+                dpop: okta_ingest::DpopMode::Auto,
             };
             (None, new, follow)
         }

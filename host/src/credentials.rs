@@ -7,18 +7,21 @@ use crate::error::HostError;
 use crate::runtime::AccessToken;
 use crate::signing::Rs256Signer;
 use crate::state::Instance;
+use okta_ingest_model::DpopMode;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-/// The OAuth app a token belongs to: same org, client, key and kid.
+/// The OAuth app a token belongs to: same org, client, key and kid, and the same DPoP mode (an
+/// instance with DPoP off must not be handed a token bound to the proof key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AppKey {
     domain: String,
     client_id: String,
     private_key: PathBuf,
     key_id: Option<String>,
+    dpop: DpopMode,
 }
 
 impl AppKey {
@@ -28,6 +31,7 @@ impl AppKey {
             client_id: instance.client_id.clone(),
             private_key: instance.private_key_path.clone(),
             key_id: instance.key_id.clone(),
+            dpop: instance.dpop,
         }
     }
 }
@@ -108,6 +112,7 @@ mod tests {
         let t = AccessToken {
             token: "t".into(),
             expires_at_ms: 1,
+            scheme: okta_ingest_model::TokenScheme::Dpop,
         };
         c.keep_token(&instance("a", "app1"), Some(t.clone()));
         assert_eq!(c.token(&instance("b", "app1")), Some(t));

@@ -142,11 +142,13 @@ impl Host {
         Ok(self.services.state.outbox_depth().await?)
     }
 
-    /// `check`: gets a token and reads one small page of the System Log, committing nothing. `Ok` is a
-    /// one-line summary; Okta's refusal is [`HostError::Check`] with its kind and what to do.
+    /// `check`: gets a token and reads one small page of the System Log, committing nothing, with the
+    /// connector version the instance runs. `Ok` is a one-line summary; Okta's refusal is
+    /// [`HostError::Check`] with its kind and what to do.
     pub async fn check(&self, name: &str) -> Result<String, HostError> {
         let instance = self.instance(name).await?;
-        let rt = self.services.versions.default_runtime().await?;
+        // The version its ticks run, not the default: a check proves what the next tick will do.
+        let (rt, _) = self.services.versions.resolve(&instance).await?;
         self.services.ticker.check(&instance, &rt).await
     }
 
@@ -348,6 +350,7 @@ mod tests {
                     outcome: crate::state::LastOutcome::More,
                     error: None,
                     events: 1,
+                    token_scheme: None,
                 },
             )])
             .await
@@ -368,5 +371,107 @@ mod tests {
         );
         assert!(s.cursor_lag.unwrap() > Duration::from_secs(86_400));
         assert_eq!(host.instance("a").await.unwrap().id, id);
+    }
+
+    /// A log writer into memory, for looking at everything a test's host logged.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The DPoP proof key is used (the emulator issued bound tokens for it) and its private scalar is in
+    /// none of its encodings in the state file and its WAL, the delivered events, or anything logged at
+    /// trace level.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_dpop_proof_key_is_in_no_file_and_no_log() {
+        use base64::Engine as _;
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let emulator = okta_emulator::Emulator::start(okta_emulator::EmulatorConfig {
+            events: 300,
+            days: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let reader = emulator
+            .add_logs_reader("0oa-dpop-key", dir.path())
+            .unwrap();
+        emulator.register_client(okta_emulator::ClientRegistration {
+            require_dpop: true,
+            ..reader.keys.logs_reader()
+        });
+        let db = dir.path().join("state.db");
+        let host = Host::open(HostConfig::new(&db)).unwrap();
+        host.add_instance(NewInstance {
+            name: "org".into(),
+            domain: emulator.domain(),
+            client_id: reader.keys.client_id.clone(),
+            private_key: reader.key_path.clone(),
+            key_id: Some(reader.keys.kid.clone()),
+            backfill_days: 2,
+            categories: okta_ingest_model::Categories::ALL,
+            ca_file: Some(reader.ca_path.clone()),
+            dpop: okta_ingest_model::DpopMode::Auto,
+        })
+        .await
+        .unwrap();
+        let out = dir.path().join("events.jsonl");
+        let summary = host
+            .run_once(Box::new(crate::FileSink::open(&out).unwrap()))
+            .await
+            .unwrap();
+        assert!(summary.ok() && summary.delivered > 0, "{summary:?}");
+        assert!(emulator.stats().dpop_tokens_issued >= 1);
+
+        let secret = host.services.ticker.proof_key.secret_bytes();
+        assert_eq!(secret.len(), 32);
+        let forms = [
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret),
+            base64::engine::general_purpose::STANDARD.encode(&secret),
+            secret
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        ];
+        let mut places = vec![("the log", logs.0.lock().unwrap().clone())];
+        for f in ["state.db", "state.db-wal", "events.jsonl"] {
+            if let Ok(bytes) = std::fs::read(dir.path().join(f)) {
+                places.push((f, bytes));
+            }
+        }
+        assert!(
+            String::from_utf8_lossy(&places[0].1).contains("okta request"),
+            "the log was captured"
+        );
+        for (what, bytes) in &places {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_slice()),
+                "{what} holds the raw key"
+            );
+            let text = String::from_utf8_lossy(bytes);
+            for form in &forms {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "{what} holds the key ({form:.6}…)"
+                );
+            }
+        }
+        emulator.shutdown().await;
     }
 }

@@ -9,7 +9,7 @@ use crate::validate::{
 use crate::error::HostError;
 use crate::signing::Rs256Signer;
 use crate::state::{Instance, InstanceChanges, NewInstanceRecord, StateBackend};
-use okta_ingest_model::Categories;
+use okta_ingest_model::{Categories, DpopMode};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +32,9 @@ pub struct NewInstance {
     pub categories: Categories,
     /// Extra CA certificates to trust for the domain (e.g. a TLS-inspecting proxy's CA).
     pub ca_file: Option<PathBuf>,
+    /// Whether to ask Okta for DPoP-bound tokens ([`DpopMode::Auto`], the default, works with apps
+    /// that require DPoP and with apps that do not).
+    pub dpop: DpopMode,
 }
 
 /// Changes to an instance; `None` keeps a value.
@@ -51,6 +54,8 @@ pub struct EditInstance {
     pub ca_file: Option<Option<PathBuf>>,
     /// Refused: the backfill of an existing instance cannot change.
     pub backfill_days: Option<u8>,
+    /// New DPoP mode.
+    pub dpop: Option<DpopMode>,
 }
 
 /// Validates and stores instances.
@@ -80,6 +85,7 @@ impl Instances {
                 c => c,
             },
             ca_file: new.ca_file.as_deref().map(absolute),
+            dpop: new.dpop,
         };
         Rs256Signer::from_pem_file(&record.private_key_path)?;
         if let Some(ca) = &record.ca_file {
@@ -157,6 +163,7 @@ impl Instances {
             private_key_path,
             categories: edit.categories,
             ca_file,
+            dpop: edit.dpop,
         };
         self.refuse_same_app(
             name,

@@ -55,6 +55,8 @@
 //!         backfill_days: 7,
 //!         categories: Categories::DEFAULT,
 //!         ca_file: None,
+//!         // Bound tokens where the app requires them, Bearer where it does not.
+//!         dpop: okta_ingest::DpopMode::Auto,
 //!     })
 //!     .await?;
 //! }
@@ -100,6 +102,7 @@ mod admin;
 mod config;
 mod credentials;
 mod delivery;
+mod dpop;
 mod error;
 mod events;
 mod files;
@@ -125,12 +128,14 @@ pub use delivery::{
     FileSink, ReopenHandle, Repair, Sink, SinkError, SinkSetting, SinkStop, StdoutSink,
     WebhookOptions, WebhookSink, DEFAULT_BATCH_EVENTS,
 };
+/// The JWS algorithm of the host's DPoP proofs (the token kind `check` reports: `DPoP (ES256)`).
+pub use dpop::ALG as DPOP_PROOF_ALG;
 pub use error::HostError;
 pub use events::StatusEvent;
 pub use host::Host;
 pub use instances::{EditInstance, NewInstance};
 pub use metrics::Metrics;
-pub use okta_ingest_model::{Categories, CategoryCounts, ErrorKind};
+pub use okta_ingest_model::{Categories, CategoryCounts, DpopMode, ErrorKind, TokenScheme};
 pub use outbound::{HttpLimits, HttpSetupError, OutboundInterceptor};
 pub use run::{InstanceRun, RunSummary};
 pub use runtime::{

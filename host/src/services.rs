@@ -61,6 +61,16 @@ impl Services {
             tuning: okta_ingest_model::Tuning::from(&config.tuning),
             recorder: TickRecorder::new(state.clone(), metrics.clone(), events.clone()),
             observer: Default::default(),
+            proof_key: {
+                let key = crate::dpop::ProofKey::generate();
+                // Public (Okta writes it into every bound token as `cnf.jkt`), so fit for a log.
+                tracing::debug!(
+                    jkt = key.thumbprint(),
+                    "generated this process's DPoP proof key"
+                );
+                Arc::new(key)
+            },
+            nonces: Arc::new(crate::dpop::Nonces::new(state.clone())),
         };
         Ok(Services {
             instances: Instances::new(state.clone()),

@@ -39,6 +39,10 @@ pub struct InstanceStatus {
     pub last_error: Option<String>,
     /// When and why the version was rolled back automatically, if the activation in force is one.
     pub auto_rollback: Option<(i64, String)>,
+    /// The instance's DPoP setting.
+    pub dpop: okta_ingest_model::DpopMode,
+    /// How the last token a tick obtained was presented (`None` before the first).
+    pub token_scheme: Option<okta_ingest_model::TokenScheme>,
 }
 
 /// `now - published` for an RFC 3339 `published`; `None` if it does not parse, zero if in the future.
@@ -73,6 +77,8 @@ fn compose(
         outbox_depth: stats.outbox_depth,
         last_error: rec.last_error.clone(),
         auto_rollback,
+        dpop: rec.dpop,
+        token_scheme: rec.token_scheme,
     }
 }
 

@@ -7,6 +7,7 @@
 //! used by a test).
 
 use okta_ingest_wasm_build::{cargo_env, copy, rerun_if_changed, workspace_root, NestedBuild};
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -19,10 +20,10 @@ const COMPONENTS: [(&str, &str, &str, &str); 3] = [
         "A connector that misbehaves on purpose; the instance's client id picks the misbehaviour.",
     ),
     (
-        "wit-v1-1",
-        "okta-ingest-test-wit-v1-1",
-        "WIT_V1_1",
-        "A connector built against WIT 1.1.0 (an added export), which a 1.0 host must run.",
+        "wit-v1-2",
+        "okta-ingest-test-wit-v1-2",
+        "WIT_V1_2",
+        "A connector built against WIT 1.2.0 (an added export), which a 1.1 host must run.",
     ),
     (
         "wit-v2",
@@ -31,6 +32,12 @@ const COMPONENTS: [(&str, &str, &str, &str); 3] = [
         "A connector built against WIT major 2, which the host must refuse.",
     ),
 ];
+
+/// The checked-in 1.0.0 connector build and its SHA-256.
+const FIXTURE_1_0: (&str, &str) = (
+    "tests/artifacts/fixtures/okta-connector-wit-1.0.0.wasm",
+    "f420a41f1b049a38dc44a3e5bc94e05d7023e09efa3f6321db10352e5131e3b5",
+);
 
 /// The version the second build of the real connector claims (the live-swap tests and benchmark).
 const SWAP_VERSION: &str = "9.9.9-swap-test";
@@ -47,6 +54,7 @@ fn main() {
             "spec/model",
             "wit",
             "Cargo.lock",
+            "tests/artifacts/fixtures",
         ],
     );
 
@@ -112,6 +120,25 @@ fn main() {
         "/// The version [`SWAP`] reports.\npub const SWAP_VERSION: &str = {SWAP_VERSION:?};"
     );
     all.push("SWAP");
+
+    // The released connector of WIT 1.0.0, as users have it stored: a checked-in build, verified by its
+    // digest, so a host change that breaks 1.0 components fails the tests that load it.
+    let fixture = root.join(FIXTURE_1_0.0);
+    let bytes =
+        std::fs::read(&fixture).unwrap_or_else(|e| panic!("reading {}: {e}", fixture.display()));
+    let digest = sha256_hex(&bytes);
+    assert_eq!(
+        digest,
+        FIXTURE_1_0.1,
+        "{} is not the recorded 1.0.0 build (see tests/artifacts/fixtures/README.md)",
+        fixture.display()
+    );
+    let _ = writeln!(
+        code,
+        "/// The real connector as released for WIT 1.0.0 (checked in; see `tests/artifacts/fixtures`).\npub const CONNECTOR_WIT_1_0: &str = {:?};",
+        fixture.display().to_string()
+    );
+    all.push("CONNECTOR_WIT_1_0");
     let _ = writeln!(
         code,
         "/// Every component above by constant name (for the check that each is used by a test).\npub const ALL: &[(&str, &str)] = &[{}];",
@@ -119,4 +146,11 @@ fn main() {
     );
     let dest = out_dir.join("components.rs");
     std::fs::write(&dest, code).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -26,15 +26,15 @@ fn register(
     });
 }
 
-async fn check(fx: &Fixture, client_id: &str) -> std::process::Output {
-    fx.add_instance_as(client_id, client_id, &[]).await;
+async fn check(fx: &Fixture, client_id: &str, extra: &[&str]) -> std::process::Output {
+    fx.add_instance_as(client_id, client_id, extra).await;
     fx.cli(&["check", client_id]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_says_ok_for_a_good_setup() {
     let fx = fixture().await;
-    let out = check(&fx, &fx.client.client_id.clone()).await;
+    let out = check(&fx, &fx.client.client_id.clone(), &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("OK"),
@@ -50,14 +50,15 @@ async fn check_diagnoses_dpop_wrong_key_unknown_client_and_missing_role() {
     let other = generate_client_key_pair("other").unwrap();
     register(&fx, "wrong-key-app", &other.public_key_pem, false, true);
     register(&fx, "no-role-app", &fx.client.public_key_pem, false, false);
+    // DPoP is diagnosed where the instance sends no proof (tests/e2e/dpop.rs has the rest).
     let cases = [
-        ("dpop-app", "DPoP"),
-        ("wrong-key-app", "key"),
-        ("unknown-app", "client id"),
-        ("no-role-app", "role"),
+        ("dpop-app", &["--dpop", "off"][..], "DPoP mode is off"),
+        ("wrong-key-app", &[], "key"),
+        ("unknown-app", &[], "client id"),
+        ("no-role-app", &[], "role"),
     ];
-    for (client, want) in cases {
-        let out = check(&fx, client).await;
+    for (client, extra, want) in cases {
+        let out = check(&fx, client, extra).await;
         assert!(!out.status.success(), "{client}: {}", text(&out));
         let said = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);

@@ -274,6 +274,7 @@ async fn check_with_a_hostile_component_reports_the_enforced_limit() {
             backfill_days: 0,
             categories: okta_ingest::Categories::AUTHENTICATION,
             ca_file: Some(fx.path("ca.pem")),
+            dpop: okta_ingest::DpopMode::Auto,
         })
         .await
         .unwrap();
@@ -464,6 +465,20 @@ async fn the_private_key_is_nowhere_and_the_database_is_private() {
         text(&spy)
     );
     assert_clean("what the component saw", seen.as_bytes());
+    // Of the DPoP proof key the component gets the public JWK only (an EC point, no private `d`).
+    let jwk_line = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("dpop public-key alg=ES256 jwk="))
+        .unwrap_or_else(|| panic!("the DPoP public key was seen:\n{seen}"));
+    let jwk: serde_json::Value = serde_json::from_str(jwk_line).expect("a JWK object");
+    let mut members: Vec<&str> = jwk
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    members.sort_unstable();
+    assert_eq!(members, ["crv", "kty", "x", "y"], "{jwk}");
     assert_clean("stdout of the hostile run -vv", &spy.stdout);
     assert_clean("stderr of the hostile run -vv", &spy.stderr);
 

@@ -11,6 +11,7 @@ mod cli_validation;
 mod components;
 mod crash;
 mod diagnostics;
+mod dpop;
 mod edge_cases;
 mod embed;
 mod faults;

@@ -5,7 +5,9 @@ use crate::support::*;
 use okta_emulator::EmulatorConfig;
 use std::time::Duration;
 
-use okta_ingest_test_artifacts::{HOSTILE, SWAP, SWAP_VERSION, WIT_V1_1, WIT_V2};
+use okta_ingest_test_artifacts::{
+    CONNECTOR_WIT_1_0, HOSTILE, SWAP, SWAP_VERSION, WIT_V1_2, WIT_V2,
+};
 
 fn fresh_events(round: usize, n: usize, published: &str) -> Vec<serde_json::Value> {
     okta_emulator::minimal_events(
@@ -175,7 +177,7 @@ async fn a_version_that_keeps_trapping_is_rolled_back_for_that_instance() {
 }
 
 /// The WIT versioning promise: a component built against a newer minor of the contract that only adds an
-/// export (`tests/components/wit-v1-1`: 1.1.0 plus `features`) is accepted by this 1.0 host, stored, and
+/// export (`tests/components/wit-v1-2`: 1.2.0 plus `features`) is accepted by this 1.1 host, stored, and
 /// runs: its one event reaches the sink, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
@@ -186,14 +188,14 @@ async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
     })
     .await;
     fx.add_instance("org", &[]).await;
-    let added = fx.cli(&["component", "add", WIT_V1_1]).await;
+    let added = fx.cli(&["component", "add", WIT_V1_2]).await;
     assert!(added.status.success(), "{}", text(&added));
     let said = String::from_utf8_lossy(&added.stdout);
     assert!(
-        said.contains("1.1.0-test") && said.contains("WIT 1.1.0"),
+        said.contains("1.2.0-test") && said.contains("WIT 1.2.0"),
         "{said}"
     );
-    let act = fx.cli(&["component", "activate", "1.1.0-test"]).await;
+    let act = fx.cli(&["component", "activate", "1.2.0-test"]).await;
     assert!(act.status.success(), "{}", text(&act));
     let out = fx.path("events.jsonl");
     for _ in 0..2 {
@@ -202,6 +204,60 @@ async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
     }
     assert_eq!(
         lines(&out),
-        ["{\"uuid\":\"wit-v1-1-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}"]
+        ["{\"uuid\":\"wit-v1-2-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}"]
+    );
+}
+
+/// The other half of the promise: the connector as released for WIT 1.0.0 (a checked-in build, which
+/// knows nothing of the 1.1 `dpop` interface) still loads on this host and ingests a Bearer app's
+/// System Log, every selected event once; against an app that requires DPoP it says what it always
+/// said, and the host does not fail in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_released_wit_1_0_connector_still_ingests_with_a_bearer_app() {
+    let fx = Fixture::with_org(3_000).await;
+    let added = fx.cli(&["component", "add", CONNECTOR_WIT_1_0]).await;
+    assert!(added.status.success(), "{}", text(&added));
+    let said = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        said.contains("0.1.0+wit-1.0") && said.contains("WIT 1.0.0"),
+        "{said}"
+    );
+    let act = fx.cli(&["component", "activate", "0.1.0+wit-1.0"]).await;
+    assert!(act.status.success(), "{}", text(&act));
+    let out = fx.path("events.jsonl");
+    let run = fx.run_once(&out).await;
+    assert!(run.status.success(), "{}", text(&run));
+    let spec = CategorySpec::load();
+    let all = ["authentication", "security", "itp", "lifecycle"];
+    assert_exactly(&lines(&out), &spec.expected(&fx.emulator.committed(), &all));
+    let stats = fx.emulator.stats();
+    assert_eq!(
+        (stats.bearer_tokens_issued, stats.dpop_tokens_issued),
+        (1, 0),
+        "{stats:?}"
+    );
+    let status = fx.cli(&["status", "--json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let label = doc["instances"][0]["connector"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(label.contains("0.1.0+wit-1.0"), "{doc}");
+    assert_eq!(doc["instances"][0]["token_scheme"], "bearer", "{doc}");
+
+    // The same app now requires DPoP: the 1.0 connector cannot prove possession and says so.
+    fx.emulator
+        .register_client(okta_emulator::ClientRegistration {
+            require_dpop: true,
+            ..okta_emulator::ClientRegistration::logs_reader(
+                &fx.client.client_id,
+                &fx.client.public_key_pem,
+            )
+        });
+    let check = fx.cli(&["check", "org"]).await;
+    assert!(!check.status.success(), "{}", text(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("DPoP"),
+        "{}",
+        text(&check)
     );
 }

@@ -11,12 +11,17 @@ Then checks that the emulator's error bodies come out of the SDK as OktaAPIError
 right status and code (a `since` beyond 180 days: 400 E0000053; an unknown client id at the
 token endpoint: 401 invalid_client).
 
+With --dpop the SDK runs in its DPoP mode (`dpopEnabled`, RFC 9449, for an app that requires
+DPoP): it sends a proof with the token request, answers the `use_dpop_nonce` challenge with a new
+assertion and proof, and calls the System Log with `Authorization: DPoP` and a fresh proof per
+request. The run then also fails unless the SDK ended up holding a DPoP token (`token_type`).
+
 Prints one line of JSON and exits 0 only when the SDK parsed exactly --expected events, each
 uuid once, and nothing raised. Talks to nothing but --org-url (the loopback emulator).
 
 Usage:
   okta_sdk_compat.py --org-url https://127.0.0.1:PORT --client-id ID --private-key key.pem \
-      --expected N [--ca-file ca.pem] [--kid KID] [--since ISO8601]
+      --expected N [--ca-file ca.pem] [--kid KID] [--since ISO8601] [--dpop]
 """
 
 import argparse
@@ -45,6 +50,8 @@ def parse_args():
     p.add_argument("--skip-error-checks", action="store_true",
                    help="only page through the events (no since-too-old / unknown-client checks)")
     p.add_argument("--max-pages", type=int, default=10_000, help="safety bound on requests")
+    p.add_argument("--dpop", action="store_true",
+                   help="use the SDK's DPoP mode (dpopEnabled) and require a DPoP-bound token")
     return p.parse_args()
 
 
@@ -87,6 +94,8 @@ async def run(args, summary):
     }
     if args.kid:
         config["kid"] = args.kid
+    if args.dpop:
+        config["dpopEnabled"] = True
     since = args.since or time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 179 * 86400))
 
     seen = set()
@@ -132,9 +141,22 @@ async def run(args, summary):
             after = cursor
         else:
             raise RuntimeError(f"still getting events after {args.max_pages} requests")
+        if args.dpop:
+            summary["token_type"] = token_type_of(client)
+            if summary["token_type"] != "DPoP":
+                raise RuntimeError(f"DPoP mode, but the SDK holds a {summary['token_type']!r} token")
     summary["unique_uuids"] = len(seen)
     if not args.skip_error_checks:
         await error_checks(OktaClient, config, summary)
+
+
+def token_type_of(client):
+    """The type of the token the SDK's OAuth helper holds ("DPoP" or "Bearer"). The SDK has no
+    public accessor on the client for it, only on its request executor's OAuth object."""
+    oauth = getattr(client.get_request_executor(), "_oauth", None)
+    if oauth is None or not hasattr(oauth, "get_current_token"):
+        return None
+    return oauth.get_current_token()[1]
 
 
 async def error_checks(OktaClient, config, summary):

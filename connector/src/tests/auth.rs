@@ -81,6 +81,7 @@ fn cached_token_is_reused_and_near_expiry_is_replaced() {
     let stale = AccessToken {
         token: "old".into(),
         expires_at_ms: NOW + 59_000,
+        ..valid_token()
     };
     let r = run_tick(&mut e, input(None, Some(stale)));
     assert_eq!(e.requests.len(), 2);
@@ -124,21 +125,51 @@ fn token_failure(status: u16, body: &str) -> crate::TickError {
 
 #[test]
 fn token_errors_are_classified() {
-    let dpop = token_failure(
+    // An app that requires DPoP, while this instance's DPoP mode is off.
+    let mut e = env();
+    e.push(resp(
         400,
+        &[],
         r#"{"error":"invalid_dpop_proof","error_description":"The DPoP proof JWT header is missing."}"#,
-    );
+    ));
+    let mut i = input(None, None);
+    i.config.dpop = DpopMode::Off;
+    let dpop = run_tick(&mut e, i).error.expect("error");
     assert_eq!(dpop.kind, ErrorKind::DpopRequired);
     assert!(
+        dpop.message.contains("DPoP mode is off") && dpop.message.contains("auto"),
+        "{}",
         dpop.message
-            .contains("Require Demonstrating Proof of Possession (DPoP)")
-            && dpop.message.contains("General tab")
+    );
+    assert!(
+        !e.requests[0].headers.iter().any(|(n, _)| n == "dpop"),
+        "off sends no proof"
     );
     assert_eq!(dpop.okta_code.as_deref(), Some("invalid_dpop_proof"));
+    // With proofs on, Okta's refusal of one is reported verbatim.
+    let refused = token_failure(
+        400,
+        r#"{"error":"invalid_dpop_proof","error_description":"The DPoP proof JWT signature is invalid."}"#,
+    );
+    assert_eq!(refused.kind, ErrorKind::AuthFailed);
+    assert!(
+        refused
+            .message
+            .contains("invalid_dpop_proof: The DPoP proof JWT signature is invalid."),
+        "{}",
+        refused.message
+    );
+    // A nonce challenge without a nonce cannot be answered.
     assert_eq!(
         token_failure(400, r#"{"error":"use_dpop_nonce","error_description":"x"}"#).kind,
-        ErrorKind::DpopRequired
+        ErrorKind::BadResponse
     );
+    // A clock that is off shows in the client assertion too.
+    let clock = token_failure(
+        401,
+        r#"{"error":"invalid_client","error_description":"The client_assertion token has an issued at time in the future."}"#,
+    );
+    assert!(clock.message.contains("clock"), "{}", clock.message);
 
     let sig = token_failure(
         401,
@@ -200,14 +231,17 @@ fn token_endpoint_5xx_is_retried_with_fresh_assertions() {
 
 #[test]
 fn dpop_token_type_and_signing_failure() {
+    // With DPoP off, a bound token cannot be used (no proof key was offered): the app needs the mode on.
     let mut e = env();
     e.push(resp(
         200,
         &[],
         r#"{"token_type":"DPoP","expires_in":3600,"access_token":"x"}"#,
     ));
+    let mut i = input(None, None);
+    i.config.dpop = DpopMode::Off;
     assert_eq!(
-        run_tick(&mut e, input(None, None)).error.map(|e| e.kind),
+        run_tick(&mut e, i).error.map(|e| e.kind),
         Some(ErrorKind::DpopRequired)
     );
 
@@ -274,7 +308,7 @@ fn check_reports_one_line() {
     assert_eq!(
         ok,
         Ok(
-            "OK: token obtained, System Log readable (1 event(s) in the last hour sample)"
+            "OK: Bearer token obtained, System Log readable (1 event(s) in the last hour sample)"
                 .to_string()
         )
     );
@@ -329,7 +363,7 @@ fn describe_names_the_build() {
     let d = crate::describe();
     assert_eq!(
         (d.name.as_str(), d.wit_version.as_str(), d.state_schema),
-        ("okta-system-log", "1.0.0", 1)
+        ("okta-system-log", "1.1.0", 1)
     );
     assert_eq!(d.version, env!("CARGO_PKG_VERSION"));
 }

@@ -292,6 +292,7 @@ fn a_token_that_expires_during_a_rate_limit_wait_is_replaced_before_the_retry() 
     let short = AccessToken {
         token: "cached".into(),
         expires_at_ms: NOW + 70_000, // usable now, not after a 61 s wait
+        ..valid_token()
     };
     storm(&mut e, 1);
     e.push(token_ok("fresh")).push(page(&[], "1"));

@@ -1,12 +1,15 @@
 //! Scenario tests of `run_tick` / `run_check` against the scripted [`FakeEnv`](crate::fake::FakeEnv).
 
 mod auth;
+mod dpop;
 mod limits;
 mod paging;
 
 use crate::env::HttpResponse;
 use crate::fake::FakeEnv;
-use crate::types::{AccessToken, Categories, InstanceConfig, TickInput, Tuning};
+use crate::types::{
+    AccessToken, Categories, DpopMode, InstanceConfig, TickInput, TokenScheme, Tuning,
+};
 
 pub const DOMAIN: &str = "acme.okta.com";
 /// 2026-11-26T00:00:00Z.
@@ -19,6 +22,7 @@ pub fn config(categories: Categories) -> InstanceConfig {
         key_id: None,
         backfill_days: 7,
         categories,
+        dpop: DpopMode::Auto,
     }
 }
 
@@ -37,6 +41,7 @@ pub fn valid_token() -> AccessToken {
     AccessToken {
         token: "cached".into(),
         expires_at_ms: NOW + 3_600_000,
+        scheme: TokenScheme::Bearer,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::format::HumanDuration;
 use clap::{Args, Parser, Subcommand};
-use okta_ingest::{Categories, Tuning, WebhookOptions};
+use okta_ingest::{Categories, DpopMode, Tuning, WebhookOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use std::time::Duration;
 /// every event once, verbatim, every 5 minutes.
 ///
 /// Quick start: `okta-ingest demo` runs everything against a built-in Okta emulator. For a real org:
-/// create an API Services app with public-key client authentication (DPoP unchecked), grant it
-/// okta.logs.read and the Read-only Administrator role, then `okta-ingest instance add`,
+/// create an API Services app with public-key client authentication (DPoP on or off: both work), grant
+/// it okta.logs.read and the Read-only Administrator role, then `okta-ingest instance add`,
 /// `okta-ingest check`, and `okta-ingest run`.
 #[derive(Debug, Parser)]
 #[command(name = "okta-ingest", version, propagate_version = true)]
@@ -187,6 +187,12 @@ pub struct AddArgs {
     /// Extra CA certificates (PEM) to trust for this domain, e.g. a TLS-inspecting proxy's CA.
     #[arg(long, value_name = "PEM_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// DPoP-bound tokens (RFC 9449): auto sends a proof with each token request and uses the token Okta
+    /// issues (DPoP where the app has "Require Demonstrating Proof of Possession" checked, Bearer where
+    /// not); required refuses a Bearer token; off never sends a proof. The proof key is generated in
+    /// memory by okta-ingest: nothing to register in Okta.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = dpop_modes())]
+    pub dpop: DpopMode,
 }
 
 /// `instance edit`
@@ -221,6 +227,9 @@ pub struct EditArgs {
     /// Refused: the backfill of an existing instance cannot be edited.
     #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
     pub backfill_days: Option<String>,
+    /// New DPoP mode: auto, required or off (see `instance add --help`).
+    #[arg(long, value_name = "MODE", value_parser = dpop_modes())]
+    pub dpop: Option<DpopMode>,
 }
 
 /// `run`
@@ -381,6 +390,10 @@ pub struct EmulatorArgs {
     /// finds new ones at every poll.
     #[arg(long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..=600_000))]
     pub live: Option<u32>,
+    /// Emulate an app with "Require DPoP" unchecked (it issues Bearer tokens). By default the app requires
+    /// DPoP, as new API Services apps in Okta's admin console do.
+    #[arg(long)]
+    pub no_dpop: bool,
 }
 
 fn parse_backfill(s: &str) -> Result<u8, String> {
@@ -389,6 +402,13 @@ fn parse_backfill(s: &str) -> Result<u8, String> {
 
 fn parse_categories(s: &str) -> Result<Categories, String> {
     okta_ingest::parse_categories(s).map_err(|e| e.to_string())
+}
+
+/// `auto`, `required`, `off`, listed in `--help` and completed by the shells.
+fn dpop_modes() -> impl clap::builder::TypedValueParser<Value = DpopMode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(DpopMode::NAMED.map(|(name, _)| name))
+        .map(|s| DpopMode::parse(&s).unwrap_or_default())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -12,12 +12,13 @@ mod generated {
     });
 }
 
+pub(super) use generated::okta_ingest::connector::dpop as wit_dpop;
 pub(super) use generated::okta_ingest::connector::host::{Host as HostImports, LogLevel};
 pub(super) use generated::okta_ingest::connector::types as wit;
 pub(super) use generated::{OktaConnector, OktaConnectorPre};
 
 use super::{AccessToken, ConnectorConfig, ConnectorError, ConnectorReport, TickInput};
-use okta_ingest_model::{Categories, ErrorKind, Tuning};
+use okta_ingest_model::{Categories, ErrorKind, TokenScheme, Tuning};
 
 impl wit::Host for super::store::StoreData {}
 
@@ -106,7 +107,9 @@ pub(super) fn error_from_wit(e: wit::TickError) -> ConnectorError {
     }
 }
 
-pub(super) fn report_from_wit(r: wit::TickReport) -> ConnectorReport {
+/// The host's report; `scheme` is how the returned token is presented (the WIT 1.1 `dpop` interface
+/// tells it apart from the report).
+pub(super) fn report_from_wit(r: wit::TickReport, scheme: TokenScheme) -> ConnectorReport {
     ConnectorReport {
         pages: r.pages,
         filtered: r.filtered,
@@ -116,6 +119,7 @@ pub(super) fn report_from_wit(r: wit::TickReport) -> ConnectorReport {
         token: r.token.map(|t| AccessToken {
             token: t.token,
             expires_at_ms: t.expires_at_ms,
+            scheme,
         }),
         error: r.error.map(error_from_wit),
     }

@@ -12,6 +12,7 @@
 //! database.
 
 mod bindings;
+mod dpop;
 mod engine;
 mod imports;
 mod limits;
@@ -23,11 +24,11 @@ pub use limits::SandboxLimits;
 pub use validate::PageRefused;
 
 pub(crate) use engine::{CompileCache, SandboxEngine};
-pub(crate) use store::CallContext;
+pub(crate) use store::{CallContext, DpopCall};
 
 use crate::stop::StopSignal;
 use bindings::{OktaConnector, OktaConnectorPre};
-use okta_ingest_model::{Categories, ErrorKind, Tuning};
+use okta_ingest_model::{Categories, ErrorKind, TokenScheme, Tuning};
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -167,6 +168,8 @@ pub(crate) struct ConnectorConfig {
 pub(crate) struct AccessToken {
     pub token: String,
     pub expires_at_ms: u64,
+    /// How it is presented; a `DPoP` token is bound to this process's proof key.
+    pub scheme: TokenScheme,
 }
 
 /// Everything one tick needs.
@@ -307,6 +310,7 @@ impl ConnectorRuntime {
             outbox: None,
             http: crate::outbound::InstanceHttp::offline("describe"),
             observer: None,
+            dpop: None,
         };
         let mut store = self.store(ctx);
         let timeout = self.limits.describe_timeout;
@@ -356,8 +360,12 @@ impl ConnectorRuntime {
         // The last page may still be committing; its outcome decides the call's.
         let _ = store.data_mut().finish_commit().await;
         let stats = std::mem::take(&mut store.data_mut().stats);
+        // A 1.0 component never names the scheme: its tokens are Bearer tokens.
+        let scheme = store.data().token_scheme_out.unwrap_or_default();
         let report = match result {
-            Some(result) => outcome(&mut store, timeout, result).map(bindings::report_from_wit),
+            Some(result) => {
+                outcome(&mut store, timeout, result).map(|r| bindings::report_from_wit(r, scheme))
+            }
             None => Err(match store.data_mut().take_violation() {
                 Some(violation) => violation,
                 None => RuntimeError::Stopped,
@@ -524,7 +532,7 @@ mod tests {
         let engine = engine_with(&cache, &ledger);
         // Someone who can write the cache compiles another component with the same settings and puts
         // its machine code under the embedded connector's cache name.
-        let other = std::fs::read(okta_ingest_test_artifacts::WIT_V1_1).unwrap();
+        let other = std::fs::read(okta_ingest_test_artifacts::WIT_V1_2).unwrap();
         let planted = Component::new(engine.engine(), &other)
             .unwrap()
             .serialize()

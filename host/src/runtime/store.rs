@@ -5,9 +5,11 @@
 use super::imports::{CommitObserver, CommitStats, PageCommit};
 use super::limits::Limiter;
 use super::{RuntimeError, SandboxLimits};
+use crate::dpop::{Nonces, ProofKey};
 use crate::outbound::InstanceHttp;
 use crate::signing::Rs256Signer;
 use crate::state::{Outbox, StateError};
+use okta_ingest_model::{DpopMode, TokenScheme};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -28,6 +30,23 @@ pub(crate) struct CallContext {
     pub http: InstanceHttp,
     /// Called after every committed page.
     pub observer: Option<CommitObserver>,
+    /// What the WIT 1.1 `dpop` interface answers (`None` for `describe`, which never signs).
+    pub dpop: Option<DpopCall>,
+}
+
+/// The DPoP side of a call: the instance's mode, the process's proof key, the org's nonce.
+#[derive(Clone)]
+pub(crate) struct DpopCall {
+    /// The instance's setting.
+    pub mode: DpopMode,
+    /// The key proofs are signed with.
+    pub key: Arc<ProofKey>,
+    /// The token endpoints' nonces, by domain.
+    pub nonces: Arc<Nonces>,
+    /// The instance's Okta domain (whose nonce the call reads and keeps).
+    pub domain: String,
+    /// How the token passed in is presented.
+    pub token_scheme: TokenScheme,
 }
 
 /// The instance's HTTP hook, recording the first request it refuses so the host can fail the call
@@ -82,6 +101,9 @@ pub(crate) struct StoreData {
     pub(super) in_flight: Option<tokio::task::JoinHandle<PageCommit>>,
     /// A commit that failed after the component had moved on.
     pub(super) commit_error: Option<StateError>,
+    pub(super) dpop: Option<DpopCall>,
+    /// The scheme the component named for the token it obtained (WIT 1.1 `set-token-scheme`).
+    pub(super) token_scheme_out: Option<TokenScheme>,
 }
 
 impl StoreData {
@@ -93,6 +115,7 @@ impl StoreData {
             outbox,
             http,
             observer,
+            dpop,
         } = ctx;
         StoreData {
             // No preopens, no env, no args, no stdio, no sockets: the component sees nothing of the host.
@@ -118,6 +141,8 @@ impl StoreData {
             refused_page: None,
             in_flight: None,
             commit_error: None,
+            dpop,
+            token_scheme_out: None,
         }
     }
 

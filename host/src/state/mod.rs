@@ -9,6 +9,7 @@
 //! - [`VersionStore`]: stored connector versions, the activation history, failure counts.
 //! - [`TickLog`]: each tick's outcome and the figures `status` shows.
 //! - [`ArtifactLedger`]: digests of the compiled components the host cached, checked before loading.
+//! - [`NonceStore`]: the newest DPoP nonce of each Okta domain's token endpoint.
 //!
 //! A state has one runner at a time ([`StateBackend::claim_runner`]): two processes ticking one state
 //! would both fetch from the same cursor and drain the same outbox.
@@ -144,6 +145,22 @@ pub trait ArtifactLedger: Send + Sync {
     async fn record_artifact(&self, name: &str, sha256: &str) -> Result<(), StateError>;
 }
 
+/// The newest `dpop-nonce` each Okta domain's token endpoint issued. Not a secret (Okta gives one to
+/// anyone who asks); kept so a restarted host needs no nonce challenge, each of which Okta writes into
+/// the System Log being read.
+#[async_trait]
+pub trait NonceStore: Send + Sync {
+    /// The nonce kept for `domain` and when it was received (Unix ms), if any.
+    async fn dpop_nonce(&self, domain: &str) -> Result<Option<(String, i64)>, StateError>;
+    /// Keeps `nonce` as `domain`'s newest, received at `received_ms`.
+    async fn keep_dpop_nonce(
+        &self,
+        domain: &str,
+        nonce: &str,
+        received_ms: i64,
+    ) -> Result<(), StateError>;
+}
+
 /// Proof that this process is the state's one runner (it ticks and delivers); dropping it lets the
 /// next one in. A backend keeps whatever holds the claim inside.
 pub struct RunnerLock(#[allow(dead_code, reason = "held for its Drop")] Box<dyn Send + Sync>);
@@ -163,7 +180,9 @@ impl std::fmt::Debug for RunnerLock {
 
 /// Everything a host stores, behind one handle.
 #[async_trait]
-pub trait StateBackend: InstanceStore + Outbox + VersionStore + TickLog + ArtifactLedger {
+pub trait StateBackend:
+    InstanceStore + Outbox + VersionStore + TickLog + ArtifactLedger + NonceStore
+{
     /// A store for a delivery worker (SQLite: its own connection).
     async fn delivery(&self) -> Result<Box<dyn DeliveryStore>, StateError>;
     /// Claims the state for this process's ticks and deliveries; [`StateError::InUse`] names the

@@ -1,6 +1,6 @@
 //! What the state stores, in the host's own types: every backend reads and writes these.
 
-use okta_ingest_model::Categories;
+use okta_ingest_model::{Categories, DpopMode, TokenScheme};
 use std::path::PathBuf;
 
 /// An Okta instance as stored: what the user set up, plus what its ticks have done so far.
@@ -36,6 +36,10 @@ pub struct Instance {
     pub last_error: Option<String>,
     /// Events committed for this instance since it was added.
     pub events_total: i64,
+    /// Whether it asks Okta for DPoP-bound tokens.
+    pub dpop: DpopMode,
+    /// How the last token a tick obtained was presented (`None` before the first token).
+    pub token_scheme: Option<TokenScheme>,
 }
 
 /// How a tick ended, as stored (the database keeps the names).
@@ -96,6 +100,8 @@ pub struct NewInstanceRecord {
     pub categories: Categories,
     /// Absolute path of an extra CA file, if any.
     pub ca_file: Option<PathBuf>,
+    /// Whether it asks Okta for DPoP-bound tokens.
+    pub dpop: DpopMode,
 }
 
 /// Validated changes to an instance; `None` keeps a value.
@@ -113,6 +119,8 @@ pub struct InstanceChanges {
     pub categories: Option<Categories>,
     /// New CA file (`Some(None)` removes it).
     pub ca_file: Option<Option<PathBuf>>,
+    /// New DPoP mode.
+    pub dpop: Option<DpopMode>,
 }
 
 /// One tick's outcome, as the tick log records it.
@@ -126,6 +134,8 @@ pub struct TickRecord {
     pub error: Option<String>,
     /// Events it committed.
     pub events: u64,
+    /// How the token it ended with is presented (`None`: it ended without one, nothing to record).
+    pub token_scheme: Option<TokenScheme>,
 }
 
 /// Per-instance figures for `status` that are not part of [`Instance`].

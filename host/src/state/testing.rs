@@ -14,6 +14,7 @@ pub(crate) fn new_instance(name: &str) -> NewInstanceRecord {
         backfill_days: 7,
         categories: Categories::DEFAULT,
         ca_file: None,
+        dpop: okta_ingest_model::DpopMode::Auto,
     }
 }
 
@@ -36,6 +37,8 @@ pub(crate) fn instance(name: &str) -> Instance {
         last_outcome: None,
         last_error: None,
         events_total: 0,
+        dpop: n.dpop,
+        token_scheme: None,
     }
 }
 

@@ -9,12 +9,16 @@ pub use outcome::{FailureCause, TickFailure, TickOutcome, TickReport};
 pub(crate) use recorder::TickRecorder;
 
 use crate::credentials::Credentials;
+use crate::dpop::{Nonces, ProofKey};
 use crate::error::HostError;
 use crate::outbound::Outbound;
-use crate::runtime::{CallContext, CommitObserver, ConnectorConfig, ConnectorRuntime, TickInput};
+use crate::runtime::{
+    CallContext, CommitObserver, ConnectorConfig, ConnectorRuntime, DpopCall, TickInput,
+};
 use crate::state::{Instance, Outbox, StateBackend};
 use crate::stop::StopSignal;
 use crate::versions::Versions;
+use okta_ingest_model::TokenScheme;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -32,6 +36,10 @@ pub(crate) struct Ticker {
     pub(crate) tuning: okta_ingest_model::Tuning,
     pub(crate) recorder: TickRecorder,
     pub(crate) observer: Mutex<Option<CommitObserver>>,
+    /// This process's DPoP proof key (every bound token of the process is bound to it).
+    pub(crate) proof_key: Arc<ProofKey>,
+    /// The token endpoints' DPoP nonces, by domain.
+    pub(crate) nonces: Arc<Nonces>,
 }
 
 fn connector_config(instance: &Instance) -> ConnectorConfig {
@@ -46,7 +54,12 @@ fn connector_config(instance: &Instance) -> ConnectorConfig {
 
 impl Ticker {
     /// What a call for `instance` may use; `commit` lets it commit pages.
-    fn call_context(&self, instance: &Instance, commit: bool) -> Result<CallContext, HostError> {
+    fn call_context(
+        &self,
+        instance: &Instance,
+        commit: bool,
+        token_scheme: TokenScheme,
+    ) -> Result<CallContext, HostError> {
         let signer = self.credentials.signer(&instance.private_key_path)?;
         let http = self.outbound.for_instance(
             &instance.name,
@@ -65,6 +78,13 @@ impl Ticker {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            dpop: Some(DpopCall {
+                mode: instance.dpop,
+                key: self.proof_key.clone(),
+                nonces: self.nonces.clone(),
+                domain: instance.domain.clone(),
+                token_scheme,
+            }),
         })
     }
 
@@ -81,11 +101,13 @@ impl Ticker {
         let started = Instant::now();
         let prepared = async {
             let (rt, version) = self.versions.resolve(instance).await?;
-            let ctx = self.call_context(instance, true)?;
+            let token = self.credentials.token(instance);
+            let scheme = token.as_ref().map(|t| t.scheme).unwrap_or_default();
+            let ctx = self.call_context(instance, true, scheme)?;
             let input = TickInput {
                 config: connector_config(instance),
                 state: self.state.cursor(instance.id).await?,
-                token: self.credentials.token(instance),
+                token,
                 tuning: self.tuning.clone(),
             };
             Ok::<_, HostError>((rt, version, ctx, input))
@@ -116,6 +138,10 @@ impl Ticker {
             rate_limited: connector_report
                 .as_ref()
                 .map_or(0, |r| u64::from(r.rate_limited)),
+            token_scheme: connector_report
+                .as_ref()
+                .and_then(|r| r.token.as_ref())
+                .map(|t| t.scheme),
             outcome,
             committed,
             duration: started.elapsed(),
@@ -158,7 +184,7 @@ impl Ticker {
         instance: &Instance,
         rt: &ConnectorRuntime,
     ) -> Result<String, HostError> {
-        let ctx = self.call_context(instance, false)?;
+        let ctx = self.call_context(instance, false, TokenScheme::Bearer)?;
         // A check answers a person waiting for it: fewer retries and shorter waits than a tick, so it
         // ends within the sandbox's check limit (permanent errors are not retried at all).
         let tuning = okta_ingest_model::Tuning {

@@ -144,6 +144,8 @@ pub struct TickReport {
     pub rate_limited: u64,
     /// Wall time of the tick, from resolving the version to the connector's return.
     pub duration: Duration,
+    /// How the token the tick ended with is presented (`None`: it ended without one).
+    pub token_scheme: Option<okta_ingest_model::TokenScheme>,
 }
 
 impl TickReport {
@@ -166,6 +168,7 @@ impl TickReport {
             duplicates: 0,
             rate_limited: 0,
             duration,
+            token_scheme: None,
         }
     }
 }

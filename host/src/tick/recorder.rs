@@ -69,6 +69,7 @@ impl TickRecorder {
                     outcome: report.outcome.recorded(),
                     error: failure.map(|f| f.message.clone()),
                     events: report.committed.events,
+                    token_scheme: report.token_scheme,
                 },
             ));
             p.last_flush.is_none_or(|t| t.elapsed() >= FLUSH_EVERY)

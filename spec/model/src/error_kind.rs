@@ -3,7 +3,7 @@
 /// The kind of a tick's failure, as the connector classified it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The app requires DPoP-bound tokens.
+    /// The app requires DPoP-bound tokens and the token request carried no proof.
     DpopRequired,
     /// The client assertion was rejected: wrong private key or `kid`.
     InvalidSignature,

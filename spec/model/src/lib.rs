@@ -8,6 +8,8 @@
 //! - [`rate_limit`]: Okta's `X-Rate-Limit-*` response headers.
 //! - [`Tuning`]: pacing and retry settings of a tick, with the one set of defaults.
 //! - [`ErrorKind`]: what went wrong in a tick (the WIT `error-kind`).
+//! - [`DpopMode`] and [`TokenScheme`]: whether an instance asks for DPoP-bound tokens, and how a token
+//!   is presented (the WIT `dpop` interface's enums).
 //!
 //! Which event types belong to which category is not here: the connector classifies (it owns Okta's API
 //! semantics), and the emulator and the end-to-end tests keep their own, independent classification on
@@ -16,11 +18,13 @@
 //! The crate has no dependencies and builds for `wasm32-wasip2` as well as natively.
 
 mod categories;
+mod dpop;
 mod error_kind;
 pub mod rate_limit;
 pub mod time;
 mod tuning;
 
 pub use categories::{Categories, CategoryCounts};
+pub use dpop::{DpopMode, TokenScheme};
 pub use error_kind::ErrorKind;
 pub use tuning::Tuning;

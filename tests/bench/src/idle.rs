@@ -227,6 +227,7 @@ async fn create_rows(
                     backfill_days: 0,
                     categories: Categories::ALL,
                     ca_file: Some(std::path::absolute(&client.ca_path)?),
+                    dpop: okta_ingest::DpopMode::Auto,
                 })
                 .await?;
         }

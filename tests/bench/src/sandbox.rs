@@ -38,6 +38,9 @@ fn conn_config(domain: &str, client_id: &str, kid: Option<&str>) -> conn::Instan
         key_id: kid.map(str::to_string),
         backfill_days: 14,
         categories: Categories::ALL,
+        // The native side compares with the component on a Bearer app (the backfill benchmark measures
+        // DPoP's cost end to end).
+        dpop: conn::DpopMode::Off,
     }
 }
 
@@ -121,6 +124,16 @@ impl conn::Env for MemEnv<'_> {
     fn sign(&mut self, _: &str) -> Result<String, String> {
         Err("no key in the in-memory benchmark (a token is given)".into())
     }
+    fn dpop_key(&mut self) -> Result<conn::env::ProofKey, String> {
+        Err("no DPoP in this benchmark (a Bearer app)".into())
+    }
+    fn sign_dpop(&mut self, _: &str) -> Result<String, String> {
+        Err("no DPoP in this benchmark (a Bearer app)".into())
+    }
+    fn dpop_nonce(&mut self) -> Option<conn::env::DpopNonce> {
+        None
+    }
+    fn keep_dpop_nonce(&mut self, _: &str) {}
     fn commit_page(&mut self, events: Vec<conn::Event>, state: Vec<u8>) -> Result<(), String> {
         let n = events.len() as u64;
         if let Some((db, id)) = &self.db {
@@ -254,6 +267,16 @@ impl conn::Env for NetEnv<'_> {
     fn sign(&mut self, input: &str) -> Result<String, String> {
         Ok(self.signer.sign_b64url(input.as_bytes()))
     }
+    fn dpop_key(&mut self) -> Result<conn::env::ProofKey, String> {
+        Err("no DPoP in this benchmark (a Bearer app)".into())
+    }
+    fn sign_dpop(&mut self, _: &str) -> Result<String, String> {
+        Err("no DPoP in this benchmark (a Bearer app)".into())
+    }
+    fn dpop_nonce(&mut self) -> Option<conn::env::DpopNonce> {
+        None
+    }
+    fn keep_dpop_nonce(&mut self, _: &str) {}
     fn commit_page(&mut self, events: Vec<conn::Event>, state: Vec<u8>) -> Result<(), String> {
         let n = events.len() as u64;
         self.db.commit(self.instance_id, events, state)?;
@@ -318,6 +341,7 @@ fn mem_input(domain: &str) -> conn::TickInput {
         token: Some(conn::AccessToken {
             token: "bench".into(),
             expires_at_ms: setup::now_ms() + 3_600_000,
+            scheme: conn::TokenScheme::Bearer,
         }),
         tuning: conn_tuning(),
     }
@@ -333,6 +357,7 @@ fn record(name: &str, domain: &str, client: &setup::Client) -> NewInstanceRecord
         backfill_days: 14,
         categories: Categories::ALL,
         ca_file: Some(client.ca_path.clone()),
+        dpop: okta_ingest::DpopMode::Auto,
     }
 }
 
@@ -402,6 +427,7 @@ async fn add(
             backfill_days: 14,
             categories: Categories::ALL,
             ca_file: Some(client.ca_path.clone()),
+            dpop: okta_ingest::DpopMode::Auto,
         })
         .await?)
 }

@@ -46,6 +46,27 @@ pub fn register(emu: &Emulator, dir: &Path, client_id: &str) -> anyhow::Result<C
     })
 }
 
+/// [`register`], for an app with "Require Demonstrating Proof of Possession (DPoP)" checked.
+pub fn register_requiring_dpop(
+    emu: &Emulator,
+    dir: &Path,
+    client_id: &str,
+) -> anyhow::Result<Client> {
+    let r = emu
+        .add_logs_reader(client_id, dir)
+        .context("registering a client with the emulator")?;
+    emu.register_client(okta_emulator::ClientRegistration {
+        require_dpop: true,
+        ..r.keys.logs_reader()
+    });
+    Ok(Client {
+        client_id: r.keys.client_id,
+        kid: r.keys.kid,
+        key_path: r.key_path,
+        ca_path: r.ca_path,
+    })
+}
+
 /// Adds one instance (all categories) through the library API, as `instance add` would.
 pub async fn add_instance(
     db: &Path,
@@ -64,6 +85,7 @@ pub async fn add_instance(
         backfill_days,
         categories: Categories::ALL,
         ca_file: Some(client.ca_path.clone()),
+        dpop: okta_ingest::DpopMode::Auto,
     })
     .await?;
     Ok(())

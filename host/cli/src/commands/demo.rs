@@ -1,11 +1,12 @@
 //! `demo`: the whole product on a fresh machine with nothing configured. Starts the Okta emulator on
-//! loopback over HTTPS with a generated CA, registers a generated client key, adds an instance with a
-//! 14-day backfill of every category, runs it until caught up, and prints a summary.
+//! loopback over HTTPS with a generated CA, registers a generated client key for an app that requires
+//! DPoP (what Okta's admin console creates by default), adds an instance with a 14-day backfill of every
+//! category, runs it until caught up, and prints a summary.
 
 use crate::args::DemoArgs;
 use crate::progress::Progress;
 use anyhow::Context;
-use okta_emulator::{Emulator, EmulatorConfig};
+use okta_emulator::{ClientRegistration, Emulator, EmulatorConfig};
 use okta_ingest::{Categories, FileSink, Host, HostConfig, NewInstance};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +48,11 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let client = emulator
         .add_logs_reader("0oa-okta-ingest-demo", dir)
         .context("registering a client with the emulator")?;
+    // New API Services apps have "Require Demonstrating Proof of Possession (DPoP)" checked.
+    emulator.register_client(ClientRegistration {
+        require_dpop: true,
+        ..client.keys.logs_reader()
+    });
 
     let host = Host::open(HostConfig::new(dir.join("state.db")))?;
     let rec = host
@@ -59,10 +65,11 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             backfill_days: 14,
             categories: Categories::ALL,
             ca_file: Some(client.ca_path),
+            dpop: okta_ingest::DpopMode::Auto,
         })
         .await?;
     eprintln!(
-        "instance demo -> https://{} (all categories, 14-day backfill)",
+        "instance demo -> https://{} (all categories, 14-day backfill, an app that requires DPoP)",
         rec.domain
     );
     let progress = Progress::new(&[rec]);
@@ -96,6 +103,15 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     outln!("    (an event in two categories counts in both, and is delivered once)");
     outln!("  pages:                        {}", inst.pages);
+    let stats = emulator.stats();
+    outln!(
+        "  tokens:                       {} DPoP-bound ({}), {} Bearer; {} nonce challenge(s), {} replayed proof(s)",
+        stats.dpop_tokens_issued,
+        okta_ingest::DPOP_PROOF_ALG,
+        stats.bearer_tokens_issued,
+        stats.dpop_nonce_challenges,
+        stats.replayed_proofs
+    );
     outln!("  lines in events.jsonl:        {lines}");
     outln!("  seconds:                      {secs:.2}");
     outln!(
@@ -123,8 +139,9 @@ fn what_next() -> std::io::Result<()> {
     outln!("    file in that directory, not your default one).");
     outln!("  A real Okta org:");
     outln!("    1. Admin console: create an API Services app; Client Credentials: Public key / Private key,");
-    outln!("       add your public key (or let Okta generate the pair and save the private key as PEM);");
-    outln!("       uncheck \"Require Demonstrating Proof of Possession (DPoP)\".");
+    outln!("       add your public key (or let Okta generate the pair and save the private key as PEM).");
+    outln!("       \"Require Demonstrating Proof of Possession (DPoP)\" may stay checked: okta-ingest binds");
+    outln!("       its tokens with a key of its own (--dpop auto, the default).");
     outln!("    2. Okta API Scopes: grant okta.logs.read. Admin roles: assign Read-only Administrator.");
     outln!("    3. okta-ingest instance add prod --domain company.okta.com --client-id 0oa... \\");
     outln!("         --private-key ./okta-app-key.pem --backfill-days 7 --events authentication,security,itp");

@@ -46,6 +46,10 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     let client = emulator
         .open_logs_reader(CLIENT_ID, &dir)
         .context("setting up the emulator's client")?;
+    emulator.register_client(okta_emulator::ClientRegistration {
+        require_dpop: !args.no_dpop,
+        ..client.keys.logs_reader()
+    });
     let db = dir.join("state.db");
     let okta_ingest = format!("okta-ingest --db {}", quote(&db));
 
@@ -55,10 +59,15 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         String::new()
     };
     outln!(
-        "Okta emulator on https://{} with {} events over {} days{live_note}",
+        "Okta emulator on https://{} with {} events over {} days{live_note}; its app {}",
         emulator.domain(),
         args.events,
-        args.days
+        args.days,
+        if args.no_dpop {
+            "issues Bearer tokens (DPoP not required)"
+        } else {
+            "requires DPoP (okta-ingest binds its tokens; --no-dpop for a Bearer app)"
+        }
     );
     outln!(
         "Its client key and CA are in {} ({}), with the state file of the lines below.",

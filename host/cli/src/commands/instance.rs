@@ -44,14 +44,16 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
             backfill_days: a.backfill_days,
             categories: a.events,
             ca_file: a.ca_file,
+            dpop: a.dpop,
         })
         .await?;
     outln!(
-        "added instance {} ({}, events: {}, backfill: {} days); next: okta-ingest check {}",
+        "added instance {} ({}, events: {}, backfill: {} days, DPoP: {}); next: okta-ingest check {}",
         rec.name,
         rec.domain,
         rec.categories,
         rec.backfill_days,
+        rec.dpop,
         rec.name
     );
     Ok(ExitCode::SUCCESS)
@@ -80,6 +82,7 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
                     e.ca_file.map(Some)
                 },
                 backfill_days: backfill,
+                dpop: e.dpop,
             },
         )
         .await?;
@@ -141,6 +144,8 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
             .unwrap_or_else(|| "- (system roots)".into())
     );
     outln!("events:        {}", r.categories);
+    outln!("dpop:          {}", r.dpop);
+    outln!("token:         {}", token_kind(r.token_scheme));
     outln!("backfill:      {} days", r.backfill_days);
     outln!(
         "cursor:        {}",
@@ -162,6 +167,15 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How the instance's last token was presented, for people.
+pub(crate) fn token_kind(scheme: Option<okta_ingest::TokenScheme>) -> String {
+    match scheme {
+        Some(okta_ingest::TokenScheme::Dpop) => format!("DPoP ({})", okta_ingest::DPOP_PROOF_ALG),
+        Some(okta_ingest::TokenScheme::Bearer) => "Bearer".into(),
+        None => "none yet".into(),
+    }
+}
+
 /// One instance for `--json`: its settings (the key's path, never its contents) and its last tick.
 fn instance_json(r: &Instance) -> serde_json::Value {
     serde_json::json!({
@@ -173,6 +187,8 @@ fn instance_json(r: &Instance) -> serde_json::Value {
         "ca_file": r.ca_file.as_ref().map(|p| p.display().to_string()),
         "backfill_days": r.backfill_days,
         "events": r.categories.names(),
+        "dpop": r.dpop.as_str(),
+        "token_scheme": r.token_scheme.map(|s| s.as_str()),
         "created_ms": r.created_ms,
         "last_tick_ms": r.last_tick_ms,
         "last_outcome": r.last_outcome.map(|o| o.as_str()),

@@ -2,6 +2,7 @@
 //! cursor lag, queued events and the last error; data from [`okta_ingest::Host::status`]. `--json` for
 //! scripts, `--check` for monitoring (non-zero when an instance is failing or silent).
 
+use super::instance::token_kind;
 use super::open;
 use crate::args::StatusArgs;
 use crate::format::{lag, when};
@@ -93,6 +94,8 @@ fn to_json(s: &InstanceStatus) -> serde_json::Value {
         "queued": s.outbox_depth,
         "last_error": s.last_error,
         "auto_rollback": s.auto_rollback.as_ref().map(|(at, reason)| json!({"at_ms": at, "reason": reason})),
+        "dpop": s.dpop.as_str(),
+        "token_scheme": s.token_scheme.map(|t| t.as_str()),
     })
 }
 
@@ -114,6 +117,11 @@ fn render(s: &InstanceStatus) -> String {
         out.push_str(&format!(" (newest published {p})"));
     }
     out.push('\n');
+    out.push_str(&format!(
+        "  token: {} (DPoP mode {})\n",
+        token_kind(s.token_scheme),
+        s.dpop
+    ));
     if let Some((at, reason)) = &s.auto_rollback {
         out.push_str(&format!("  {}: {reason}\n", when(Some(*at))));
     }
@@ -143,6 +151,8 @@ mod tests {
             outbox_depth: 5,
             last_error: Some("boom".into()),
             auto_rollback: None,
+            dpop: okta_ingest::DpopMode::Auto,
+            token_scheme: Some(okta_ingest::TokenScheme::Dpop),
         };
         let text = render(&s);
         assert!(text.starts_with(
@@ -155,6 +165,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("last error: boom"));
+        assert!(
+            text.contains("token: DPoP (ES256) (DPoP mode auto)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -173,6 +187,8 @@ mod tests {
             outbox_depth: 0,
             last_error: None,
             auto_rollback: None,
+            dpop: okta_ingest::DpopMode::Auto,
+            token_scheme: None,
         };
         let stale = Duration::from_secs(900);
         assert_eq!(problem(&base, 1_000_000 + 60_000, stale), None);

@@ -2,13 +2,13 @@
 
 use super::{now_as_stored, Db};
 use crate::state::{Instance, InstanceChanges, LastOutcome, NewInstanceRecord, StateError};
-use okta_ingest_model::Categories;
+use okta_ingest_model::{Categories, DpopMode, TokenScheme};
 use rusqlite::{params, OptionalExtension};
 use std::path::PathBuf;
 
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
-    events_total FROM instances";
+    events_total, dpop, token_scheme FROM instances";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
     Ok(Instance {
@@ -30,6 +30,17 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
             .and_then(LastOutcome::from_name),
         last_error: r.get(13)?,
         events_total: r.get(14)?,
+        // A value this build does not know (a newer release wrote it) reads as the default.
+        dpop: r
+            .get::<_, String>(15)
+            .ok()
+            .as_deref()
+            .and_then(DpopMode::parse)
+            .unwrap_or_default(),
+        token_scheme: r
+            .get::<_, Option<String>>(16)?
+            .as_deref()
+            .and_then(TokenScheme::parse),
     })
 }
 
@@ -41,7 +52,7 @@ impl Db {
     pub(crate) fn add_instance(&self, new: &NewInstanceRecord) -> Result<Instance, StateError> {
         let r = self.conn.execute(
             "INSERT INTO instances(name, domain, client_id, key_id, private_key_path, backfill_days,
-                categories, ca_file, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                categories, ca_file, created_ms, dpop) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
             params![
                 new.name,
                 new.domain,
@@ -52,6 +63,7 @@ impl Db {
                 new.categories.bits(),
                 new.ca_file.as_deref().map(path_text),
                 now_as_stored(),
+                new.dpop.as_str(),
             ],
         );
         match r {
@@ -93,7 +105,7 @@ impl Db {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE instances SET domain=?2, client_id=?3, key_id=?4, private_key_path=?5, categories=?6,
-                ca_file=?7 WHERE id=?1",
+                ca_file=?7, dpop=?8 WHERE id=?1",
             params![
                 cur.id,
                 edit.domain.as_ref().unwrap_or(&cur.domain),
@@ -106,6 +118,7 @@ impl Db {
                     .unwrap_or(cur.ca_file.clone())
                     .as_deref()
                     .map(path_text),
+                edit.dpop.unwrap_or(cur.dpop).as_str(),
             ],
         )?;
         if domain_changed {

@@ -11,6 +11,7 @@
 mod artifacts;
 mod delivery;
 mod instances;
+mod nonces;
 mod outbox;
 mod runner;
 pub(crate) mod schema;
@@ -19,8 +20,8 @@ mod versions;
 
 use super::{
     Activation, ActivationKind, ArtifactLedger, ComponentHash, ComponentRecord, DeliveryStore,
-    Instance, InstanceChanges, InstanceStats, InstanceStore, NewInstanceRecord, Outbox, Page,
-    RunnerLock, Scope, StateBackend, StateError, TickLog, TickRecord, Version, VersionStore,
+    Instance, InstanceChanges, InstanceStats, InstanceStore, NewInstanceRecord, NonceStore, Outbox,
+    Page, RunnerLock, Scope, StateBackend, StateError, TickLog, TickRecord, Version, VersionStore,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
@@ -353,6 +354,21 @@ impl ArtifactLedger for SqliteState {
     }
     async fn record_artifact(&self, name: &str, sha256: &str) -> Result<(), StateError> {
         self.with(|db| db.record_artifact(name, sha256))
+    }
+}
+
+#[async_trait]
+impl NonceStore for SqliteState {
+    async fn dpop_nonce(&self, domain: &str) -> Result<Option<(String, i64)>, StateError> {
+        self.with(|db| db.dpop_nonce(domain))
+    }
+    async fn keep_dpop_nonce(
+        &self,
+        domain: &str,
+        nonce: &str,
+        received_ms: i64,
+    ) -> Result<(), StateError> {
+        self.with(|db| db.keep_dpop_nonce(domain, nonce, received_ms))
     }
 }
 

@@ -39,10 +39,15 @@ const MIGRATIONS: &[Migration] = &[
         what: "digests of compiled components",
         apply: artifact_digests,
     },
+    Migration {
+        version: 5,
+        what: "DPoP: each instance's mode and last token scheme, the token endpoints' nonces",
+        apply: dpop,
+    },
 ];
 
 /// The schema version this build writes.
-pub(crate) const LATEST: i64 = 4;
+pub(crate) const LATEST: i64 = 5;
 
 /// Brings the file at `conn` up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
@@ -189,6 +194,22 @@ fn artifact_digests(tx: &Transaction<'_>) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Version 5: each instance's DPoP mode (existing instances get `auto`, the default for new ones: it
+/// works with apps that bind tokens and with apps that do not) and how its last token was presented;
+/// the newest `dpop-nonce` of each Okta domain's token endpoint (not a secret: Okta hands it to anyone
+/// who asks, and kept it saves every start a challenge that Okta writes into the System Log).
+fn dpop(tx: &Transaction<'_>) -> Result<(), StateError> {
+    add_column_if_missing(tx, "instances", "dpop", "TEXT NOT NULL DEFAULT 'auto'")?;
+    add_column_if_missing(tx, "instances", "token_scheme", "TEXT")?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS dpop_nonces(
+            domain TEXT PRIMARY KEY,
+            nonce TEXT NOT NULL,
+            received_ms INTEGER NOT NULL)",
+    )?;
+    Ok(())
+}
+
 /// `ALTER TABLE table ADD COLUMN column decl` unless the table already has the column.
 fn add_column_if_missing(
     tx: &Transaction<'_>,
@@ -244,6 +265,7 @@ mod tests {
                 outcome: crate::state::LastOutcome::CaughtUp,
                 error: None,
                 events: 1,
+                token_scheme: None,
             },
         )])
         .unwrap();

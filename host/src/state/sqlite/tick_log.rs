@@ -11,13 +11,15 @@ impl Db {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "UPDATE instances SET last_tick_ms=?2, last_outcome=?3, last_error=?4 WHERE id=?1",
+                "UPDATE instances SET last_tick_ms=?2, last_outcome=?3, last_error=?4,
+                    token_scheme=COALESCE(?5, token_scheme) WHERE id=?1",
             )?;
             let mut log = tx.prepare_cached(
                 "INSERT INTO tick_log(instance_id, at_ms, events) VALUES (?1,?2,?3)",
             )?;
             for (id, t) in ticks {
-                stmt.execute(params![id, t.at_ms, t.outcome.as_str(), t.error])?;
+                let scheme = t.token_scheme.map(|s| s.as_str());
+                stmt.execute(params![id, t.at_ms, t.outcome.as_str(), t.error, scheme])?;
                 if t.events > 0 {
                     log.execute(params![id, t.at_ms, t.events as i64])?;
                 }
@@ -95,6 +97,7 @@ mod tests {
             outcome: LastOutcome::More,
             error: None,
             events,
+            token_scheme: None,
         };
         db.record_ticks(&[
             (a, t(now - TICK_LOG_RETENTION_MS - 1000, 100)), // pruned: older than 24 h
@@ -123,5 +126,31 @@ mod tests {
             (a_row.last_tick_ms, a_row.last_outcome),
             (Some(now - 10), Some(LastOutcome::More))
         );
+    }
+
+    #[test]
+    fn the_last_token_scheme_is_kept_until_a_tick_names_another() {
+        use okta_ingest_model::TokenScheme;
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db(dir.path());
+        let id = db.add_instance(&new_instance("a")).unwrap().id;
+        let tick = |scheme| TickRecord {
+            at_ms: now_as_stored(),
+            outcome: LastOutcome::CaughtUp,
+            error: None,
+            events: 0,
+            token_scheme: scheme,
+        };
+        let scheme = |db: &Db| db.instance("a").unwrap().token_scheme;
+        assert_eq!(scheme(&db), None);
+        db.record_ticks(&[(id, tick(Some(TokenScheme::Dpop)))])
+            .unwrap();
+        assert_eq!(scheme(&db), Some(TokenScheme::Dpop));
+        // A tick that ended without a token (it could not get one) says nothing about the scheme.
+        db.record_ticks(&[(id, tick(None))]).unwrap();
+        assert_eq!(scheme(&db), Some(TokenScheme::Dpop));
+        db.record_ticks(&[(id, tick(Some(TokenScheme::Bearer)))])
+            .unwrap();
+        assert_eq!(scheme(&db), Some(TokenScheme::Bearer));
     }
 }

@@ -1,5 +1,5 @@
 //! A hostile connector component for the host's sandbox tests (`tests/e2e/hostile.rs`). It implements the
-//! real `okta-connector` world (WIT 1.0.0) and chooses how to misbehave in `tick` and `check` from
+//! real `okta-connector` world (WIT 1.1.0) and chooses how to misbehave in `tick` and `check` from
 //! `config.client-id` (`VERB` or `VERB:ARG`):
 //!
 //! - `loop`: spin forever (the call deadline must stop it).
@@ -10,7 +10,8 @@
 //! - `malformed-json`, `no-uuid`, `huge-event`, `too-many`: commit a page the host must refuse.
 //! - `trap`: trap.
 //! - `dump-env:PATH`: collect everything it can see (tick input, WASI environment, arguments, cwd,
-//!   preopened directories, the files PATH, /etc/passwd, /proc/self/environ, ...), log it through
+//!   preopened directories, the files PATH, /etc/passwd, /proc/self/environ, what signing and the DPoP
+//!   interface hand out, ...), log it through
 //!   `host.log` and commit it as one event.
 //! - `polite`: commit one small valid event and report caught-up.
 //! - anything else: commit nothing and report caught-up.
@@ -175,8 +176,16 @@ mod component {
             "std args={:?}",
             std::env::args().collect::<Vec<_>>()
         ));
-        // What signing hands out: a signature, never the key.
+        // What signing hands out: a signature, never the key; and of the DPoP key, the public JWK.
         seen.push(format!("sign={:?}", host::sign("e30.e30")));
+        match okta_ingest::connector::dpop::public_key() {
+            Ok(k) => seen.push(format!("dpop public-key alg={} jwk={}", k.alg, k.jwk)),
+            Err(e) => seen.push(format!("dpop public-key refused: {e}")),
+        }
+        seen.push(format!(
+            "dpop sign-proof={:?}",
+            okta_ingest::connector::dpop::sign_proof("e30.e30")
+        ));
         seen.join("\n")
     }
 

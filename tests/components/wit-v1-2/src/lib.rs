@@ -1,5 +1,5 @@
-//! A connector component built against `okta-ingest:connector@1.1.0`: the contract under `wit/` plus one
-//! exported function (`features`), the kind of change a minor version may make. A 1.0 host must load it
+//! A connector component built against `okta-ingest:connector@1.2.0`: the contract under `wit/` plus one
+//! exported function (`features`), the kind of change a minor version may make. A 1.1 host must load it
 //! and run it: its `tick` commits one valid event per first tick and reports caught-up. Natively this is
 //! an empty library.
 
@@ -14,18 +14,18 @@ mod component {
     use okta_ingest::connector::host;
     use okta_ingest::connector::types as w;
 
-    struct V11;
-    export!(V11);
+    struct V12;
+    export!(V12);
 
     /// The event a first tick commits.
-    const EVENT: &str = "{\"uuid\":\"wit-v1-1-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}";
+    const EVENT: &str = "{\"uuid\":\"wit-v1-2-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}";
 
-    impl Guest for V11 {
+    impl Guest for V12 {
         fn describe() -> w::Description {
             w::Description {
-                name: "wit-v1-1".into(),
-                version: "1.1.0-test".into(),
-                wit_version: "1.1.0".into(),
+                name: "wit-v1-2".into(),
+                version: "1.2.0-test".into(),
+                wit_version: "1.2.0".into(),
                 state_schema: 1,
             }
         }
@@ -35,7 +35,7 @@ mod component {
             let first = input.state.is_none();
             let events = if first {
                 vec![w::Event {
-                    uuid: "wit-v1-1-0".into(),
+                    uuid: "wit-v1-2-0".into(),
                     event_type: "user.session.start".into(),
                     published: "2026-01-01T00:00:00.000Z".into(),
                     categories: w::Categories::AUTHENTICATION,
@@ -65,7 +65,7 @@ mod component {
         }
 
         fn check(_config: w::InstanceConfig, _tuning: w::Tuning) -> Result<String, w::TickError> {
-            Ok("wit-v1-1 component: nothing to check".into())
+            Ok("wit-v1-2 component: nothing to check".into())
         }
 
         fn features() -> Vec<String> {
