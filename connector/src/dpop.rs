@@ -110,11 +110,9 @@ pub fn sign<E: Env>(
             format!("the host could not {what} a DPoP proof ({e})"),
         )
     };
-    if key.is_none() {
-        *key = Some(env.dpop_key().map_err(|e| host("provide the key for", e))?);
-    }
-    let Some(k) = key.as_ref() else {
-        return Err(host("provide the key for", "no key".into()));
+    let k = match key {
+        Some(k) => k,
+        None => key.insert(env.dpop_key().map_err(|e| host("provide the key for", e))?),
     };
     let now = env.now_ms();
     let jti = env.random_bytes(16);

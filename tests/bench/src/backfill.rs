@@ -228,7 +228,8 @@ fn proof_cost_us() -> f64 {
     let key = SigningKey::random(&mut rand::rngs::OsRng);
     let point = key.verifying_key().to_encoded_point(false);
     let b64 = |c: Option<&p256::FieldBytes>| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.map(|b| b.as_slice()).unwrap_or_default())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(c.map(|b| b.as_slice()).unwrap_or_default())
     };
     let proof_key = okta_ingest_connector::env::ProofKey {
         alg: "ES256".into(),
