@@ -8,12 +8,19 @@ use std::time::Duration;
 
 const ALL: [&str; 4] = ["authentication", "security", "itp", "lifecycle"];
 
-/// The fixture's client re-registered as an app with "Require DPoP" checked.
-fn require_dpop(fx: &Fixture) {
+/// An emulator with `events` over `days` days whose client is an app with "Require DPoP" checked.
+async fn dpop_app(events: usize, days: u32) -> Fixture {
+    let fx = Fixture::new(EmulatorConfig {
+        events,
+        days,
+        ..EmulatorConfig::default()
+    })
+    .await;
     fx.emulator.register_client(ClientRegistration {
         require_dpop: true,
         ..ClientRegistration::logs_reader(&fx.client.client_id, &fx.client.public_key_pem)
     });
+    fx
 }
 
 fn said(out: &std::process::Output) -> String {
@@ -26,13 +33,7 @@ fn said(out: &std::process::Output) -> String {
 /// would be refused as "already been used" and show up there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_through_a_dpop_app_survives_429s_500s_and_a_lost_token() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 12_000,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    require_dpop(&fx);
+    let fx = dpop_app(12_000, 13).await;
     fx.add_org().await;
     let reset = (okta_ingest_model::time::now_ms() / 1000 + 2).to_string();
     fx.emulator.push_fault(Fault::Status {
@@ -84,13 +85,7 @@ async fn a_backfill_through_a_dpop_app_survives_429s_500s_and_a_lost_token() {
 /// name the token kind, and `check` reports it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_second_run_needs_no_nonce_challenge() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 500,
-        days: 1,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    require_dpop(&fx);
+    let fx = dpop_app(500, 1).await;
     fx.add_instance("org", &["--backfill-days", "2"]).await;
     let check = fx.cli(&["check", "org"]).await;
     assert!(check.status.success(), "{}", text(&check));
@@ -176,13 +171,7 @@ async fn a_bearer_app_works_in_auto_and_fails_clearly_in_required() {
 /// weaken the app), and after `instance edit --dpop auto` the same check passes with a bound token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_off_on_a_dpop_app_says_to_turn_it_on() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 100,
-        days: 1,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    require_dpop(&fx);
+    let fx = dpop_app(100, 1).await;
     fx.add_instance("org", &["--dpop", "off"]).await;
     let off = fx.cli(&["check", "org"]).await;
     assert!(!off.status.success(), "{}", text(&off));
@@ -213,13 +202,7 @@ async fn dpop_off_on_a_dpop_app_says_to_turn_it_on() {
 /// dated) and the message says to fix the clock. Ahead and behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skewed_clock_ends_with_a_clock_hint() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 10,
-        days: 1,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    require_dpop(&fx);
+    let fx = dpop_app(10, 1).await;
     fx.add_instance("org", &[]).await;
     // Okta 10 minutes behind us (our clock ahead), then 6 minutes ahead of where we are.
     for (shift, what) in [(-600_000, "ahead"), (960_000, "behind")] {
@@ -238,13 +221,7 @@ async fn a_skewed_clock_ends_with_a_clock_hint() {
 /// the check after one retry, saying so, instead of looping.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nonce_loop_ends_with_a_clear_error() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 10,
-        days: 1,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    require_dpop(&fx);
+    let fx = dpop_app(10, 1).await;
     fx.emulator.set_dpop_settings(DpopSettings {
         nonce_loop: true,
         ..DpopSettings::default()
@@ -268,13 +245,7 @@ async fn a_nonce_loop_ends_with_a_clear_error() {
 /// with it, and the events arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_server_nonce_is_answered() {
-    let fx = Fixture::new(EmulatorConfig {
-        events: 200,
-        days: 1,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    require_dpop(&fx);
+    let fx = dpop_app(200, 1).await;
     fx.emulator.set_dpop_settings(DpopSettings {
         rs_nonce_required: true,
         ..DpopSettings::default()
