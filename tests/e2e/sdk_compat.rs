@@ -245,14 +245,13 @@ async fn run_script(
 /// The opt-in variable (see the module documentation).
 const OPT_IN: &str = "OKTA_INGEST_SDK_TESTS";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_okta_python_sdk_reads_every_event() {
+/// The SDK's Python and an emulator with the test's events, or `None` (saying so) when not opted in.
+async fn opted_in() -> Option<(PathBuf, Emulator)> {
     if std::env::var(OPT_IN).as_deref() != Ok("1") {
         eprintln!("skipped: installs the Okta SDK from PyPI; set {OPT_IN}=1 to run it (CI does)");
-        return;
+        return None;
     }
     let python = sdk_python().await;
-
     let emu = Emulator::start(EmulatorConfig {
         events: EVENTS,
         days: DAYS,
@@ -260,6 +259,14 @@ async fn official_okta_python_sdk_reads_every_event() {
     })
     .await
     .expect("emulator starts");
+    Some((python, emu))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_okta_python_sdk_reads_every_event() {
+    let Some((python, emu)) = opted_in().await else {
+        return;
+    };
     let keys = generate_client_key_pair("0oa-sdk-compat").expect("key pair");
     emu.register_client(keys.logs_reader());
     let committed = emu.committed().len();
@@ -307,19 +314,9 @@ async fn official_okta_python_sdk_reads_every_event() {
 /// 429 consumes the proof's `jti`; DPOP.md §2.2), and so does the emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_okta_python_sdk_reads_every_event_with_dpop() {
-    if std::env::var(OPT_IN).as_deref() != Ok("1") {
-        eprintln!("skipped: installs the Okta SDK from PyPI; set {OPT_IN}=1 to run it (CI does)");
+    let Some((python, emu)) = opted_in().await else {
         return;
-    }
-    let python = sdk_python().await;
-
-    let emu = Emulator::start(EmulatorConfig {
-        events: EVENTS,
-        days: DAYS,
-        ..Default::default()
-    })
-    .await
-    .expect("emulator starts");
+    };
     let keys = generate_client_key_pair("0oa-sdk-compat-dpop").expect("key pair");
     emu.register_client(ClientRegistration {
         require_dpop: true,
