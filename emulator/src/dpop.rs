@@ -18,6 +18,8 @@ use crate::DpopSettings;
 
 /// What Okta's resource server advertises in `WWW-Authenticate: DPoP algs="…"`.
 pub const ADVERTISED_ALGS: &str = "RS256 RS384 RS512 ES256 ES384 ES512";
+/// The proof algorithms verified here (the discovery document lists these).
+pub const VERIFIED_ALGS: [&str; 4] = ["RS256", "RS384", "RS512", "ES256"];
 /// A proof may be at most this old (Okta: "more than five minutes in the past").
 const MAX_AGE_MS: i64 = 300_000;
 /// JWK members that only a private (or symmetric) key has; RFC 9449 §4.3 point 7.
@@ -186,7 +188,7 @@ pub fn verify(
         .get("alg")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if !matches!(alg, "RS256" | "RS384" | "RS512" | "ES256") {
+    if !VERIFIED_ALGS.contains(&alg) {
         return Err(ProofError::Alg);
     }
     if !jwk.verifies(alg, decoded.signing_input(), decoded.signature()) {

@@ -12,6 +12,9 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use crate::{okta, ClientKeyPair, EmulatorError};
 
+/// The client-assertion algorithms Okta takes for an RSA key (the discovery document lists these).
+pub const ASSERTION_ALGS: [&str; 3] = ["RS256", "RS384", "RS512"];
+
 /// Okta accepts an assertion expiring at most this far ahead.
 pub const MAX_EXP_AHEAD_S: i64 = 3600;
 /// Slack for clock differences between the client and us (both ways).
@@ -194,7 +197,7 @@ pub fn verify(
     };
     let input = jwt.signing_input.as_bytes();
     // Okta also takes RS384/RS512 for RSA keys; `none`, HS* and EC algs cannot match an RSA key.
-    if !matches!(alg, "RS256" | "RS384" | "RS512") {
+    if !ASSERTION_ALGS.contains(&alg) {
         return Err(AssertionError::BadAlg);
     }
     if !verify_rsa(alg, key, input, &jwt.signature) {

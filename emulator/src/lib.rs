@@ -7,6 +7,7 @@
 mod auth;
 mod catalog;
 mod clock;
+mod discovery;
 mod dpop;
 mod error;
 mod files;
@@ -600,6 +601,44 @@ mod tests {
             401
         );
         fresh.shutdown().await;
+    }
+
+    /// Okta's org authorization server describes itself to anyone; the token endpoint it names is
+    /// the one that issues tokens.
+    #[tokio::test]
+    async fn the_discovery_document_is_served_without_auth_and_names_the_token_endpoint() {
+        let emu = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("start");
+        let keys = generate_client_key_pair("0oa-discovery").expect("keys");
+        emu.register_client(keys.logs_reader());
+        let client = trusting(&emu.ca_pem());
+        let url = format!("https://{}/.well-known/openid-configuration", emu.domain());
+        let r = client.get(&url).send().await.expect("get");
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().contains_key("x-rate-limit-remaining"));
+        let m: serde_json::Value = r.json().await.expect("json");
+        let base = format!("https://{}", emu.domain());
+        assert_eq!(m["issuer"], base.as_str());
+        assert_eq!(
+            m["token_endpoint"],
+            format!("{base}/oauth2/v1/token").as_str()
+        );
+        assert!(m["jwks_uri"].is_string(), "{m}");
+        let listed = |k: &str, v: &str| m[k].as_array().is_some_and(|a| a.iter().any(|x| x == v));
+        assert!(
+            listed("token_endpoint_auth_methods_supported", "private_key_jwt"),
+            "{m}"
+        );
+        assert!(listed("dpop_signing_alg_values_supported", "ES256"), "{m}");
+        assert!(listed("grant_types_supported", "client_credentials"), "{m}");
+        assert_eq!(
+            token_status(&emu, &emu.ca_pem(), &keys).await.expect("tls"),
+            200
+        );
+        let post = client.post(&url).send().await.expect("post");
+        assert_eq!(post.status(), 405);
+        emu.shutdown().await;
     }
 
     #[cfg(unix)]

@@ -135,6 +135,13 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Outcome {
             let query = req.uri().query().unwrap_or("").to_string();
             crate::logs::handle(shared, req.headers(), &path, &query, &host).await
         }
+        crate::discovery::PATH => {
+            // Okta serves the metadata to anyone, with rate-limit headers like every response.
+            if req.method() != http::Method::GET {
+                return Outcome::Reply(with_other_limits(shared, method_not_allowed("GET")));
+            }
+            Outcome::Reply(with_other_limits(shared, crate::discovery::handle(&host)))
+        }
         "/oauth2/v1/token" => {
             let (parts, body) = req.into_parts();
             let body = match Limited::new(body, MAX_BODY).collect().await {

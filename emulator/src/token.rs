@@ -16,7 +16,7 @@ use okta_ingest_model::time::now_ms;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The path a token proof's `htu` must name (Okta wants it exact: no trailing slash).
-const TOKEN_PATH: &str = "/oauth2/v1/token";
+pub(crate) const TOKEN_PATH: &str = "/oauth2/v1/token";
 
 fn oauth(status: u16, error: &str, description: &str) -> Reply {
     Reply::json(status, okta::oauth_error(error, description))

@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::run::{InstanceRun, RunSummary};
 use crate::runtime::{CommitObserver, ConnectorInfo};
 use crate::services::Services;
+use crate::setup::{ConnectionTest, OrgProbe, ProbeFailure, TestSubject};
 use crate::state::{ComponentRecord, Instance, SqliteState, StateBackend};
 use crate::status::InstanceStatus;
 use crate::tick::TickReport;
@@ -150,6 +151,38 @@ impl Host {
         // The version its ticks run, not the default: a check proves what the next tick will do.
         let (rt, _) = self.services.versions.resolve(&instance).await?;
         self.services.ticker.check(&instance, &rt).await
+    }
+
+    /// Probes an Okta org before anything is set up: DNS, TLS (system roots plus `ca_file`) and Okta's
+    /// discovery document. `domain` is canonical (see [`crate::setup::suggest_domain`]).
+    pub async fn probe_org(
+        &self,
+        domain: &str,
+        ca_file: Option<&Path>,
+    ) -> Result<Result<OrgProbe, ProbeFailure>, HostError> {
+        let client = self.services.ticker.outbound.client(ca_file)?;
+        Ok(crate::setup::probe_org(&client, domain).await)
+    }
+
+    /// Tests a new instance before it is saved, stage by stage (see [`ConnectionTest`]): the org probe,
+    /// then a token and one page, exactly as the instance's ticks would get them. Nothing is stored.
+    /// `Err` is a value refused before any request (a bad domain, an unusable key file, a name taken).
+    pub async fn test_connection(&self, new: &NewInstance) -> Result<ConnectionTest, HostError> {
+        let instance = self.services.instances.unsaved(new).await?;
+        let probe = match self
+            .probe_org(&instance.domain, instance.ca_file.as_deref())
+            .await?
+        {
+            Ok(p) => p,
+            Err(failure) => return Ok(ConnectionTest::unreachable(&failure)),
+        };
+        let (rt, _) = self.services.versions.resolve(&instance).await?;
+        let check = self.services.ticker.check(&instance, &rt).await;
+        let subject = TestSubject {
+            client_id: instance.client_id.clone(),
+            key_id: instance.key_id.clone(),
+        };
+        Ok(ConnectionTest::from_check(&probe, &check, &subject))
     }
 
     /// Runs one tick of an instance: up to `max_pages_per_tick` pages, each committed with its cursor.

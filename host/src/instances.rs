@@ -70,6 +70,37 @@ impl Instances {
 
     /// Validates and stores a new instance. Nothing is stored if any value is refused.
     pub(crate) async fn add(&self, new: NewInstance) -> Result<Instance, HostError> {
+        let record = self.validate(&new).await?;
+        Ok(self.state.add_instance(&record).await?)
+    }
+
+    /// Validates a new instance as [`Instances::add`] would, and gives it as an instance that is not
+    /// stored (id 0, no cursor): what a test connection before saving runs.
+    pub(crate) async fn unsaved(&self, new: &NewInstance) -> Result<Instance, HostError> {
+        let r = self.validate(new).await?;
+        Ok(Instance {
+            id: 0,
+            name: r.name,
+            domain: r.domain,
+            client_id: r.client_id,
+            key_id: r.key_id,
+            private_key_path: r.private_key_path,
+            backfill_days: r.backfill_days,
+            categories: r.categories,
+            ca_file: r.ca_file,
+            created_ms: 0,
+            has_cursor: false,
+            last_tick_ms: None,
+            last_outcome: None,
+            last_error: None,
+            events_total: 0,
+            dpop: r.dpop,
+            token_scheme: None,
+        })
+    }
+
+    /// Every check of a new instance: values, key file, CA file, no second instance of the same app.
+    async fn validate(&self, new: &NewInstance) -> Result<NewInstanceRecord, HostError> {
         let record = NewInstanceRecord {
             name: validate_name(&new.name)?,
             domain: normalize_domain(&new.domain)?,
@@ -98,7 +129,7 @@ impl Instances {
             record.categories,
         )
         .await?;
-        Ok(self.state.add_instance(&record).await?)
+        Ok(record)
     }
 
     /// Refuses a second instance that would read the same categories of the same org with the same app:

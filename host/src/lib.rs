@@ -94,6 +94,8 @@
 //! state backends (its traits, the records they store, and [`SqliteState`]). No type generated from the
 //! WIT contract appears in the API: [`TickReport`], [`ErrorKind`] and [`ConnectorInfo`] are the host's
 //! own.
+//!
+//! [`keys`] makes and describes the RSA keys users register in Okta (its items are re-exported here too).
 
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
@@ -108,12 +110,14 @@ mod events;
 mod files;
 mod host;
 mod instances;
+pub mod keys;
 mod metrics;
 mod outbound;
 mod run;
 mod runtime;
 mod schedule;
 mod services;
+pub mod setup;
 mod signing;
 pub mod state;
 mod status;
@@ -134,6 +138,9 @@ pub use error::HostError;
 pub use events::StatusEvent;
 pub use host::Host;
 pub use instances::{EditInstance, NewInstance};
+pub use keys::{
+    keys_dir, rsa_thumbprint, store_private_pem, GeneratedKey, KeyFileError, PublicKeyInfo,
+};
 pub use metrics::Metrics;
 pub use okta_ingest_model::{Categories, CategoryCounts, DpopMode, ErrorKind, TokenScheme};
 pub use outbound::{HttpLimits, HttpSetupError, OutboundInterceptor};
@@ -147,10 +154,11 @@ pub use state::{
     ComponentHash, ComponentRecord, Instance, LastOutcome, OutboxEvent, SqliteState, StateError,
     Version,
 };
-pub use status::InstanceStatus;
+pub use status::{InstanceStatus, Phase};
 pub use tick::{FailureCause, TickFailure, TickOutcome, TickReport};
 pub use validate::{
-    normalize_domain, parse_backfill, parse_categories, ConfigError, MAX_BACKFILL_DAYS,
+    normalize_domain, parse_backfill, parse_categories, validate_name, ConfigError,
+    MAX_BACKFILL_DAYS,
 };
 pub use versions::ComponentUse;
 

@@ -65,40 +65,8 @@ impl Rs256Signer {
     /// Parses PEM text; the error is a reason a user can act on. Text around the first PEM block (blank
     /// lines, `Bag Attributes` from a PKCS#12 export) is ignored.
     pub fn from_pem(text: &str) -> Result<Rs256Signer, String> {
-        let text = first_block(text);
-        let label = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("-----BEGIN "))
-            .and_then(|l| l.strip_suffix("-----"))
-            .map(str::to_string);
-        let key = match label.as_deref() {
-            None => return Err("no PEM block found; give the private key file (-----BEGIN PRIVATE KEY-----) you generated for the Okta app".into()),
-            Some("RSA PRIVATE KEY") if text.contains("Proc-Type: 4,ENCRYPTED") => {
-                return Err("the key is encrypted with a passphrase; decrypt it first: openssl rsa -in key.pem -out key-plain.pem".into())
-            }
-            Some("RSA PRIVATE KEY") => RsaPrivateKey::from_pkcs1_pem(text)
-                .map_err(|e| format!("the RSA PRIVATE KEY block does not parse ({e})"))?,
-            Some("PRIVATE KEY") => RsaPrivateKey::from_pkcs8_pem(text).map_err(|e| {
-                format!("the PRIVATE KEY block is not an RSA key ({e}); okta-ingest signs with RS256 and needs an RSA private key")
-            })?,
-            Some("ENCRYPTED PRIVATE KEY") => {
-                return Err("the key is encrypted with a passphrase; decrypt it first: openssl pkcs8 -in key.pem -out key-plain.pem".into())
-            }
-            Some("EC PRIVATE KEY") => {
-                return Err("it is an EC key; okta-ingest signs with RS256 and needs an RSA private key (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048)".into())
-            }
-            Some(l) if l.contains("PUBLIC KEY") || l.contains("CERTIFICATE") => {
-                return Err(format!("it holds a {l}, not a private key; give the private half of the key pair whose public key is registered in Okta"))
-            }
-            Some(l) => return Err(format!("unexpected PEM block {l:?}; give an RSA private key (PKCS#1 or PKCS#8)")),
-        };
-        if key.size() < 256 {
-            return Err(
-                "the RSA key is shorter than 2048 bits; Okta requires at least 2048".into(),
-            );
-        }
         Ok(Rs256Signer {
-            key: SigningKey::<Sha256>::new(key),
+            key: SigningKey::<Sha256>::new(parse_private_pem(text)?),
         })
     }
 
@@ -107,6 +75,43 @@ impl Rs256Signer {
         let sig = self.key.sign(input);
         URL_SAFE_NO_PAD.encode(sig.to_bytes())
     }
+}
+
+/// The RSA private key in PEM text (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`, at least 2048
+/// bits), or a reason a user can act on: what the text holds instead and what to give. Text around the
+/// first PEM block is ignored. The one parser of user-supplied keys (signing, `keys.rs`).
+pub(crate) fn parse_private_pem(text: &str) -> Result<RsaPrivateKey, String> {
+    let text = first_block(text);
+    let label = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("-----BEGIN "))
+        .and_then(|l| l.strip_suffix("-----"))
+        .map(str::to_string);
+    let key = match label.as_deref() {
+        None => return Err("no PEM block found; give the private key file (-----BEGIN PRIVATE KEY-----) you generated for the Okta app".into()),
+        Some("RSA PRIVATE KEY") if text.contains("Proc-Type: 4,ENCRYPTED") => {
+            return Err("the key is encrypted with a passphrase; decrypt it first: openssl rsa -in key.pem -out key-plain.pem".into())
+        }
+        Some("RSA PRIVATE KEY") => RsaPrivateKey::from_pkcs1_pem(text)
+            .map_err(|e| format!("the RSA PRIVATE KEY block does not parse ({e})"))?,
+        Some("PRIVATE KEY") => RsaPrivateKey::from_pkcs8_pem(text).map_err(|e| {
+            format!("the PRIVATE KEY block is not an RSA key ({e}); okta-ingest signs with RS256 and needs an RSA private key")
+        })?,
+        Some("ENCRYPTED PRIVATE KEY") => {
+            return Err("the key is encrypted with a passphrase; decrypt it first: openssl pkcs8 -in key.pem -out key-plain.pem".into())
+        }
+        Some("EC PRIVATE KEY") => {
+            return Err("it is an EC key; okta-ingest signs with RS256 and needs an RSA private key (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048)".into())
+        }
+        Some(l) if l.contains("PUBLIC KEY") || l.contains("CERTIFICATE") => {
+            return Err(format!("it holds a {l}, not a private key; give the private half of the key pair whose public key is registered in Okta"))
+        }
+        Some(l) => return Err(format!("unexpected PEM block {l:?}; give an RSA private key (PKCS#1 or PKCS#8)")),
+    };
+    if key.size() < 256 {
+        return Err("the RSA key is shorter than 2048 bits; Okta requires at least 2048".into());
+    }
+    Ok(key)
 }
 
 /// The first `-----BEGIN …-----` … `-----END …-----` block of `text` (all of `text` without one).

@@ -43,6 +43,91 @@ pub struct InstanceStatus {
     pub dpop: okta_ingest_model::DpopMode,
     /// How the last token a tick obtained was presented (`None` before the first).
     pub token_scheme: Option<okta_ingest_model::TokenScheme>,
+    /// Where the instance is in its life.
+    pub phase: Phase,
+}
+
+/// Where an instance is in its life, as the console's state line and `status` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Saved; no tick has ended yet.
+    Configured,
+    /// Fetching its backfill: the last tick stopped with more to fetch. `percent` is how far the newest
+    /// committed event is between the backfill's start and now.
+    Backfilling {
+        /// 0..=99.
+        percent: u8,
+    },
+    /// Caught up: each tick fetches what is new.
+    Live,
+    /// The last tick failed (see the last error).
+    Failing,
+}
+
+impl Phase {
+    /// `configured`, `backfilling`, `live` or `failing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Configured => "configured",
+            Phase::Backfilling { .. } => "backfilling",
+            Phase::Live => "live",
+            Phase::Failing => "failing",
+        }
+    }
+
+    /// The phase of an instance from its record and the newest event committed.
+    fn of(rec: &Instance, last_published_ms: Option<u64>, now_ms: u64) -> Phase {
+        match rec.last_outcome {
+            None => Phase::Configured,
+            Some(LastOutcome::Failed) => Phase::Failing,
+            Some(LastOutcome::CaughtUp) => Phase::Live,
+            Some(LastOutcome::More) => {
+                let start = u64::try_from(rec.created_ms)
+                    .unwrap_or(0)
+                    .saturating_sub(u64::from(rec.backfill_days) * 86_400_000);
+                let done = last_published_ms.map_or(0, |p| p.saturating_sub(start));
+                let span = now_ms.saturating_sub(start).max(1);
+                Phase::Backfilling {
+                    percent: (done.saturating_mul(100) / span).min(99) as u8,
+                }
+            }
+        }
+    }
+}
+
+impl InstanceStatus {
+    /// The status as JSON: the one shape `status --json` prints and the web console's API serves, so a
+    /// script written against either reads both.
+    pub fn to_json(&self) -> serde_json::Value {
+        let when = |ms: Option<i64>| {
+            ms.and_then(|ms| u64::try_from(ms).ok())
+                .filter(|ms| *ms > 0)
+                .map(okta_ingest_model::time::format_s)
+        };
+        serde_json::json!({
+            "name": self.name,
+            "connector": self.connector,
+            "connector_hash": self.connector_hash.as_ref().map(|h| h.as_str().to_string()),
+            "last_tick": when(self.last_tick_ms),
+            "last_tick_ms": self.last_tick_ms,
+            "last_outcome": self.last_outcome.map(|o| o.as_str()),
+            "events_last_tick": self.events_last_tick,
+            "events_24h": self.events_24h,
+            "events_total": self.events_total,
+            "newest_published": self.last_published,
+            "cursor_lag_s": self.cursor_lag.map(|d| d.as_secs()),
+            "queued": self.outbox_depth,
+            "last_error": self.last_error,
+            "auto_rollback": self.auto_rollback.as_ref().map(|(at, reason)| serde_json::json!({"at_ms": at, "reason": reason})),
+            "dpop": self.dpop.as_str(),
+            "token_scheme": self.token_scheme.map(|t| t.as_str()),
+            "phase": self.phase.as_str(),
+            "backfill_percent": match self.phase {
+                Phase::Backfilling { percent } => Some(percent),
+                _ => None,
+            },
+        })
+    }
 }
 
 /// `now - published` for an RFC 3339 `published`; `None` if it does not parse, zero if in the future.
@@ -79,6 +164,14 @@ fn compose(
         auto_rollback,
         dpop: rec.dpop,
         token_scheme: rec.token_scheme,
+        phase: Phase::of(
+            rec,
+            stats
+                .last_published
+                .as_deref()
+                .and_then(okta_ingest_model::time::parse_ms),
+            now_ms,
+        ),
     }
 }
 

@@ -73,6 +73,12 @@ pub enum Command {
     /// Runs until SIGTERM or Ctrl-C, which stop it within about a second (a second signal exits at
     /// once; either way nothing is lost or doubled). SIGHUP reopens a file sink (log rotation).
     Run(RunArgs),
+    /// Open the web console (guided setup, live status) and ingest in the same process.
+    ///
+    /// Prints a one-time login link for 127.0.0.1:8730 (change it with --ui); instances set up there
+    /// start polling at once and deliver to --sink. Takes every `run` option. Loopback only: from
+    /// another machine use an SSH tunnel (ssh -L 8730:127.0.0.1:8730 HOST).
+    Ui(RunArgs),
     /// Manage connector versions: add a .wasm, list, activate (all instances or a canary), roll back.
     #[command(subcommand)]
     Component(ComponentCmd),
@@ -82,6 +88,13 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the Okta emulator standalone and print the `instance add` line to use with it.
     Emulator(EmulatorArgs),
+    /// Make the RSA key pair an Okta app authenticates with, and print the public key to register.
+    ///
+    /// For an API Services app's Client Credentials › Public key / Private key: the private key goes to
+    /// a new file (mode 0600) and never leaves this machine; the public key is printed as the JWK to
+    /// paste into Okta's "Add key" dialog (and as PEM), with its key ID and the `instance add` line to
+    /// run next. `instance add --generate-key` does the same for one instance.
+    Keygen(KeygenArgs),
     /// Print a shell completion script, e.g. `okta-ingest completions bash > /etc/bash_completion.d/okta-ingest`.
     Completions {
         /// The shell.
@@ -173,8 +186,20 @@ pub struct AddArgs {
     #[arg(long)]
     pub client_id: String,
     /// PEM file with the app's RSA private key (PKCS#1 or PKCS#8, unencrypted). Only its path is stored.
-    #[arg(long, value_name = "PEM_FILE")]
-    pub private_key: PathBuf,
+    /// Required unless --generate-key.
+    #[arg(
+        long,
+        value_name = "PEM_FILE",
+        required_unless_present = "generate_key"
+    )]
+    pub private_key: Option<PathBuf>,
+    /// Make a new RSA key pair for this instance instead of --private-key: the private key is kept
+    /// beside the state file (keys/NAME/KID.pem, mode 0600; removed again if the instance cannot be
+    /// added), the instance signs with its KID, and the public key is printed as the JWK (and PEM) to
+    /// add to the app in Okta (General › Client Credentials › Public key / Private key › Add key),
+    /// before `okta-ingest check NAME`.
+    #[arg(long, conflicts_with_all = ["private_key", "key_id"])]
+    pub generate_key: bool,
     /// KID of the registered public key (needed when the app has several keys).
     #[arg(long, value_name = "KID")]
     pub key_id: Option<String>,
@@ -276,11 +301,19 @@ pub struct RunArgs {
     /// the longest a tick may wait for rate limits plus one interval).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), requires = "admin")]
     pub stalled_after: u32,
+    /// Serve the web console (guided setup, live status) on this loopback address, e.g.
+    /// 127.0.0.1:8730; a one-time login link is printed at start. `okta-ingest ui` is `run --ui
+    /// 127.0.0.1:8730`.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "once")]
+    pub ui: Option<String>,
     #[command(flatten)]
     pub webhook: WebhookArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
+
+/// Where `okta-ingest ui` serves the console.
+pub const DEFAULT_UI_ADDRESS: &str = "127.0.0.1:8730";
 
 /// Options of the webhook sink (`--sink https://HOST/PATH`).
 #[derive(Debug, Args, Clone)]
@@ -354,6 +387,17 @@ pub struct TuningArgs {
     /// Longest a tick may run before the sandbox stops it.
     #[arg(long, default_value_t = HumanDuration(okta_ingest::SandboxLimits::default().call_timeout))]
     pub tick_timeout: HumanDuration,
+}
+
+/// `keygen`
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the private key (PKCS#8 PEM, mode 0600); an existing file is never overwritten.
+    #[arg(long, value_name = "FILE", default_value = "okta-app-key.pem")]
+    pub out: PathBuf,
+    /// One JSON object (private_key, kid, jwk, public_pem) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `demo`

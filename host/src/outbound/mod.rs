@@ -55,6 +55,15 @@ impl Outbound {
         }
     }
 
+    /// The pooled host-side client trusting `ca_file` besides the system roots (the setup probe's; a
+    /// connector's requests go through [`Outbound::for_instance`]).
+    pub(crate) fn client(
+        &self,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<reqwest::Client, HttpSetupError> {
+        self.clients.client(ca_file)
+    }
+
     /// The hooks for one call of an instance on `domain`, trusting `ca_file` besides the system roots.
     pub(crate) fn for_instance(
         &self,

@@ -129,7 +129,7 @@ fn backfill_days(days: u32) -> u8 {
 }
 
 /// `path` as one shell word (single-quoted unless it is plain).
-fn quote(path: &Path) -> String {
+pub(super) fn quote(path: &Path) -> String {
     let s = path.display().to_string();
     let plain = !s.is_empty()
         && s.chars()

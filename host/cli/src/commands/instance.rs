@@ -3,8 +3,8 @@
 use super::open;
 use crate::args::{AddArgs, EditArgs, InstanceCmd};
 use crate::format::when;
-use okta_ingest::{EditInstance, Instance, NewInstance};
-use std::path::Path;
+use okta_ingest::{keys_dir, EditInstance, GeneratedKey, Instance, NewInstance, PublicKeyInfo};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Runs an `instance` subcommand.
@@ -34,29 +34,76 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
 
 async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
     let host = open(db)?;
-    let rec = host
+    let (private_key, key_id, generated) = match a.private_key {
+        Some(path) => (path, a.key_id, None),
+        None => {
+            let (path, public) = generate_key(db, &a.name)?;
+            (path, Some(public.kid.clone()), Some(public))
+        }
+    };
+    let added = host
         .add_instance(NewInstance {
             name: a.name,
             domain: a.domain,
             client_id: a.client_id,
-            private_key: a.private_key,
-            key_id: a.key_id,
+            private_key: private_key.clone(),
+            key_id,
             backfill_days: a.backfill_days,
             categories: a.events,
             ca_file: a.ca_file,
             dpop: a.dpop,
         })
-        .await?;
-    outln!(
-        "added instance {} ({}, events: {}, backfill: {} days, DPoP: {}); next: okta-ingest check {}",
-        rec.name,
-        rec.domain,
-        rec.categories,
-        rec.backfill_days,
-        rec.dpop,
-        rec.name
+        .await;
+    let rec = match added {
+        Ok(rec) => rec,
+        Err(e) => {
+            if generated.is_some() {
+                remove_generated_key(&private_key);
+            }
+            return Err(e.into());
+        }
+    };
+    let summary = format!(
+        "added instance {} ({}, events: {}, backfill: {} days, DPoP: {})",
+        rec.name, rec.domain, rec.categories, rec.backfill_days, rec.dpop
     );
+    match generated {
+        None => outln!("{summary}; next: okta-ingest check {}", rec.name),
+        Some(public) => {
+            outln!("{summary}");
+            outln!();
+            super::keygen::print_registration(
+                &rec.private_key_path,
+                &public,
+                &format!("okta-ingest check {}", rec.name),
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--generate-key`: a new key pair for instance `name`, its private key written to
+/// `keys/NAME/KID.pem` beside the state file.
+fn generate_key(db: &Path, name: &str) -> anyhow::Result<(PathBuf, PublicKeyInfo)> {
+    // The name becomes a directory: refuse one that is not a plain name before writing anything.
+    okta_ingest::validate_name(name)?;
+    let key = GeneratedKey::generate()?;
+    let public = key.public().clone();
+    let path = keys_dir(db).join(name).join(format!("{}.pem", public.kid));
+    key.write_private_pem(&path)?;
+    Ok((path, public))
+}
+
+/// Removes a key generated for an instance that could not be added, and its directory if now empty.
+fn remove_generated_key(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), "cannot remove the key generated for the instance: {e}");
+        return;
+    }
+    if let Some(dir) = path.parent() {
+        // Fails, harmlessly, when other keys are in it.
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,7 @@ mod component;
 mod demo;
 mod emulator;
 mod instance;
+mod keygen;
 mod run;
 mod status;
 
@@ -23,10 +24,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Instance(cmd) => instance::run(&db()?, cmd).await,
         Command::Check { name } => check::run(&db()?, &name).await,
         Command::Run(args) => run::run(&db()?, args).await,
+        Command::Ui(mut args) => {
+            if args.once {
+                anyhow::bail!(
+                    "`ui` runs until stopped; for one catch-up use `okta-ingest run --once`"
+                );
+            }
+            args.ui
+                .get_or_insert_with(|| crate::args::DEFAULT_UI_ADDRESS.to_string());
+            run::run(&db()?, args).await
+        }
         Command::Component(cmd) => component::run(&db()?, cmd).await,
         Command::Status(args) => status::run(&db()?, args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Keygen(args) => keygen::run(args),
         Command::Completions { shell } => completions(shell),
     }
 }

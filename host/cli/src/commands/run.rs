@@ -4,6 +4,7 @@ use crate::args::{RunArgs, TuningArgs};
 use crate::progress::Progress;
 use crate::signals::Shutdown;
 use okta_ingest::{AdminEndpoint, ComponentSource, Host, HostConfig, RunSummary, Tuning};
+use okta_ingest_console::{ConsoleOptions, ConsoleServer};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -78,6 +79,23 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // The console's address is checked and bound before anything starts, like the admin endpoint's.
+    let console = match &args.ui {
+        Some(address) => {
+            let addr = AdminEndpoint::resolve(address).await?;
+            Some(
+                ConsoleServer::bind(
+                    addr,
+                    ConsoleOptions {
+                        sink: args.sink.clone(),
+                        keys_dir: okta_ingest::keys_dir(db),
+                    },
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let host = Host::open(host_config(
         db,
         &args.tuning,
@@ -146,6 +164,17 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = admin_stopped.await;
         }))
     });
+    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    let console_task = console.map(|console| {
+        // On the terminal, not in the log: the link is a credential until it is used.
+        eprintln!(
+            "console: open {} (the link works once; it signs this browser in)",
+            console.login_url()
+        );
+        tokio::spawn(console.serve(host.clone(), async {
+            let _ = console_stopped.await;
+        }))
+    });
     let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
     tracing::info!(
         "running {} instance{} ({}) every {} (±10%) -> {sink_id}{admin_url}; state {}; SIGTERM or Ctrl-C stops within about a second",
@@ -167,6 +196,10 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     hup.abort();
     let _ = stop_admin.send(());
     if let Some(t) = admin_task {
+        let _ = t.await;
+    }
+    let _ = stop_console.send(());
+    if let Some(t) = console_task {
         let _ = t.await;
     }
     result?;

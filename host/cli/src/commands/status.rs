@@ -21,7 +21,7 @@ pub async fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         let doc = json!({
             "state": db.display().to_string(),
             "queued": queued,
-            "instances": all.iter().map(to_json).collect::<Vec<_>>(),
+            "instances": all.iter().map(InstanceStatus::to_json).collect::<Vec<_>>(),
         });
         outln!("{doc}");
     } else {
@@ -77,28 +77,6 @@ fn problem(s: &InstanceStatus, now_ms: i64, stale: Duration) -> Option<String> {
     }
 }
 
-/// One instance for `--json`.
-fn to_json(s: &InstanceStatus) -> serde_json::Value {
-    json!({
-        "name": s.name,
-        "connector": s.connector,
-        "connector_hash": s.connector_hash.as_ref().map(|h| h.as_str().to_string()),
-        "last_tick": s.last_tick_ms.filter(|ms| *ms > 0).map(|ms| when(Some(ms))),
-        "last_tick_ms": s.last_tick_ms,
-        "last_outcome": s.last_outcome.map(|o| o.as_str()),
-        "events_last_tick": s.events_last_tick,
-        "events_24h": s.events_24h,
-        "events_total": s.events_total,
-        "newest_published": s.last_published,
-        "cursor_lag_s": s.cursor_lag.map(|d| d.as_secs()),
-        "queued": s.outbox_depth,
-        "last_error": s.last_error,
-        "auto_rollback": s.auto_rollback.as_ref().map(|(at, reason)| json!({"at_ms": at, "reason": reason})),
-        "dpop": s.dpop.as_str(),
-        "token_scheme": s.token_scheme.map(|t| t.as_str()),
-    })
-}
-
 /// The lines of one instance.
 fn render(s: &InstanceStatus) -> String {
     let mut out = format!(
@@ -117,6 +95,12 @@ fn render(s: &InstanceStatus) -> String {
         out.push_str(&format!(" (newest published {p})"));
     }
     out.push('\n');
+    out.push_str(&match s.phase {
+        okta_ingest::Phase::Backfilling { percent } => {
+            format!("  state: backfilling, {percent}% done\n")
+        }
+        p => format!("  state: {}\n", p.as_str()),
+    });
     out.push_str(&format!(
         "  token: {} (DPoP mode {})\n",
         token_kind(s.token_scheme),
@@ -153,6 +137,7 @@ mod tests {
             auto_rollback: None,
             dpop: okta_ingest::DpopMode::Auto,
             token_scheme: Some(okta_ingest::TokenScheme::Dpop),
+            phase: okta_ingest::Phase::Live,
         };
         let text = render(&s);
         assert!(text.starts_with(
@@ -165,6 +150,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("last error: boom"));
+        assert!(text.contains("  state: live\n"), "{text}");
         assert!(
             text.contains("token: DPoP (ES256) (DPoP mode auto)"),
             "{text}"
@@ -189,6 +175,7 @@ mod tests {
             auto_rollback: None,
             dpop: okta_ingest::DpopMode::Auto,
             token_scheme: None,
+            phase: okta_ingest::Phase::Live,
         };
         let stale = Duration::from_secs(900);
         assert_eq!(problem(&base, 1_000_000 + 60_000, stale), None);
@@ -209,7 +196,7 @@ mod tests {
             problem(&failing, 1_000_000, stale).unwrap(),
             "org: FAILING: cannot read private key file /k.pem"
         );
-        let j = to_json(&failing);
+        let j = failing.to_json();
         assert_eq!(j["last_outcome"], "error");
         assert_eq!(j["last_error"], "cannot read private key file /k.pem");
         assert_eq!(j["name"], "org");

@@ -1,0 +1,224 @@
+//! The console after setup: every instance's state line and figures (refreshed in place every 5 s),
+//! one instance's page with its actions (check now, remove with confirmation).
+
+use crate::pages::{page, redirect, ErrorPage, Flash};
+use crate::setup::urlencode;
+use crate::Shared;
+use askama::Template;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use okta_ingest::{InstanceStatus, LastOutcome, Phase, TokenScheme};
+use okta_ingest_model::time::format_s;
+
+/// One instance as the pages show it.
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) href: String,
+    /// `configured`, `backfilling`, `live`, `failing` (the CSS class too).
+    pub(crate) phase: &'static str,
+    /// The state line: `live: lag 2m 5s, last poll …`.
+    pub(crate) state_line: String,
+    pub(crate) token: String,
+    pub(crate) events_total: u64,
+    pub(crate) events_24h: u64,
+    pub(crate) events_last_tick: u64,
+    pub(crate) queued: i64,
+    pub(crate) newest: String,
+    pub(crate) last_tick: String,
+    pub(crate) connector: String,
+    pub(crate) error: String,
+}
+
+fn seconds(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(|m| u64::try_from(m).ok())
+        .filter(|m| *m > 0)
+        .map_or_else(|| "never".into(), format_s)
+}
+
+impl Row {
+    pub(crate) fn of(s: &InstanceStatus) -> Row {
+        let lag = s.cursor_lag.map_or_else(|| "-".into(), seconds);
+        let state_line = match s.phase {
+            Phase::Configured => "configured: waiting for its first poll".to_string(),
+            Phase::Backfilling { percent } => format!(
+                "backfilling: {percent}% done, cursor at {}",
+                s.last_published.as_deref().unwrap_or("the start")
+            ),
+            Phase::Live => format!("live: lag {lag}, last poll {}", when(s.last_tick_ms)),
+            Phase::Failing => format!(
+                "failing: {}",
+                s.last_error.as_deref().unwrap_or("the last poll failed")
+            ),
+        };
+        Row {
+            name: s.name.clone(),
+            href: format!("/instances/{}", urlencode(&s.name)),
+            phase: s.phase.as_str(),
+            state_line,
+            token: match s.token_scheme {
+                Some(TokenScheme::Dpop) => "authenticated (DPoP)".into(),
+                Some(TokenScheme::Bearer) => "authenticated (Bearer)".into(),
+                None if s.last_outcome == Some(LastOutcome::Failed) => "not authenticated".into(),
+                None => "no token yet".into(),
+            },
+            events_total: s.events_total,
+            events_24h: s.events_24h,
+            events_last_tick: s.events_last_tick,
+            queued: s.outbox_depth,
+            newest: s.last_published.clone().unwrap_or_else(|| "-".into()),
+            last_tick: when(s.last_tick_ms),
+            connector: s.connector.clone(),
+            error: s.last_error.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub(crate) struct DashboardPage {
+    pub(crate) flash: Option<Flash>,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) queued: i64,
+    pub(crate) sink: String,
+}
+
+#[derive(Template)]
+#[template(path = "instances_fragment.html")]
+pub(crate) struct InstancesFragment {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) queued: i64,
+}
+
+#[derive(Template)]
+#[template(path = "instance.html")]
+pub(crate) struct InstancePage {
+    pub(crate) flash: Option<Flash>,
+    pub(crate) row: Row,
+    pub(crate) domain: String,
+    pub(crate) client_id: String,
+    pub(crate) key_id: String,
+    pub(crate) categories: String,
+    pub(crate) backfill_days: u8,
+    pub(crate) dpop: String,
+}
+
+async fn rows(console: &Shared) -> Result<(Vec<Row>, i64), String> {
+    let all = console.host.status().await.map_err(|e| e.to_string())?;
+    let queued = console
+        .host
+        .outbox_depth()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((all.iter().map(Row::of).collect(), queued))
+}
+
+/// `GET /`.
+pub(crate) async fn index(State(console): State<Shared>) -> Response {
+    let (rows, queued, flash) = match rows(&console).await {
+        Ok((r, q)) => (r, q, None),
+        Err(e) => (Vec::new(), 0, Some(Flash::error(e))),
+    };
+    page(&DashboardPage {
+        flash,
+        rows,
+        queued,
+        sink: console.options.sink.clone(),
+    })
+}
+
+/// `GET /fragments/instances`: the live table, polled by the dashboard.
+pub(crate) async fn instances_fragment(State(console): State<Shared>) -> Response {
+    match rows(&console).await {
+        Ok((rows, queued)) => page(&InstancesFragment { rows, queued }),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    }
+}
+
+async fn instance_view(console: &Shared, name: &str, flash: Option<Flash>) -> Response {
+    let instance = match console.host.instance(name).await {
+        Ok(i) => i,
+        Err(e) => {
+            let mut r = page(&ErrorPage {
+                flash: Some(Flash::error(e.to_string())),
+            });
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            return r;
+        }
+    };
+    let status = match console.host.status().await {
+        Ok(all) => all.into_iter().find(|s| s.name == name),
+        Err(e) => {
+            return page(&ErrorPage {
+                flash: Some(Flash::error(e.to_string())),
+            })
+        }
+    };
+    let Some(status) = status else {
+        return page(&ErrorPage {
+            flash: Some(Flash::error(format!("no instance named {name}"))),
+        });
+    };
+    page(&InstancePage {
+        flash,
+        row: Row::of(&status),
+        domain: instance.domain,
+        client_id: instance.client_id,
+        key_id: instance.key_id.unwrap_or_else(|| "-".into()),
+        categories: instance.categories.names().join(", "),
+        backfill_days: instance.backfill_days,
+        dpop: instance.dpop.to_string(),
+    })
+}
+
+/// `GET /instances/{name}`.
+pub(crate) async fn instance_page(
+    State(console): State<Shared>,
+    Path(name): Path<String>,
+) -> Response {
+    instance_view(&console, &name, None).await
+}
+
+/// `POST /instances/{name}/check`: the check a tick's token and first page would pass.
+pub(crate) async fn check_now(State(console): State<Shared>, Path(name): Path<String>) -> Response {
+    let flash = match console.host.check(&name).await {
+        Ok(summary) => Flash::ok(summary),
+        Err(e) => Flash::error(e.to_string()),
+    };
+    instance_view(&console, &name, Some(flash)).await
+}
+
+/// The removal form: the name typed again.
+#[derive(serde::Deserialize)]
+pub(crate) struct RemoveForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /instances/{name}/remove`: only with the name typed as confirmation.
+pub(crate) async fn remove(
+    State(console): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<RemoveForm>,
+) -> Response {
+    if form.confirm.trim() != name {
+        let flash = Flash::error(format!(
+            "Not removed: type the instance's name ({name}) to confirm."
+        ));
+        return instance_view(&console, &name, Some(flash)).await;
+    }
+    match console.host.remove_instance(&name).await {
+        Ok(_) => redirect("/", &headers),
+        Err(e) => instance_view(&console, &name, Some(Flash::error(e.to_string()))).await,
+    }
+}
