@@ -199,6 +199,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
                 categories: Categories::DEFAULT,
                 ca_file: Some(dir.join("ca.pem")),
                 dpop: okta_ingest::DpopMode::Auto,
+                silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
             };
             (Some(emulator), new, true)
         }
@@ -221,6 +222,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
                 categories: Categories::DEFAULT,
                 ca_file,
                 dpop: okta_ingest::DpopMode::Auto,
+                silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
             };
             (None, new, follow)
         }

@@ -243,15 +243,22 @@ async fn handle(
                     ),
                 )
             } else {
-                reply(StatusCode::OK, "text/plain", "ok".into())
+                match silent_instances(&host).await {
+                    Some(silent) => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", silent),
+                    None => reply(StatusCode::OK, "text/plain", "ok".into()),
+                }
             }
         }
         "/metrics" => {
             let depth = host.outbox_depth().await.ok();
+            let mut text = host.metrics().render(depth);
+            if let Ok(all) = host.status().await {
+                text.push_str(&crate::status::silence_metrics(&all));
+            }
             reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
-                host.metrics().render(depth),
+                text,
             )
         }
         _ => reply(
@@ -260,6 +267,25 @@ async fn handle(
             "not found; try /healthz or /metrics\n".into(),
         ),
     }
+}
+
+/// `silent: NAME (no events for 75 min; alert after 60 min), …` when any instance's silence alert
+/// fires.
+async fn silent_instances(host: &Host) -> Option<String> {
+    let all = host.status().await.ok()?;
+    let silent: Vec<String> = all
+        .iter()
+        .filter(|s| s.silent())
+        .map(|s| {
+            format!(
+                "{} (no events for {} min; alert after {} min)",
+                s.name,
+                s.since_last_event.as_secs() / 60,
+                s.silence_after.map_or(0, |d| d.as_secs() / 60)
+            )
+        })
+        .collect();
+    (!silent.is_empty()).then(|| format!("silent: {}", silent.join(", ")))
 }
 
 async fn serve(
@@ -451,6 +477,86 @@ mod tests {
         host.metrics().progressed();
         let r = client.get(&health).send().await.unwrap();
         assert_eq!(r.status(), 200, "healthy again after a good tick");
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_silent_instance_turns_healthz_503_and_is_on_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let host = Host::open(crate::HostConfig::new(&db)).unwrap();
+        host.metrics().heartbeat();
+        let key = crate::GeneratedKey::generate().unwrap();
+        let key_path = dir.path().join("k.pem");
+        key.write_private_pem(&key_path).unwrap();
+        for (name, client, after) in [
+            ("quiet", "0oa1", Some(crate::DEFAULT_SILENCE_AFTER)),
+            ("muted", "0oa2", None),
+        ] {
+            host.add_instance(crate::NewInstance {
+                name: name.into(),
+                domain: "acme.okta.com".into(),
+                client_id: client.into(),
+                private_key: key_path.clone(),
+                key_id: None,
+                backfill_days: 0,
+                categories: okta_ingest_model::Categories::DEFAULT,
+                ca_file: None,
+                dpop: okta_ingest_model::DpopMode::Auto,
+                silence_after: after,
+            })
+            .await
+            .unwrap();
+        }
+        let endpoint = AdminEndpoint::bind("127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(endpoint.serve(host.clone(), async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let health = format!("http://{addr}/healthz");
+        assert_eq!(
+            client.get(&health).send().await.unwrap().status(),
+            200,
+            "just added: not silent"
+        );
+        // Both were added 2 hours ago and no event has arrived since.
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute("UPDATE instances SET created_ms = created_ms - 7200000", [])
+            .unwrap();
+        let r = client.get(&health).send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.starts_with("silent: quiet (no events for 120 min; alert after 60 min)"),
+            "{text}"
+        );
+        assert!(!text.contains("muted"), "its alert is off: {text}");
+        let metrics = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let since = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("okta_ingest_seconds_since_last_event{instance=\"quiet\"} ")
+            })
+            .unwrap();
+        assert!(
+            (7199..7300).contains(&since.parse::<u64>().unwrap()),
+            "{since}"
+        );
+        assert!(metrics.contains("okta_ingest_silent{instance=\"quiet\"} 1"));
+        assert!(metrics.contains("okta_ingest_silent{instance=\"muted\"} 0"));
         let _ = stop.send(());
         server.await.unwrap();
     }

@@ -461,6 +461,7 @@ mod tests {
             categories: okta_ingest_model::Categories::ALL,
             ca_file: Some(reader.ca_path.clone()),
             dpop: okta_ingest_model::DpopMode::Auto,
+            silence_after: Some(crate::DEFAULT_SILENCE_AFTER),
         })
         .await
         .unwrap();

@@ -2,8 +2,8 @@
 //! anything is stored, and the service that stores them.
 
 use crate::validate::{
-    normalize_domain, validate_client_id, validate_key_id, validate_name, ConfigError,
-    MAX_BACKFILL_DAYS,
+    normalize_domain, silence_seconds, validate_client_id, validate_key_id, validate_name,
+    ConfigError, MAX_BACKFILL_DAYS,
 };
 
 use crate::error::HostError;
@@ -35,6 +35,10 @@ pub struct NewInstance {
     /// Whether to ask Okta for DPoP-bound tokens ([`DpopMode::Auto`], the default, works with apps
     /// that require DPoP and with apps that do not).
     pub dpop: DpopMode,
+    /// Report the instance silent (`status`, `/healthz`, the console) when no event has arrived for
+    /// this long; `None` never does. [`DEFAULT_SILENCE_AFTER`](crate::DEFAULT_SILENCE_AFTER) is the
+    /// default; at least [`MIN_SILENCE_AFTER`](crate::MIN_SILENCE_AFTER).
+    pub silence_after: Option<std::time::Duration>,
 }
 
 /// Changes to an instance; `None` keeps a value.
@@ -56,6 +60,8 @@ pub struct EditInstance {
     pub backfill_days: Option<u8>,
     /// New DPoP mode.
     pub dpop: Option<DpopMode>,
+    /// New silence alert (`Some(None)` turns it off).
+    pub silence_after: Option<Option<std::time::Duration>>,
 }
 
 /// Validates and stores instances.
@@ -96,6 +102,7 @@ impl Instances {
             events_total: 0,
             dpop: r.dpop,
             token_scheme: None,
+            silence_after_s: r.silence_after_s,
         })
     }
 
@@ -117,6 +124,7 @@ impl Instances {
             },
             ca_file: new.ca_file.as_deref().map(absolute),
             dpop: new.dpop,
+            silence_after_s: silence_seconds(new.silence_after)?,
         };
         Rs256Signer::from_pem_file(&record.private_key_path)?;
         if let Some(ca) = &record.ca_file {
@@ -195,6 +203,7 @@ impl Instances {
             categories: edit.categories,
             ca_file,
             dpop: edit.dpop,
+            silence_after_s: edit.silence_after.map(silence_seconds).transpose()?,
         };
         self.refuse_same_app(
             name,

@@ -57,6 +57,7 @@
 //!         ca_file: None,
 //!         // Bound tokens where the app requires them, Bearer where it does not.
 //!         dpop: okta_ingest::DpopMode::Auto,
+//!         silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
 //!     })
 //!     .await?;
 //! }
@@ -158,7 +159,7 @@ pub use status::{InstanceStatus, Phase};
 pub use tick::{FailureCause, TickFailure, TickOutcome, TickReport};
 pub use validate::{
     normalize_domain, parse_backfill, parse_categories, validate_name, ConfigError,
-    MAX_BACKFILL_DAYS,
+    DEFAULT_SILENCE_AFTER, MAX_BACKFILL_DAYS, MIN_SILENCE_AFTER,
 };
 pub use versions::ComponentUse;
 

@@ -45,6 +45,11 @@ pub struct InstanceStatus {
     pub token_scheme: Option<okta_ingest_model::TokenScheme>,
     /// Where the instance is in its life.
     pub phase: Phase,
+    /// How long no event has arrived: since the newest committed event, else since the instance was
+    /// added (at most the tick log's 24 hours: older than that, it is at least that).
+    pub since_last_event: Duration,
+    /// The instance's silence alert (`None`: off).
+    pub silence_after: Option<Duration>,
 }
 
 /// Where an instance is in its life, as the console's state line and `status` show it.
@@ -96,6 +101,12 @@ impl Phase {
 }
 
 impl InstanceStatus {
+    /// True when its silence alert is on and no event has arrived for longer than it.
+    pub fn silent(&self) -> bool {
+        self.silence_after
+            .is_some_and(|after| self.since_last_event > after)
+    }
+
     /// The status as JSON: the one shape `status --json` prints and the web console's API serves, so a
     /// script written against either reads both.
     pub fn to_json(&self) -> serde_json::Value {
@@ -122,12 +133,39 @@ impl InstanceStatus {
             "dpop": self.dpop.as_str(),
             "token_scheme": self.token_scheme.map(|t| t.as_str()),
             "phase": self.phase.as_str(),
+            "seconds_since_last_event": self.since_last_event.as_secs(),
+            "silence_alert_s": self.silence_after.map(|d| d.as_secs()),
+            "silent": self.silent(),
             "backfill_percent": match self.phase {
                 Phase::Backfilling { percent } => Some(percent),
                 _ => None,
             },
         })
     }
+}
+
+/// `okta_ingest_seconds_since_last_event{instance="…"}` and `okta_ingest_silent{instance="…"}` for
+/// `/metrics` (Prometheus text).
+pub fn silence_metrics(all: &[InstanceStatus]) -> String {
+    let mut out = String::from(
+        "# HELP okta_ingest_seconds_since_last_event Seconds since the instance's newest event (or since it was added).\n# TYPE okta_ingest_seconds_since_last_event gauge\n",
+    );
+    for s in all {
+        out.push_str(&format!(
+            "okta_ingest_seconds_since_last_event{{instance=\"{}\"}} {}\n",
+            s.name,
+            s.since_last_event.as_secs()
+        ));
+    }
+    out.push_str("# HELP okta_ingest_silent 1 when the instance's silence alert is firing.\n# TYPE okta_ingest_silent gauge\n");
+    for s in all {
+        out.push_str(&format!(
+            "okta_ingest_silent{{instance=\"{}\"}} {}\n",
+            s.name,
+            u8::from(s.silent())
+        ));
+    }
+    out
 }
 
 /// `now - published` for an RFC 3339 `published`; `None` if it does not parse, zero if in the future.
@@ -164,6 +202,23 @@ fn compose(
         auto_rollback,
         dpop: rec.dpop,
         token_scheme: rec.token_scheme,
+        since_last_event: match stats
+            .last_published
+            .as_deref()
+            .and_then(|p| cursor_lag(p, now_ms))
+        {
+            Some(lag) => lag,
+            None => {
+                let since = u64::try_from(rec.created_ms)
+                    .unwrap_or(0)
+                    .max(now_ms.saturating_sub(TICK_LOG_RETENTION_MS as u64));
+                Duration::from_millis(now_ms.saturating_sub(since))
+            }
+        },
+        silence_after: u64::try_from(rec.silence_after_s)
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs),
         phase: Phase::of(
             rec,
             stats

@@ -50,6 +50,26 @@ pub enum ConfigError {
     /// An instance name that cannot be used.
     #[error("invalid instance name {0:?}: use 1-64 letters, digits, '-', '_' or '.'")]
     Name(String),
+    /// A silence alert shorter than two polls: it would fire between two polls of a healthy org.
+    #[error("a silence alert of {0} s is too short: use at least 10 minutes (two polls), or turn it off")]
+    SilenceAlert(u64),
+}
+
+/// The silence alert a new instance gets: an hour without a single System Log event is unusual for
+/// an org anyone signs in to (every sign-in writes several), and an hour is long enough that a quiet
+/// night of a small org's security-only selection rarely trips it. Change it per instance.
+pub const DEFAULT_SILENCE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The shortest silence alert: two polls at the default 5-minute interval.
+pub const MIN_SILENCE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A silence alert as stored: seconds, 0 for none; refused under [`MIN_SILENCE_AFTER`].
+pub(crate) fn silence_seconds(after: Option<std::time::Duration>) -> Result<i64, ConfigError> {
+    match after {
+        None => Ok(0),
+        Some(d) if d < MIN_SILENCE_AFTER => Err(ConfigError::SilenceAlert(d.as_secs())),
+        Some(d) => Ok(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+    }
 }
 
 /// Every category's name, for messages: `authentication, security, itp, lifecycle`.

@@ -275,6 +275,7 @@ async fn check_with_a_hostile_component_reports_the_enforced_limit() {
             categories: okta_ingest::Categories::AUTHENTICATION,
             ca_file: Some(fx.path("ca.pem")),
             dpop: okta_ingest::DpopMode::Auto,
+            silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
         })
         .await
         .unwrap();

@@ -218,6 +218,11 @@ pub struct AddArgs {
     /// memory by okta-ingest: nothing to register in Okta.
     #[arg(long, value_name = "MODE", default_value = "auto", value_parser = dpop_modes())]
     pub dpop: DpopMode,
+    /// Report the instance silent when no event has arrived for this long (e.g. 1h, 30m; at least
+    /// 10m), or `off`: `status` says so, `/healthz` answers 503 naming it, and /metrics exports
+    /// okta_ingest_seconds_since_last_event.
+    #[arg(long, value_name = "DURATION|off", default_value = "1h", value_parser = parse_silence)]
+    pub silence_alert: Silence,
 }
 
 /// `instance edit`
@@ -255,6 +260,9 @@ pub struct EditArgs {
     /// New DPoP mode: auto, required or off (see `instance add --help`).
     #[arg(long, value_name = "MODE", value_parser = dpop_modes())]
     pub dpop: Option<DpopMode>,
+    /// New silence alert: a duration (at least 10m) or `off` (see `instance add --help`).
+    #[arg(long, value_name = "DURATION|off", value_parser = parse_silence)]
+    pub silence_alert: Option<Silence>,
 }
 
 /// `run`
@@ -310,6 +318,17 @@ pub struct RunArgs {
     pub webhook: WebhookArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
+}
+
+/// A silence alert as given: a duration, or `off` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence(pub Option<Duration>);
+
+fn parse_silence(s: &str) -> Result<Silence, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Silence(None));
+    }
+    crate::format::parse_duration(s).map(|d| Silence(Some(d)))
 }
 
 /// Where `okta-ingest ui` serves the console.

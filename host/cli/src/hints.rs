@@ -74,6 +74,7 @@ fn config_hint(e: &ConfigError) -> Option<&'static str> {
         ConfigError::UnknownCategory(_) | ConfigError::NoCategories => "the option is --events",
         ConfigError::ClientId(_) => "the option is --client-id",
         ConfigError::KeyId(_) => "the option is --key-id",
+        ConfigError::SilenceAlert(_) => "the option is --silence-alert",
         ConfigError::Name(_) | ConfigError::SameApp { .. } => return None,
     })
 }

@@ -28,6 +28,8 @@ pub(crate) struct Row {
     pub(crate) last_tick: String,
     pub(crate) connector: String,
     pub(crate) error: String,
+    /// Its silence alert fires.
+    pub(crate) silent: bool,
 }
 
 fn seconds(d: std::time::Duration) -> String {
@@ -48,7 +50,7 @@ fn when(ms: Option<i64>) -> String {
 impl Row {
     pub(crate) fn of(s: &InstanceStatus) -> Row {
         let lag = s.cursor_lag.map_or_else(|| "-".into(), seconds);
-        let state_line = match s.phase {
+        let mut state_line = match s.phase {
             Phase::Configured => "configured: waiting for its first poll".to_string(),
             Phase::Backfilling { percent } => format!(
                 "backfilling: {percent}% done, cursor at {}",
@@ -60,7 +62,15 @@ impl Row {
                 s.last_error.as_deref().unwrap_or("the last poll failed")
             ),
         };
+        if s.silent() {
+            state_line.push_str(&format!(
+                "; SILENT: no events for {} (alert after {})",
+                seconds(s.since_last_event),
+                s.silence_after.map_or_else(String::new, seconds)
+            ));
+        }
         Row {
+            silent: s.silent(),
             name: s.name.clone(),
             href: format!("/instances/{}", urlencode(&s.name)),
             phase: s.phase.as_str(),

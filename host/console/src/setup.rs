@@ -34,6 +34,8 @@ pub(crate) struct SetupForm {
     pub(crate) backfill_days: String,
     pub(crate) dpop: String,
     pub(crate) categories: Vec<String>,
+    /// Minutes without an event before the instance counts as silent; empty or 0: off.
+    pub(crate) silence_minutes: String,
 }
 
 impl SetupForm {
@@ -41,6 +43,7 @@ impl SetupForm {
         SetupForm {
             backfill_days: "7".into(),
             dpop: "auto".into(),
+            silence_minutes: (okta_ingest::DEFAULT_SILENCE_AFTER.as_secs() / 60).to_string(),
             categories: Categories::DEFAULT
                 .names()
                 .into_iter()
@@ -64,6 +67,7 @@ impl SetupForm {
                 "backfill_days" => f.backfill_days = v.trim().to_string(),
                 "dpop" => f.dpop = v,
                 "category" => f.categories.push(v),
+                "silence_minutes" => f.silence_minutes = v.trim().to_string(),
                 _ => {}
             }
         }
@@ -292,6 +296,14 @@ fn new_instance(form: &SetupForm, keys_dir: &Path) -> Result<NewInstance, String
         categories,
         ca_file: non_empty(&form.ca_file).map(PathBuf::from),
         dpop: DpopMode::parse(&form.dpop).unwrap_or(DpopMode::Auto),
+        silence_after: match form.silence_minutes.as_str() {
+            "" | "0" => None,
+            m => Some(std::time::Duration::from_secs(
+                60 * m.parse::<u64>().map_err(|_| {
+                    "The silence alert is a whole number of minutes (0: off).".to_string()
+                })?,
+            )),
+        },
     })
 }
 
@@ -307,6 +319,12 @@ fn command(form: &SetupForm, domain: &str, key: &str) -> String {
         if form.backfill_days.is_empty() { "7" } else { &form.backfill_days },
         form.categories().names().join(","),
     );
+    let default_minutes = (okta_ingest::DEFAULT_SILENCE_AFTER.as_secs() / 60).to_string();
+    match form.silence_minutes.as_str() {
+        "" | "0" => c.push_str(" --silence-alert off"),
+        m if m == default_minutes => {}
+        m => c.push_str(&format!(" --silence-alert {m}m")),
+    }
     if form.dpop != "auto" && !form.dpop.is_empty() {
         c.push_str(&format!(" --dpop {}", form.dpop));
     }

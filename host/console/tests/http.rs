@@ -381,6 +381,7 @@ async fn the_json_api_has_the_shape_of_status_json() {
             categories: Categories::DEFAULT,
             ca_file: None,
             dpop: DpopMode::Auto,
+            silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
         })
         .await
         .unwrap();

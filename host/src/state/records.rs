@@ -40,6 +40,8 @@ pub struct Instance {
     pub dpop: DpopMode,
     /// How the last token a tick obtained was presented (`None` before the first token).
     pub token_scheme: Option<TokenScheme>,
+    /// Alert when no event has arrived for this many seconds (0: never).
+    pub silence_after_s: i64,
 }
 
 /// How a tick ended, as stored (the database keeps the names).
@@ -102,6 +104,8 @@ pub struct NewInstanceRecord {
     pub ca_file: Option<PathBuf>,
     /// Whether it asks Okta for DPoP-bound tokens.
     pub dpop: DpopMode,
+    /// Alert when no event has arrived for this many seconds (0: never).
+    pub silence_after_s: i64,
 }
 
 /// Validated changes to an instance; `None` keeps a value.
@@ -121,6 +125,8 @@ pub struct InstanceChanges {
     pub ca_file: Option<Option<PathBuf>>,
     /// New DPoP mode.
     pub dpop: Option<DpopMode>,
+    /// New silence alert, seconds (0: never).
+    pub silence_after_s: Option<i64>,
 }
 
 /// One tick's outcome, as the tick log records it.

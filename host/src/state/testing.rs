@@ -15,6 +15,7 @@ pub(crate) fn new_instance(name: &str) -> NewInstanceRecord {
         categories: Categories::DEFAULT,
         ca_file: None,
         dpop: okta_ingest_model::DpopMode::Auto,
+        silence_after_s: 3600,
     }
 }
 
@@ -39,6 +40,7 @@ pub(crate) fn instance(name: &str) -> Instance {
         events_total: 0,
         dpop: n.dpop,
         token_scheme: None,
+        silence_after_s: n.silence_after_s,
     }
 }
 

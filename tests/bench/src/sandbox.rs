@@ -358,6 +358,7 @@ fn record(name: &str, domain: &str, client: &setup::Client) -> NewInstanceRecord
         categories: Categories::ALL,
         ca_file: Some(client.ca_path.clone()),
         dpop: okta_ingest::DpopMode::Auto,
+        silence_after_s: okta_ingest::DEFAULT_SILENCE_AFTER.as_secs() as i64,
     }
 }
 
@@ -428,6 +429,7 @@ async fn add(
             categories: Categories::ALL,
             ca_file: Some(client.ca_path.clone()),
             dpop: okta_ingest::DpopMode::Auto,
+            silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
         })
         .await?)
 }

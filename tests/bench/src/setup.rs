@@ -86,6 +86,7 @@ pub async fn add_instance(
         categories: Categories::ALL,
         ca_file: Some(client.ca_path.clone()),
         dpop: okta_ingest::DpopMode::Auto,
+        silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
     })
     .await?;
     Ok(())

@@ -66,6 +66,7 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             categories: Categories::ALL,
             ca_file: Some(client.ca_path),
             dpop: okta_ingest::DpopMode::Auto,
+            silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
         })
         .await?;
     eprintln!(

@@ -52,6 +52,7 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
             categories: a.events,
             ca_file: a.ca_file,
             dpop: a.dpop,
+            silence_after: a.silence_alert.0,
         })
         .await;
     let rec = match added {
@@ -130,6 +131,7 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
                 },
                 backfill_days: backfill,
                 dpop: e.dpop,
+                silence_after: e.silence_alert.map(|s| s.0),
             },
         )
         .await?;
@@ -192,6 +194,7 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
     );
     outln!("events:        {}", r.categories);
     outln!("dpop:          {}", r.dpop);
+    outln!("silence alert: {}", silence_text(r.silence_after_s));
     outln!("token:         {}", token_kind(r.token_scheme));
     outln!("backfill:      {} days", r.backfill_days);
     outln!(
@@ -235,6 +238,7 @@ fn instance_json(r: &Instance) -> serde_json::Value {
         "backfill_days": r.backfill_days,
         "events": r.categories.names(),
         "dpop": r.dpop.as_str(),
+        "silence_alert_s": (r.silence_after_s > 0).then_some(r.silence_after_s),
         "token_scheme": r.token_scheme.map(|s| s.as_str()),
         "created_ms": r.created_ms,
         "last_tick_ms": r.last_tick_ms,
@@ -242,4 +246,15 @@ fn instance_json(r: &Instance) -> serde_json::Value {
         "last_error": r.last_error,
         "events_total": r.events_total,
     })
+}
+
+/// A stored silence alert for people: `after 1h` or `off`.
+fn silence_text(seconds: i64) -> String {
+    match u64::try_from(seconds) {
+        Ok(s) if s > 0 => format!(
+            "after {} without an event",
+            humantime::format_duration(std::time::Duration::from_secs(s))
+        ),
+        _ => "off".into(),
+    }
 }

@@ -51,8 +51,8 @@ pub async fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// What `--check` reports for an instance: failing (its last tick failed) or silent (no tick within
-/// `stale`).
+/// What `--check` reports for an instance: failing (its last tick failed), silent (no tick within
+/// `stale`), or without events for longer than its silence alert.
 fn problem(s: &InstanceStatus, now_ms: i64, stale: Duration) -> Option<String> {
     if s.last_outcome == Some(LastOutcome::Failed) {
         return Some(format!(
@@ -72,6 +72,12 @@ fn problem(s: &InstanceStatus, now_ms: i64, stale: Duration) -> Option<String> {
             s.name,
             when(Some(at)),
             humantime::format_duration(stale)
+        )),
+        Some(_) if s.silent() => Some(format!(
+            "{}: NO EVENTS: none for {} (its silence alert is {})",
+            s.name,
+            lag(Some(s.since_last_event)),
+            lag(s.silence_after)
         )),
         Some(_) => None,
     }
@@ -101,6 +107,13 @@ fn render(s: &InstanceStatus) -> String {
         }
         p => format!("  state: {}\n", p.as_str()),
     });
+    if s.silent() {
+        out.push_str(&format!(
+            "  SILENT: no events for {} (alert after {})\n",
+            lag(Some(s.since_last_event)),
+            lag(s.silence_after)
+        ));
+    }
     out.push_str(&format!(
         "  token: {} (DPoP mode {})\n",
         token_kind(s.token_scheme),
@@ -138,6 +151,8 @@ mod tests {
             dpop: okta_ingest::DpopMode::Auto,
             token_scheme: Some(okta_ingest::TokenScheme::Dpop),
             phase: okta_ingest::Phase::Live,
+            since_last_event: Duration::from_secs(125),
+            silence_after: Some(Duration::from_secs(3600)),
         };
         let text = render(&s);
         assert!(text.starts_with(
@@ -176,6 +191,8 @@ mod tests {
             dpop: okta_ingest::DpopMode::Auto,
             token_scheme: None,
             phase: okta_ingest::Phase::Live,
+            since_last_event: Duration::from_secs(125),
+            silence_after: Some(Duration::from_secs(3600)),
         };
         let stale = Duration::from_secs(900);
         assert_eq!(problem(&base, 1_000_000 + 60_000, stale), None);
@@ -187,6 +204,21 @@ mod tests {
             ..base.clone()
         };
         assert!(problem(&never, 0, stale).unwrap().contains("never ticked"));
+        let quiet = InstanceStatus {
+            since_last_event: Duration::from_secs(3601),
+            ..base.clone()
+        };
+        let said = problem(&quiet, 1_000_000 + 60_000, stale).unwrap();
+        assert_eq!(
+            said,
+            "org: NO EVENTS: none for 1h 1s (its silence alert is 1h)"
+        );
+        assert!(render(&quiet).contains("  SILENT: no events for 1h 1s (alert after 1h)"));
+        let off = InstanceStatus {
+            silence_after: None,
+            ..quiet.clone()
+        };
+        assert_eq!(problem(&off, 1_000_000 + 60_000, stale), None, "alert off");
         let failing = InstanceStatus {
             last_outcome: Some(LastOutcome::Failed),
             last_error: Some("cannot read private key file /k.pem".into()),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
-    events_total, dpop, token_scheme FROM instances";
+    events_total, dpop, token_scheme, silence_after_s FROM instances";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
     Ok(Instance {
@@ -41,6 +41,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
             .get::<_, Option<String>>(16)?
             .as_deref()
             .and_then(TokenScheme::parse),
+        silence_after_s: r.get(17)?,
     })
 }
 
@@ -52,7 +53,8 @@ impl Db {
     pub(crate) fn add_instance(&self, new: &NewInstanceRecord) -> Result<Instance, StateError> {
         let r = self.conn.execute(
             "INSERT INTO instances(name, domain, client_id, key_id, private_key_path, backfill_days,
-                categories, ca_file, created_ms, dpop) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                categories, ca_file, created_ms, dpop, silence_after_s)
+                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
             params![
                 new.name,
                 new.domain,
@@ -64,6 +66,7 @@ impl Db {
                 new.ca_file.as_deref().map(path_text),
                 now_as_stored(),
                 new.dpop.as_str(),
+                new.silence_after_s,
             ],
         );
         match r {
@@ -105,7 +108,7 @@ impl Db {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE instances SET domain=?2, client_id=?3, key_id=?4, private_key_path=?5, categories=?6,
-                ca_file=?7, dpop=?8 WHERE id=?1",
+                ca_file=?7, dpop=?8, silence_after_s=?9 WHERE id=?1",
             params![
                 cur.id,
                 edit.domain.as_ref().unwrap_or(&cur.domain),
@@ -119,6 +122,7 @@ impl Db {
                     .as_deref()
                     .map(path_text),
                 edit.dpop.unwrap_or(cur.dpop).as_str(),
+                edit.silence_after_s.unwrap_or(cur.silence_after_s),
             ],
         )?;
         if domain_changed {

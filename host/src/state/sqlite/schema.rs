@@ -44,10 +44,15 @@ const MIGRATIONS: &[Migration] = &[
         what: "DPoP: each instance's mode and last token scheme, the token endpoints' nonces",
         apply: dpop,
     },
+    Migration {
+        version: 6,
+        what: "each instance's silence alert",
+        apply: silence_alert,
+    },
 ];
 
 /// The schema version this build writes.
-pub(crate) const LATEST: i64 = 5;
+pub(crate) const LATEST: i64 = 6;
 
 /// Brings the file at `conn` up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
@@ -208,6 +213,20 @@ fn dpop(tx: &Transaction<'_>) -> Result<(), StateError> {
             received_ms INTEGER NOT NULL)",
     )?;
     Ok(())
+}
+
+/// Version 6: after how many seconds without an event an instance counts as silent (0: never).
+/// Existing instances get the default a new one gets, one hour.
+fn silence_alert(tx: &Transaction<'_>) -> Result<(), StateError> {
+    add_column_if_missing(
+        tx,
+        "instances",
+        "silence_after_s",
+        &format!(
+            "INTEGER NOT NULL DEFAULT {}",
+            crate::validate::DEFAULT_SILENCE_AFTER.as_secs()
+        ),
+    )
 }
 
 /// `ALTER TABLE table ADD COLUMN column decl` unless the table already has the column.
