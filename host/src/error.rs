@@ -56,6 +56,12 @@ pub enum HostError {
     /// Nothing was activated in the scope of a rollback.
     #[error("nothing to roll back: no version was activated in that scope")]
     NothingToRollBack,
+    /// A key file could not be made or read.
+    #[error(transparent)]
+    KeyFile(#[from] crate::keys::KeyFileError),
+    /// Finishing or cancelling a key rotation that was not started.
+    #[error("instance {0} has no key rotation in progress; start one first")]
+    NoKeyRotation(String),
     /// The backfill of an existing instance cannot change.
     #[error("the backfill of an existing instance cannot be edited (it only applies to the first tick, which has run or is set up); remove and re-add the instance to backfill again")]
     BackfillNotEditable,

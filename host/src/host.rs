@@ -7,7 +7,9 @@ use crate::delivery::Sink;
 use crate::error::HostError;
 use crate::events::StatusEvent;
 use crate::instances::{EditInstance, NewInstance};
+use crate::keys::PublicKeyInfo;
 use crate::metrics::Metrics;
+use crate::rotation::RotationDone;
 use crate::run::{InstanceRun, RunSummary};
 use crate::runtime::{CommitObserver, ConnectorInfo};
 use crate::services::Services;
@@ -151,6 +153,57 @@ impl Host {
         // The version its ticks run, not the default: a check proves what the next tick will do.
         let (rt, _) = self.services.versions.resolve(&instance).await?;
         self.services.ticker.check(&instance, &rt).await
+    }
+
+    /// Starts rotating an instance's key (or returns the rotation in progress): a new RSA key is made
+    /// beside the state (`keys/<instance>/<kid>.pem`, mode 0600) and its public half returned, for the
+    /// user to add in Okta. The instance keeps signing with its current key meanwhile.
+    pub async fn start_key_rotation(&self, name: &str) -> Result<PublicKeyInfo, HostError> {
+        crate::rotation::start(&self.services, name).await
+    }
+
+    /// Finishes a key rotation once Okta has the new key: a check signed with it must pass, then the
+    /// instance switches and the old key file is deleted if okta-ingest made it. A failed check
+    /// changes nothing and says what Okta answered.
+    pub async fn finish_key_rotation(&self, name: &str) -> Result<RotationDone, HostError> {
+        crate::rotation::finish(&self.services, name).await
+    }
+
+    /// Cancels a key rotation: the new key is deleted, the instance keeps its key.
+    pub async fn cancel_key_rotation(&self, name: &str) -> Result<(), HostError> {
+        crate::rotation::cancel(&self.services, name).await
+    }
+
+    /// An instance's events of the last 24 hours, per hour: 24 counts, the oldest hour first (the
+    /// current, partial hour last).
+    pub async fn events_per_hour(&self, name: &str) -> Result<Vec<u64>, HostError> {
+        let id = self.instance(name).await?.id;
+        let now = okta_ingest_model::time::now_ms() as i64;
+        let this_hour = now / 3_600_000 * 3_600_000;
+        let first = this_hour - 23 * 3_600_000;
+        let mut hours = vec![0u64; 24];
+        for (hour, n) in self.services.state.events_per_hour(id, first).await? {
+            if let Ok(i) = usize::try_from((hour - first) / 3_600_000) {
+                if let Some(slot) = hours.get_mut(i) {
+                    *slot += n;
+                }
+            }
+        }
+        Ok(hours)
+    }
+
+    /// Pauses an instance (`true`: it stops ticking within a rescan, its queued events are still
+    /// delivered) or resumes it.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<(), HostError> {
+        self.edit_instance(
+            name,
+            EditInstance {
+                paused: Some(paused),
+                ..EditInstance::default()
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Probes an Okta org before anything is set up: DNS, TLS (system roots plus `ca_file`) and Okta's

@@ -62,6 +62,8 @@ pub struct EditInstance {
     pub dpop: Option<DpopMode>,
     /// New silence alert (`Some(None)` turns it off).
     pub silence_after: Option<Option<std::time::Duration>>,
+    /// Pause (`true`: no ticks until resumed; queued events are still delivered) or resume.
+    pub paused: Option<bool>,
 }
 
 /// Validates and stores instances.
@@ -103,6 +105,8 @@ impl Instances {
             dpop: r.dpop,
             token_scheme: None,
             silence_after_s: r.silence_after_s,
+            paused: false,
+            pending_key: None,
         })
     }
 
@@ -204,6 +208,8 @@ impl Instances {
             ca_file,
             dpop: edit.dpop,
             silence_after_s: edit.silence_after.map(silence_seconds).transpose()?,
+            paused: edit.paused,
+            pending_key: None,
         };
         self.refuse_same_app(
             name,

@@ -114,6 +114,7 @@ mod instances;
 pub mod keys;
 mod metrics;
 mod outbound;
+mod rotation;
 mod run;
 mod runtime;
 mod schedule;
@@ -142,9 +143,10 @@ pub use instances::{EditInstance, NewInstance};
 pub use keys::{
     keys_dir, rsa_thumbprint, store_private_pem, GeneratedKey, KeyFileError, PublicKeyInfo,
 };
-pub use metrics::Metrics;
+pub use metrics::{InstanceFigures, Metrics};
 pub use okta_ingest_model::{Categories, CategoryCounts, DpopMode, ErrorKind, TokenScheme};
 pub use outbound::{HttpLimits, HttpSetupError, OutboundInterceptor};
+pub use rotation::RotationDone;
 pub use run::{InstanceRun, RunSummary};
 pub use runtime::{
     CommitObserver, CommitStats, ComponentSource, ConnectorInfo, PageRefused, RuntimeError,

@@ -62,6 +62,21 @@ struct InstanceMetrics {
     duration: Histogram,
 }
 
+/// One instance's counters since the process started, as `/metrics` has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceFigures {
+    /// Ticks, whatever their outcome.
+    pub ticks: u64,
+    /// Events committed.
+    pub events: u64,
+    /// Pages fetched.
+    pub pages: u64,
+    /// Answers 429 (rate limited), each followed by a wait.
+    pub rate_limited: u64,
+    /// Ticks that failed.
+    pub errors: u64,
+}
+
 /// Counters and the tick-duration histogram per instance, plus the scheduler heartbeat.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -91,6 +106,18 @@ impl Metrics {
             m.errors += 1;
         }
         m.duration.observe(t.duration.as_secs_f64());
+    }
+
+    /// An instance's counters since the process started (`None` before its first tick).
+    pub fn figures(&self, instance: &str) -> Option<InstanceFigures> {
+        let map = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(instance).map(|m| InstanceFigures {
+            ticks: m.ticks.values().sum(),
+            events: m.events,
+            pages: m.pages,
+            rate_limited: m.rate_limited,
+            errors: m.errors,
+        })
     }
 
     /// Events committed by `instance` since the process started.

@@ -120,7 +120,13 @@ pub(crate) async fn run_once(
 ) -> Result<RunSummary, HostError> {
     let started = Instant::now();
     services.claim_runner().await?;
-    let instances = services.state.list_instances().await?;
+    let instances: Vec<_> = services
+        .state
+        .list_instances()
+        .await?
+        .into_iter()
+        .filter(|i| !i.paused)
+        .collect();
     if !instances.is_empty() {
         // Compile before starting anything, so a broken component fails the run at once.
         services.versions.default_runtime().await?;
@@ -231,6 +237,7 @@ impl Fleet for Instances {
             .list_instances()
             .await?
             .into_iter()
+            .filter(|i| !i.paused)
             .map(|i| i.id)
             .collect();
         if ids.is_empty() {
@@ -243,6 +250,8 @@ impl Fleet for Instances {
     async fn tick(&self, id: i64) -> Next {
         // One indexed lookup (not a scan of every instance): picks up edits since the last tick.
         let instance = match self.services.state.instance_by_id(id).await {
+            // Paused since the last scan: it leaves the schedule, and a resume adds it back.
+            Ok(Some(i)) if i.paused => return Next::Gone,
             Ok(Some(i)) => i,
             Ok(None) => return Next::Gone,
             Err(e) => {

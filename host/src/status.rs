@@ -67,6 +67,8 @@ pub enum Phase {
     Live,
     /// The last tick failed (see the last error).
     Failing,
+    /// Paused by the user: no ticks until resumed.
+    Paused,
 }
 
 impl Phase {
@@ -77,11 +79,15 @@ impl Phase {
             Phase::Backfilling { .. } => "backfilling",
             Phase::Live => "live",
             Phase::Failing => "failing",
+            Phase::Paused => "paused",
         }
     }
 
     /// The phase of an instance from its record and the newest event committed.
     fn of(rec: &Instance, last_published_ms: Option<u64>, now_ms: u64) -> Phase {
+        if rec.paused {
+            return Phase::Paused;
+        }
         match rec.last_outcome {
             None => Phase::Configured,
             Some(LastOutcome::Failed) => Phase::Failing,
@@ -103,8 +109,11 @@ impl Phase {
 impl InstanceStatus {
     /// True when its silence alert is on and no event has arrived for longer than it.
     pub fn silent(&self) -> bool {
-        self.silence_after
-            .is_some_and(|after| self.since_last_event > after)
+        // A paused instance is quiet on purpose.
+        self.phase != Phase::Paused
+            && self
+                .silence_after
+                .is_some_and(|after| self.since_last_event > after)
     }
 
     /// The status as JSON: the one shape `status --json` prints and the web console's API serves, so a

@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium against the real binary (`okta-ingest ui`) and the
 //! emulator over HTTPS: a new user goes from nothing to events in the sink. On the way, the staged test
 //! connection names each Okta mistake (unknown client, no admin role, scope not granted, an
-//! unreachable org) with its fix, and saving is refused until it passes. Every screen is saved under
+//! unreachable org) with its fix, and saving is refused until it passes; then pause, resume, key
+//! rotation and removal. Every screen is saved under
 //! `target/console-screenshots/`.
 
 use crate::browser::Browser;
@@ -100,6 +101,11 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
     b.fill("#client_id", client_id).await;
     b.fill("#name", "acme").await;
     b.fill("#backfill_days", "2").await;
+    let groups = b.wait_text("#step-collect", "Authentication events").await;
+    assert!(
+        groups.contains("Identity Threat Protection") || groups.contains("itp"),
+        "{groups}"
+    );
     b.click("#test").await;
     let failed = b.wait_text("#stages tr.failed", "Client known").await;
     assert!(failed.contains("check the Client ID"), "{failed}");
@@ -199,6 +205,48 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
     }
     assert_exactly(&lines(&sink), &expected);
 
+    // The chart counts what arrived, hour by hour.
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css("#chart rect"))
+            .await
+            .expect("bars")
+            .len(),
+        24
+    );
+    b.wait_text("#chart figcaption", &format!("{} in all", expected.len()))
+        .await;
+    let figures = b.wait_text("#process-figures", "pages").await;
+    assert!(!figures.starts_with("0 polls"), "{figures}");
+
+    // Pause and resume.
+    b.click("#pause").await;
+    b.wait_text("#state", "paused").await;
+    b.shot("10-paused").await;
+    b.click("#resume").await;
+    b.wait_text("#flash", "Resumed").await;
+    b.wait_text("#state", "live").await;
+
+    // Rotate the key: nothing switches until Okta has the new one.
+    b.click("#rotate").await;
+    let new_kid = b.wait_text("#new-kid", "").await;
+    assert_ne!(new_kid, kid);
+    let new_pem = text_of(&b, "new-pem").await;
+    b.shot("11-rotation-started").await;
+    b.click("#rotate-finish").await;
+    b.wait_text("#flash", "Not switched").await;
+    b.shot("12-rotation-refused").await;
+    fx.emulator.register_client(ClientRegistration {
+        require_dpop: true,
+        ..ClientRegistration::logs_reader(client_id, &new_pem)
+    });
+    b.click("#rotate-finish").await;
+    b.wait_text("#flash", &format!("Switched to key {new_kid}"))
+        .await;
+    let figures = b.wait_text(".figures", &new_kid).await;
+    assert!(!figures.contains(&kid), "the old kid is gone: {figures}");
+    b.shot("13-rotated").await;
+
     let base = login.split_once("/?").expect("a login URL").0;
     b.client.goto(&format!("{base}/")).await.expect("dashboard");
     let row = b.wait_text("tr[data-instance=acme]", "live").await;
@@ -206,7 +254,7 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
         row.contains(&expected.len().to_string()),
         "the dashboard counts the events: {row}"
     );
-    b.shot("10-dashboard").await;
+    b.shot("14-dashboard").await;
 
     // Remove, with the name typed as confirmation.
     b.click("tr[data-instance=acme] a").await;
@@ -214,7 +262,7 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
     b.fill("#confirm", "acme").await;
     b.click("#remove").await;
     b.wait_text("#instances", "No instances yet").await;
-    b.shot("11-removed").await;
+    b.shot("15-removed").await;
 
     let _ = b.client.close().await;
     run.signal(libc::SIGTERM);
@@ -226,7 +274,7 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_org_or_a_wrong_key_is_named_at_its_stage() {
+async fn an_unreachable_org_a_wrong_key_or_dpop_off_is_named_at_its_stage() {
     let fx = Fixture::new(EmulatorConfig {
         events: 10,
         days: 1,
@@ -269,5 +317,24 @@ async fn an_unreachable_org_or_a_wrong_key_is_named_at_its_stage() {
         "{failed}"
     );
     b.shot("02-wrong-key").await;
+
+    // An app that requires DPoP, with the instance's DPoP turned off: the DPoP stage says to turn it on.
+    let public_pem = text_of(&b, "public-pem").await;
+    fx.emulator.register_client(ClientRegistration {
+        require_dpop: true,
+        ..ClientRegistration::logs_reader("0oa-dpop-app", &public_pem)
+    });
+    b.fill("#client_id", "0oa-dpop-app").await;
+    b.client
+        .find(Locator::Css("#dpop option[value=off]"))
+        .await
+        .expect("the DPoP choice")
+        .click()
+        .await
+        .expect("choose off");
+    b.click("#test").await;
+    let failed = b.wait_text("#stages tr.failed", "DPoP").await;
+    assert!(failed.contains("DPoP mode to auto"), "{failed}");
+    b.shot("03-dpop-off").await;
     let _ = b.client.close().await;
 }

@@ -79,6 +79,31 @@ pub enum Command {
     /// start polling at once and deliver to --sink. Takes every `run` option. Loopback only: from
     /// another machine use an SSH tunnel (ssh -L 8730:127.0.0.1:8730 HOST).
     Ui(RunArgs),
+    /// Set up one instance step by step: a wizard on the terminal, or from an answers file.
+    ///
+    /// On a terminal it asks for the Okta domain (the Admin Console address is corrected) and, behind a
+    /// TLS-inspecting proxy, its CA file, and checks that the org answers; makes a key here (or takes
+    /// your PEM file) and prints its public JWK and PEM with the steps to do in the Okta Admin Console;
+    /// asks for the Client ID and runs the staged test connection (org, client, key, DPoP, scope,
+    /// role, one page of the System Log), showing the fix for a stage that failed, as often as needed;
+    /// then what to collect, the backfill and the name. Nothing is saved unless the test passed; Esc
+    /// or Ctrl-C quits (a key made in that run is removed). It ends with the equivalent `instance add`
+    /// line and what to run next.
+    ///
+    /// Without a terminal (scripts, CI) give the answers in a TOML file with --answers; the same test
+    /// runs, its stages are printed, a failure exits non-zero naming the stage and its fix, and
+    /// nothing is saved. `instance add` sets up an instance without any test.
+    Setup {
+        /// TOML answers instead of prompts. Keys: domain, client_id (required); private_key = "PEM
+        /// file" or generate_key = true (a key made for the instance, its public JWK printed, kept
+        /// when the test fails and used again by the next run); key_id (with private_key); name
+        /// (default: the domain's first label); backfill_days (0 to 14, default 7); events (default
+        /// ["authentication", "security", "itp"]; also "lifecycle"); ca_file; dpop (auto, required,
+        /// off; default auto); silence_alert ("1h", or "off"; default 1h). Relative paths are the
+        /// file's.
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
+    },
     /// Manage connector versions: add a .wasm, list, activate (all instances or a canary), roll back.
     #[command(subcommand)]
     Component(ComponentCmd),
@@ -140,6 +165,31 @@ pub enum InstanceCmd {
     Remove {
         /// Instance name.
         name: String,
+    },
+    /// Pause an instance: a running `run` stops polling it within 10 s (its queued events are still
+    /// delivered; nothing is lost: resuming continues from its cursor).
+    Pause {
+        /// Instance name.
+        name: String,
+    },
+    /// Resume a paused instance: a running `run` polls it again within 10 s.
+    Resume {
+        /// Instance name.
+        name: String,
+    },
+    /// Rotate an instance's key without a gap: makes a new key (printed to add in Okta beside the old
+    /// one; the instance keeps using the old key); then `--finish` switches once a check signed with the
+    /// new key passes, and deletes the old key if okta-ingest made it. Okta: rotating keys of an app
+    /// with granted scopes needs a Super Admin.
+    RotateKey {
+        /// Instance name.
+        name: String,
+        /// Check with the new key and, when Okta accepts it, switch to it.
+        #[arg(long, conflicts_with = "cancel")]
+        finish: bool,
+        /// Abandon the rotation: delete the new key, keep the current one.
+        #[arg(long)]
+        cancel: bool,
     },
 }
 

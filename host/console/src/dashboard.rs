@@ -57,6 +57,10 @@ impl Row {
                 s.last_published.as_deref().unwrap_or("the start")
             ),
             Phase::Live => format!("live: lag {lag}, last poll {}", when(s.last_tick_ms)),
+            Phase::Paused => {
+                "paused: no polls until it is resumed (queued events are still delivered)"
+                    .to_string()
+            }
             Phase::Failing => format!(
                 "failing: {}",
                 s.last_error.as_deref().unwrap_or("the last poll failed")
@@ -93,6 +97,54 @@ impl Row {
     }
 }
 
+/// One bar of the events chart (SVG coordinates).
+pub(crate) struct Bar {
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) height: u32,
+    pub(crate) label: String,
+}
+
+/// Events per hour over 24 hours as an SVG bar chart, drawn on the server (no script, no library).
+pub(crate) struct Chart {
+    pub(crate) bars: Vec<Bar>,
+    pub(crate) max: u64,
+    pub(crate) total: u64,
+}
+
+impl Chart {
+    /// Chart height in SVG units; bars are 20 wide with a 4 gap.
+    const HEIGHT: u32 = 80;
+
+    fn of(hours: &[u64]) -> Chart {
+        let max = hours.iter().copied().max().unwrap_or(0);
+        let n = hours.len();
+        let bars = hours
+            .iter()
+            .enumerate()
+            .map(|(i, &count)| {
+                let height = if max == 0 {
+                    0
+                } else {
+                    // At least 1 unit for any non-zero hour, so a quiet hour still shows.
+                    ((count * u64::from(Chart::HEIGHT)).div_ceil(max)) as u32
+                };
+                Bar {
+                    x: i as u32 * 24,
+                    y: Chart::HEIGHT - height,
+                    height,
+                    label: format!("{} h ago: {count} events", n - 1 - i),
+                }
+            })
+            .collect();
+        Chart {
+            bars,
+            max,
+            total: hours.iter().sum(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage {
@@ -120,6 +172,13 @@ pub(crate) struct InstancePage {
     pub(crate) categories: String,
     pub(crate) backfill_days: u8,
     pub(crate) dpop: String,
+    pub(crate) paused: bool,
+    /// This process's counters for it.
+    pub(crate) figures: okta_ingest::InstanceFigures,
+    /// Its events per hour over the last 24 hours.
+    pub(crate) chart: Chart,
+    /// The new key of a rotation in progress (its public half).
+    pub(crate) pending_key: Option<okta_ingest::PublicKeyInfo>,
 }
 
 async fn rows(console: &Shared) -> Result<(Vec<Row>, i64), String> {
@@ -187,6 +246,13 @@ async fn instance_view(console: &Shared, name: &str, flash: Option<Flash>) -> Re
         categories: instance.categories.names().join(", "),
         backfill_days: instance.backfill_days,
         dpop: instance.dpop.to_string(),
+        paused: instance.paused,
+        figures: console.host.metrics().figures(name).unwrap_or_default(),
+        chart: Chart::of(&console.host.events_per_hour(name).await.unwrap_or_default()),
+        pending_key: instance.pending_key.as_ref().and_then(|(path, _)| {
+            let text = std::fs::read_to_string(path).ok()?;
+            okta_ingest::PublicKeyInfo::from_private_pem(&text).ok()
+        }),
     })
 }
 
@@ -202,6 +268,72 @@ pub(crate) async fn instance_page(
 pub(crate) async fn check_now(State(console): State<Shared>, Path(name): Path<String>) -> Response {
     let flash = match console.host.check(&name).await {
         Ok(summary) => Flash::ok(summary),
+        Err(e) => Flash::error(e.to_string()),
+    };
+    instance_view(&console, &name, Some(flash)).await
+}
+
+/// `POST /instances/{name}/pause` and `/resume`.
+pub(crate) async fn pause(State(console): State<Shared>, Path(name): Path<String>) -> Response {
+    set_paused(&console, &name, true).await
+}
+
+/// `POST /instances/{name}/resume`.
+pub(crate) async fn resume(State(console): State<Shared>, Path(name): Path<String>) -> Response {
+    set_paused(&console, &name, false).await
+}
+
+async fn set_paused(console: &Shared, name: &str, paused: bool) -> Response {
+    let flash = match console.host.set_paused(name, paused).await {
+        Ok(()) if paused => Flash::ok("Paused: it does not poll until you resume it.".into()),
+        Ok(()) => Flash::ok("Resumed: it polls again within 10 seconds.".into()),
+        Err(e) => Flash::error(e.to_string()),
+    };
+    instance_view(console, name, Some(flash)).await
+}
+
+/// `POST /instances/{name}/rotate`: a new key, shown to add in Okta; the instance keeps its key.
+pub(crate) async fn rotate(State(console): State<Shared>, Path(name): Path<String>) -> Response {
+    let flash = match console.host.start_key_rotation(&name).await {
+        Ok(k) => Flash::ok(format!(
+            "New key {} made. Add it in Okta (below), then check and switch; until then the instance keeps its current key.",
+            k.kid
+        )),
+        Err(e) => Flash::error(e.to_string()),
+    };
+    instance_view(&console, &name, Some(flash)).await
+}
+
+/// `POST /instances/{name}/rotate/finish`: switches once a check with the new key passes.
+pub(crate) async fn rotate_finish(
+    State(console): State<Shared>,
+    Path(name): Path<String>,
+) -> Response {
+    let flash = match console.host.finish_key_rotation(&name).await {
+        Ok(done) => Flash::ok(format!(
+            "Switched to key {}. {} In Okta, deactivate and delete the old key {}.",
+            done.new_kid,
+            if done.old_key.1 {
+                "The old key file was deleted."
+            } else {
+                "The old key file was not made here and was left in place."
+            },
+            done.old_kid.as_deref().unwrap_or("")
+        )),
+        Err(e) => Flash::error(format!(
+            "Not switched: the check with the new key failed: {e}. The instance keeps its current key."
+        )),
+    };
+    instance_view(&console, &name, Some(flash)).await
+}
+
+/// `POST /instances/{name}/rotate/cancel`.
+pub(crate) async fn rotate_cancel(
+    State(console): State<Shared>,
+    Path(name): Path<String>,
+) -> Response {
+    let flash = match console.host.cancel_key_rotation(&name).await {
+        Ok(()) => Flash::ok("Rotation cancelled; the new key was deleted.".into()),
         Err(e) => Flash::error(e.to_string()),
     };
     instance_view(&console, &name, Some(flash)).await
@@ -230,5 +362,25 @@ pub(crate) async fn remove(
     match console.host.remove_instance(&name).await {
         Ok(_) => redirect("/", &headers),
         Err(e) => instance_view(&console, &name, Some(Flash::error(e.to_string()))).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_scales_to_the_busiest_hour_and_shows_quiet_ones() {
+        let mut hours = vec![0u64; 24];
+        hours[0] = 1;
+        hours[23] = 200;
+        let c = Chart::of(&hours);
+        assert_eq!((c.max, c.total, c.bars.len()), (200, 201, 24));
+        assert_eq!(c.bars[23].height, Chart::HEIGHT);
+        assert_eq!(c.bars[0].height, 1, "a single event still draws");
+        assert_eq!(c.bars[1].height, 0);
+        assert_eq!(c.bars[0].label, "23 h ago: 1 events");
+        assert_eq!(c.bars[23].x, 23 * 24);
+        assert!(Chart::of(&[0; 24]).bars.iter().all(|b| b.height == 0));
     }
 }

@@ -148,6 +148,17 @@ fn router(shared: Shared, access: Arc<access::Access>) -> Router {
         .route("/instances/{name}", get(dashboard::instance_page))
         .route("/instances/{name}/check", post(dashboard::check_now))
         .route("/instances/{name}/remove", post(dashboard::remove))
+        .route("/instances/{name}/pause", post(dashboard::pause))
+        .route("/instances/{name}/resume", post(dashboard::resume))
+        .route("/instances/{name}/rotate", post(dashboard::rotate))
+        .route(
+            "/instances/{name}/rotate/finish",
+            post(dashboard::rotate_finish),
+        )
+        .route(
+            "/instances/{name}/rotate/cancel",
+            post(dashboard::rotate_cancel),
+        )
         .route("/setup", get(setup::start).post(setup::step))
         .route("/api/instances", get(api::instances))
         .route("/api/instances/{name}", get(api::instance))

@@ -116,6 +116,10 @@ pub(crate) struct StageRow {
 pub(crate) struct CategoryBox {
     pub(crate) name: &'static str,
     pub(crate) checked: bool,
+    pub(crate) title: String,
+    /// The first few event types, then how many more.
+    pub(crate) examples: String,
+    pub(crate) event_types: Vec<String>,
 }
 
 #[derive(Template)]
@@ -371,28 +375,13 @@ async fn render(
     } else {
         form.kid.clone()
     };
-    let checklist = vec![
-        ChecklistStep {
-            text: "In the Okta Admin Console: Applications › Applications › Create App Integration › API Services › Next; name it (e.g. okta-ingest) › Save.".into(),
-            state: state_of(Stage::ClientKnown),
-        },
-        ChecklistStep {
-            text: format!("General tab › Client Credentials › Edit › choose Public key / Private key › Add key › paste the JWK above (kid {kid}) › Done › Save (and Save again to confirm)."),
-            state: state_of(Stage::KeyAccepted),
-        },
-        ChecklistStep {
-            text: "Okta API Scopes tab › Grant next to okta.logs.read (only a Super Admin can grant scopes).".into(),
-            state: state_of(Stage::ScopeGranted),
-        },
-        ChecklistStep {
-            text: "Admin Roles tab › Edit assignments › Role: Report Administrator (it reads the System Log and nothing else; Read-only Administrator also sees users, apps and policies) › Save Changes.".into(),
-            state: state_of(Stage::AdminRole),
-        },
-        ChecklistStep {
-            text: "General tab: copy the Client ID (it starts with 0oa) into the field below. \"Require DPoP\" can stay on: okta-ingest handles it.".into(),
-            state: state_of(Stage::ClientKnown),
-        },
-    ];
+    let checklist = okta_ingest::setup::okta_steps(&kid)
+        .into_iter()
+        .map(|step| ChecklistStep {
+            text: step.text,
+            state: state_of(step.proven_by),
+        })
+        .collect();
     let stages = test
         .as_ref()
         .map(|t| {
@@ -423,11 +412,28 @@ async fn render(
         })
         .unwrap_or_default();
     let selected = form.categories();
+    let groups = okta_ingest::setup::event_groups();
     let category_boxes = Categories::NAMED
         .iter()
-        .map(|(name, c)| CategoryBox {
-            name,
-            checked: selected.contains(*c),
+        .map(|(name, c)| {
+            let group = groups.iter().find(|g| g.name == *name);
+            let event_types = group.map(|g| g.event_types.clone()).unwrap_or_default();
+            let mut examples = event_types
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if event_types.len() > 3 {
+                examples.push_str(&format!(" and {} more", event_types.len() - 3));
+            }
+            CategoryBox {
+                name,
+                checked: selected.contains(*c),
+                title: group.map_or_else(|| name.to_string(), |g| g.title.clone()),
+                examples,
+                event_types,
+            }
         })
         .collect();
     let shown_domain = if canonical_domain.is_empty() {

@@ -414,3 +414,24 @@ async fn the_json_api_has_the_shape_of_status_json() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn a_non_loopback_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for addr in ["0.0.0.0:0", "10.1.2.3:8730", "[::]:0"] {
+        let e = ConsoleServer::bind(
+            addr.parse().unwrap(),
+            ConsoleOptions {
+                sink: "stdout".into(),
+                keys_dir: dir.path().join("keys"),
+            },
+        )
+        .await
+        .unwrap_err();
+        let said = e.to_string();
+        assert!(
+            said.contains("not a loopback address") && said.contains("ssh -L"),
+            "{said}"
+        );
+    }
+}

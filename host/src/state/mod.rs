@@ -133,6 +133,13 @@ pub trait TickLog: Send + Sync {
         &self,
         since_ms: i64,
     ) -> Result<HashMap<i64, InstanceStats>, StateError>;
+    /// An instance's committed events per hour since `since_ms` (hour start in Unix ms, events), oldest
+    /// first; hours without events are left out.
+    async fn events_per_hour(
+        &self,
+        instance_id: i64,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, u64)>, StateError>;
 }
 
 /// What each compiled-component file must contain: the host records a digest when it writes one and

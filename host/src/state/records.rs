@@ -42,6 +42,10 @@ pub struct Instance {
     pub token_scheme: Option<TokenScheme>,
     /// Alert when no event has arrived for this many seconds (0: never).
     pub silence_after_s: i64,
+    /// Paused by the user: it does not tick until resumed (its queued events are still delivered).
+    pub paused: bool,
+    /// A key rotation in progress: the new key's file and `kid`, used once a check with it passes.
+    pub pending_key: Option<(PathBuf, String)>,
 }
 
 /// How a tick ended, as stored (the database keeps the names).
@@ -127,6 +131,10 @@ pub struct InstanceChanges {
     pub dpop: Option<DpopMode>,
     /// New silence alert, seconds (0: never).
     pub silence_after_s: Option<i64>,
+    /// Pause (`true`) or resume (`false`).
+    pub paused: Option<bool>,
+    /// Start (`Some(Some(..))`) or end (`Some(None)`) a key rotation.
+    pub pending_key: Option<Option<(PathBuf, String)>>,
 }
 
 /// One tick's outcome, as the tick log records it.

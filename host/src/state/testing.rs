@@ -41,6 +41,8 @@ pub(crate) fn instance(name: &str) -> Instance {
         dpop: n.dpop,
         token_scheme: None,
         silence_after_s: n.silence_after_s,
+        paused: false,
+        pending_key: None,
     }
 }
 

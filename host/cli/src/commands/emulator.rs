@@ -93,6 +93,17 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     if live > 0 {
         outln!("  {okta_ingest} run --sink stdout --interval 30s");
     }
+    outln!("Or set it up in the web console: {okta_ingest} ui --sink stdout");
+    outln!(
+        "  Okta domain {}; CA file {} (under \"Behind a TLS-inspecting proxy?\");",
+        emulator.domain(),
+        quote(&client.ca_path)
+    );
+    outln!(
+        "  \"Use the key of an existing app\": paste the contents of {}; Client ID {}.",
+        quote(&client.key_path),
+        client.keys.client_id
+    );
     if args.days >= u32::from(MAX_BACKFILL_DAYS) {
         outln!(
             "Events older than {MAX_BACKFILL_DAYS} days (the longest backfill) are not fetched by a new instance."

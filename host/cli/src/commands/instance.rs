@@ -18,6 +18,21 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         InstanceCmd::Edit(e) => edit(db, e).await,
+        InstanceCmd::Pause { name } => {
+            open(db)?.set_paused(&name, true).await?;
+            outln!("paused instance {name}: it is not polled until `okta-ingest instance resume {name}`");
+            Ok(ExitCode::SUCCESS)
+        }
+        InstanceCmd::Resume { name } => {
+            open(db)?.set_paused(&name, false).await?;
+            outln!("resumed instance {name}: a running `okta-ingest run` polls it within 10 s");
+            Ok(ExitCode::SUCCESS)
+        }
+        InstanceCmd::RotateKey {
+            name,
+            finish,
+            cancel,
+        } => rotate_key(db, &name, finish, cancel).await,
         InstanceCmd::Remove { name } => {
             let queued = open(db)?.remove_instance(&name).await?;
             if queued > 0 {
@@ -132,6 +147,7 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
                 backfill_days: backfill,
                 dpop: e.dpop,
                 silence_after: e.silence_alert.map(|s| s.0),
+                paused: None,
             },
         )
         .await?;
@@ -194,6 +210,12 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
     );
     outln!("events:        {}", r.categories);
     outln!("dpop:          {}", r.dpop);
+    if r.paused {
+        outln!(
+            "paused:        yes (`okta-ingest instance resume {}`)",
+            r.name
+        );
+    }
     outln!("silence alert: {}", silence_text(r.silence_after_s));
     outln!("token:         {}", token_kind(r.token_scheme));
     outln!("backfill:      {} days", r.backfill_days);
@@ -238,6 +260,7 @@ fn instance_json(r: &Instance) -> serde_json::Value {
         "backfill_days": r.backfill_days,
         "events": r.categories.names(),
         "dpop": r.dpop.as_str(),
+        "paused": r.paused,
         "silence_alert_s": (r.silence_after_s > 0).then_some(r.silence_after_s),
         "token_scheme": r.token_scheme.map(|s| s.as_str()),
         "created_ms": r.created_ms,
@@ -257,4 +280,46 @@ fn silence_text(seconds: i64) -> String {
         ),
         _ => "off".into(),
     }
+}
+
+/// `instance rotate-key NAME [--finish | --cancel]`.
+async fn rotate_key(db: &Path, name: &str, finish: bool, cancel: bool) -> anyhow::Result<ExitCode> {
+    let host = open(db)?;
+    if cancel {
+        host.cancel_key_rotation(name).await?;
+        outln!(
+            "key rotation of {name} cancelled: the new key was deleted, the instance keeps its key"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if finish {
+        let done = host.finish_key_rotation(name).await?;
+        outln!("{}", done.check);
+        outln!("{name} now signs with key {}.", done.new_kid);
+        let old = done.old_kid.as_deref().unwrap_or("the old key");
+        if done.old_key.1 {
+            outln!("The old key file {} was deleted.", done.old_key.0.display());
+        } else {
+            outln!(
+                "The old key file {} was not made by okta-ingest and was left in place: delete it once nothing else uses it.",
+                done.old_key.0.display()
+            );
+        }
+        outln!("In Okta, retire {old}: the app's General tab › Client Credentials › the key › Deactivate, then Delete.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let public = host.start_key_rotation(name).await?;
+    let rec = host.instance(name).await?;
+    let path = rec
+        .pending_key
+        .map(|(p, _)| p)
+        .unwrap_or_else(|| rec.private_key_path.clone());
+    outln!("{name} keeps signing with its current key until the new one is in Okta.");
+    outln!();
+    super::keygen::print_registration(
+        &path,
+        &public,
+        &format!("okta-ingest instance rotate-key {name} --finish    (checks with the new key, then switches)"),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `keygen`: a new RSA key pair for an Okta app's public-key client authentication. The private key goes
 //! to a new 0600 file; the public key is printed as the JWK (and the PEM) Okta's "Add key" dialog takes,
-//! with the next step. `instance add --generate-key` prints the same through [`print_registration`].
+//! with the next step. `instance add --generate-key` prints the same through [`print_registration`],
+//! `setup` the public key through [`print_public_key`].
 
 use super::emulator::quote;
 use crate::args::KeygenArgs;
@@ -53,6 +54,16 @@ pub(crate) fn print_registration(
         private_key.display()
     );
     outln!();
+    print_public_key(public)?;
+    outln!();
+    outln!("Next, once the key is saved in Okta:");
+    outln!("  {next}");
+    Ok(())
+}
+
+/// The public half of a key as Okta's "Add key" dialog takes it: the JWK, the PEM, the key ID. The
+/// `setup` wizard prints it too.
+pub(crate) fn print_public_key(public: &PublicKeyInfo) -> std::io::Result<()> {
     outln!("{OKTA_DIALOG}: paste this JWK");
     outln!("{}", public.jwk_pretty());
     outln!();
@@ -64,9 +75,6 @@ pub(crate) fn print_registration(
         public.kid,
         public.bits
     );
-    outln!();
-    outln!("Next, once the key is saved in Okta:");
-    outln!("  {next}");
     Ok(())
 }
 

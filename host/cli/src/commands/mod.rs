@@ -7,6 +7,7 @@ mod emulator;
 mod instance;
 mod keygen;
 mod run;
+mod setup;
 mod status;
 
 use crate::args::{Cli, Command, ComponentCmd, InstanceCmd};
@@ -34,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .get_or_insert_with(|| crate::args::DEFAULT_UI_ADDRESS.to_string());
             run::run(&db()?, args).await
         }
+        Command::Setup { answers } => setup::run(&db()?, answers.as_deref()).await,
         Command::Component(cmd) => component::run(&db()?, cmd).await,
         Command::Status(args) => status::run(&db()?, args).await,
         Command::Demo(args) => demo::run(args).await,

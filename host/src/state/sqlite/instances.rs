@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
-    events_total, dpop, token_scheme, silence_after_s FROM instances";
+    events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id FROM instances";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
     Ok(Instance {
@@ -42,6 +42,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
             .as_deref()
             .and_then(TokenScheme::parse),
         silence_after_s: r.get(17)?,
+        paused: r.get(18)?,
+        pending_key: match (
+            r.get::<_, Option<String>>(19)?,
+            r.get::<_, Option<String>>(20)?,
+        ) {
+            (Some(path), Some(kid)) => Some((PathBuf::from(path), kid)),
+            _ => None,
+        },
     })
 }
 
@@ -105,10 +113,12 @@ impl Db {
     ) -> Result<Instance, StateError> {
         let cur = self.instance(name)?;
         let domain_changed = edit.domain.as_ref().is_some_and(|d| *d != cur.domain);
+        let pending = edit.pending_key.clone().unwrap_or(cur.pending_key.clone());
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE instances SET domain=?2, client_id=?3, key_id=?4, private_key_path=?5, categories=?6,
-                ca_file=?7, dpop=?8, silence_after_s=?9 WHERE id=?1",
+                ca_file=?7, dpop=?8, silence_after_s=?9, paused=?10,
+                pending_key_path=?11, pending_key_id=?12 WHERE id=?1",
             params![
                 cur.id,
                 edit.domain.as_ref().unwrap_or(&cur.domain),
@@ -123,6 +133,9 @@ impl Db {
                     .map(path_text),
                 edit.dpop.unwrap_or(cur.dpop).as_str(),
                 edit.silence_after_s.unwrap_or(cur.silence_after_s),
+                edit.paused.unwrap_or(cur.paused),
+                pending.as_ref().map(|(p, _)| path_text(p)),
+                pending.as_ref().map(|(_, kid)| kid.clone()),
             ],
         )?;
         if domain_changed {

@@ -345,6 +345,13 @@ impl TickLog for SqliteState {
     ) -> Result<HashMap<i64, InstanceStats>, StateError> {
         self.with(|db| db.instance_stats(since_ms))
     }
+    async fn events_per_hour(
+        &self,
+        instance_id: i64,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, u64)>, StateError> {
+        self.with(|db| db.events_per_hour(instance_id, since_ms))
+    }
 }
 
 #[async_trait]

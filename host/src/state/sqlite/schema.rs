@@ -46,7 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        what: "each instance's silence alert",
+        what: "each instance's silence alert, pause and key rotation",
         apply: silence_alert,
     },
 ];
@@ -215,9 +215,13 @@ fn dpop(tx: &Transaction<'_>) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Version 6: after how many seconds without an event an instance counts as silent (0: never).
-/// Existing instances get the default a new one gets, one hour.
+/// Version 6: after how many seconds without an event an instance counts as silent (0: never;
+/// existing instances get the default a new one gets, one hour), whether the user paused it, and the
+/// new key of a rotation in progress (its path and `kid`; the key itself is only in its file).
 fn silence_alert(tx: &Transaction<'_>) -> Result<(), StateError> {
+    add_column_if_missing(tx, "instances", "paused", "INTEGER NOT NULL DEFAULT 0")?;
+    add_column_if_missing(tx, "instances", "pending_key_path", "TEXT")?;
+    add_column_if_missing(tx, "instances", "pending_key_id", "TEXT")?;
     add_column_if_missing(
         tx,
         "instances",

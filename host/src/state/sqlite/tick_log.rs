@@ -33,6 +33,21 @@ impl Db {
         Ok(())
     }
 
+    pub(crate) fn events_per_hour(
+        &self,
+        instance_id: i64,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, u64)>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT (at_ms / 3600000) * 3600000 AS hour, SUM(events) FROM tick_log
+             WHERE instance_id = ?1 AND at_ms >= ?2 GROUP BY hour ORDER BY hour",
+        )?;
+        let rows = stmt.query_map(params![instance_id, since_ms], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub(crate) fn instance_stats(
         &self,
         since_ms: i64,
@@ -119,6 +134,14 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM tick_log", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 2, "old and idle ticks leave no rows");
+        let hour = |ms: i64| ms / 3_600_000 * 3_600_000;
+        let per_hour = db.events_per_hour(a, now - 3_600_000 * 2).unwrap();
+        let total: u64 = per_hour.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 3);
+        assert!(per_hour
+            .iter()
+            .all(|(h, _)| *h == hour(now) || *h == hour(now - 5000)));
+        assert!(db.events_per_hour(b, 0).unwrap().is_empty());
         assert_eq!(db.instance_by_id(b).unwrap().unwrap().name, "b");
         assert_eq!(db.instance_by_id(999).unwrap(), None);
         let a_row = db.instance("a").unwrap();
