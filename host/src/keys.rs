@@ -222,6 +222,13 @@ pub fn keys_dir(state_file: &Path) -> PathBuf {
         .join("keys")
 }
 
+/// Where the key `kid` generated for instance `name` lives: `<keys dir>/<name>/<kid>.pem`, from the
+/// root (the instance stores the path, and a later run may start in another directory).
+pub fn instance_key_path(state_file: &Path, name: &str, kid: &str) -> PathBuf {
+    let path = keys_dir(state_file).join(name).join(format!("{kid}.pem"));
+    std::path::absolute(&path).unwrap_or(path)
+}
+
 /// Stores an uploaded private key (PEM text): checks it as [`PublicKeyInfo::from_private_pem`] does,
 /// writes it as PKCS#8 PEM to `<dir>/<kid>.pem` with mode 0600 (`dir` created with 0700), and returns the
 /// path and the public half. Storing the same key again returns the file already there.

@@ -141,7 +141,8 @@ pub use events::StatusEvent;
 pub use host::Host;
 pub use instances::{EditInstance, NewInstance};
 pub use keys::{
-    keys_dir, rsa_thumbprint, store_private_pem, GeneratedKey, KeyFileError, PublicKeyInfo,
+    instance_key_path, keys_dir, rsa_thumbprint, store_private_pem, GeneratedKey, KeyFileError,
+    PublicKeyInfo,
 };
 pub use metrics::{InstanceFigures, Metrics};
 pub use okta_ingest_model::{Categories, CategoryCounts, DpopMode, ErrorKind, TokenScheme};

@@ -4,7 +4,7 @@
 //! the old key is retired. Okta keeps up to 50 keys per app, so both can be registered at once.
 
 use crate::error::HostError;
-use crate::keys::{keys_dir, GeneratedKey, PublicKeyInfo};
+use crate::keys::{instance_key_path, keys_dir, GeneratedKey, PublicKeyInfo};
 use crate::services::Services;
 use crate::state::{Instance, InstanceChanges};
 use std::path::{Path, PathBuf};
@@ -21,11 +21,6 @@ pub struct RotationDone {
     pub old_key: (PathBuf, bool),
     /// The check's summary with the new key.
     pub check: String,
-}
-
-/// Where an instance's generated keys live: `<keys dir>/<instance>/`.
-fn instance_keys(services: &Services, name: &str) -> PathBuf {
-    keys_root(services).join(name)
 }
 
 /// The keys directory, absolute: the instance stores the key's path, and a run may start elsewhere.
@@ -47,10 +42,11 @@ pub(crate) async fn start(services: &Services, name: &str) -> Result<PublicKeyIn
             &text,
         ))?);
     }
-    let dir = instance_keys(services, name);
+    let db = services.config.db_path.clone();
+    let instance_name = name.to_string();
     let (path, info) = tokio::task::spawn_blocking(move || {
         let key = GeneratedKey::generate()?;
-        let path = dir.join(format!("{}.pem", key.public().kid));
+        let path = instance_key_path(&db, &instance_name, &key.public().kid);
         key.write_private_pem(&path)?;
         Ok::<_, crate::keys::KeyFileError>((path, key.public().clone()))
     })

@@ -10,10 +10,11 @@ use std::time::Duration;
 /// Pull Okta's System Log (authentication, security, ITP and lifecycle events) into your own pipeline:
 /// every event once, verbatim, every 5 minutes.
 ///
-/// Quick start: `okta-ingest demo` runs everything against a built-in Okta emulator. For a real org:
-/// create an API Services app with public-key client authentication (DPoP on or off: both work), grant
-/// it okta.logs.read and the Read-only Administrator role, then `okta-ingest instance add`,
-/// `okta-ingest check`, and `okta-ingest run`.
+/// Quick start: `okta-ingest demo` runs everything against a built-in Okta emulator. For a real org,
+/// `okta-ingest ui` (a local web console) or `okta-ingest setup` (the terminal) walks you through it and
+/// tests every step. By hand: create an API Services app with public-key client authentication (DPoP on
+/// or off: both work; `okta-ingest keygen` makes the key), grant it okta.logs.read and the Report
+/// Administrator role, then `okta-ingest instance add`, `okta-ingest check`, and `okta-ingest run`.
 #[derive(Debug, Parser)]
 #[command(name = "okta-ingest", version, propagate_version = true)]
 pub struct Cli {
@@ -59,7 +60,7 @@ pub fn default_db() -> Option<PathBuf> {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Add, list, show, edit or remove Okta instances.
+    /// Add, list, show, edit, pause, resume or remove Okta instances, or rotate their keys.
     #[command(subcommand)]
     Instance(InstanceCmd),
     /// Check that an instance can get a token and read the System Log; explains what to fix if not.

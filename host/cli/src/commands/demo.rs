@@ -138,12 +138,18 @@ fn what_next() -> std::io::Result<()> {
         "    then run the `instance add`, `check` and `run` lines it prints (their --db is a state"
     );
     outln!("    file in that directory, not your default one).");
-    outln!("  A real Okta org:");
+    outln!("  A real Okta org, guided and tested step by step:");
+    outln!(
+        "    okta-ingest ui       (a local web console; or `okta-ingest setup` in the terminal)"
+    );
+    outln!("  A real Okta org, by hand:");
     outln!("    1. Admin console: create an API Services app; Client Credentials: Public key / Private key,");
-    outln!("       add your public key (or let Okta generate the pair and save the private key as PEM).");
+    outln!("       add your public key (`okta-ingest keygen` makes the pair and prints the JWK to paste).");
     outln!("       \"Require Demonstrating Proof of Possession (DPoP)\" may stay checked: okta-ingest binds");
     outln!("       its tokens with a key of its own (--dpop auto, the default).");
-    outln!("    2. Okta API Scopes: grant okta.logs.read. Admin roles: assign Read-only Administrator.");
+    outln!(
+        "    2. Okta API Scopes: grant okta.logs.read. Admin roles: assign Report Administrator."
+    );
     outln!("    3. okta-ingest instance add prod --domain company.okta.com --client-id 0oa... \\");
     outln!("         --private-key ./okta-app-key.pem --backfill-days 7 --events authentication,security,itp");
     outln!("       okta-ingest check prod");

@@ -1,10 +1,11 @@
 //! `instance add|list|show|edit|remove`.
 
 use super::open;
+use super::setup::key::PendingKey;
 use crate::args::{AddArgs, EditArgs, InstanceCmd};
 use crate::format::when;
-use okta_ingest::{keys_dir, EditInstance, GeneratedKey, Instance, NewInstance, PublicKeyInfo};
-use std::path::{Path, PathBuf};
+use okta_ingest::{EditInstance, GeneratedKey, Instance, NewInstance};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs an `instance` subcommand.
@@ -49,19 +50,22 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
 
 async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
     let host = open(db)?;
-    let (private_key, key_id, generated) = match a.private_key {
-        Some(path) => (path, a.key_id, None),
-        None => {
-            let (path, public) = generate_key(db, &a.name)?;
-            (path, Some(public.kid.clone()), Some(public))
-        }
+    // A generated key is removed again if the instance is not added (dropping `generated` does it).
+    let generated = match a.private_key {
+        Some(_) => None,
+        None => Some(PendingKey::write(GeneratedKey::generate()?, db, &a.name)?),
+    };
+    let (private_key, key_id) = match &generated {
+        Some(key) => (key.path().to_path_buf(), Some(key.public().kid.clone())),
+        // clap requires --private-key without --generate-key.
+        None => (a.private_key.clone().unwrap_or_default(), a.key_id.clone()),
     };
     let added = host
         .add_instance(NewInstance {
             name: a.name,
             domain: a.domain,
             client_id: a.client_id,
-            private_key: private_key.clone(),
+            private_key,
             key_id,
             backfill_days: a.backfill_days,
             categories: a.events,
@@ -70,15 +74,12 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
             silence_after: a.silence_alert.0,
         })
         .await;
-    let rec = match added {
-        Ok(rec) => rec,
-        Err(e) => {
-            if generated.is_some() {
-                remove_generated_key(&private_key);
-            }
-            return Err(e.into());
-        }
-    };
+    let rec = added?;
+    let generated = generated.map(|key| {
+        let public = key.public().clone();
+        key.keep();
+        public
+    });
     let summary = format!(
         "added instance {} ({}, events: {}, backfill: {} days, DPoP: {})",
         rec.name, rec.domain, rec.categories, rec.backfill_days, rec.dpop
@@ -96,30 +97,6 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--generate-key`: a new key pair for instance `name`, its private key written to
-/// `keys/NAME/KID.pem` beside the state file.
-fn generate_key(db: &Path, name: &str) -> anyhow::Result<(PathBuf, PublicKeyInfo)> {
-    // The name becomes a directory: refuse one that is not a plain name before writing anything.
-    okta_ingest::validate_name(name)?;
-    let key = GeneratedKey::generate()?;
-    let public = key.public().clone();
-    let path = keys_dir(db).join(name).join(format!("{}.pem", public.kid));
-    key.write_private_pem(&path)?;
-    Ok((path, public))
-}
-
-/// Removes a key generated for an instance that could not be added, and its directory if now empty.
-fn remove_generated_key(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!(path = %path.display(), "cannot remove the key generated for the instance: {e}");
-        return;
-    }
-    if let Some(dir) = path.parent() {
-        // Fails, harmlessly, when other keys are in it.
-        let _ = std::fs::remove_dir(dir);
-    }
 }
 
 async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {

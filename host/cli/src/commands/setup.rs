@@ -4,7 +4,7 @@
 //! the Okta checklist and the staged test connection. Nothing is saved unless that test passed.
 
 mod answers;
-mod key;
+pub(super) mod key;
 mod report;
 mod wizard;
 

@@ -1,24 +1,19 @@
-//! The key of an instance being set up. A key made here goes where `instance add --generate-key` puts
-//! one, `keys/NAME/KID.pem` beside the state file (0600, directories 0700), and is removed again when
+//! The key of an instance being set up, by the wizard or by `instance add --generate-key`. A key made
+//! here goes `keys/NAME/KID.pem` beside the state file (0600, directories 0700), and is removed again when
 //! the setup ends without saving, unless it is kept on purpose. A key the user brings is only read, to
 //! show its public half.
 
 use anyhow::Context;
-use okta_ingest::{keys_dir, GeneratedKey, PublicKeyInfo};
+use okta_ingest::{instance_key_path, keys_dir, GeneratedKey, PublicKeyInfo};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// A PEM private key is a few KiB; a larger file is no key, and is not read whole.
 const MAX_KEY_FILE: u64 = 64 << 10;
 
-/// Where the key `kid` generated for instance `name` lives.
-pub(super) fn generated_key_path(db: &Path, name: &str, kid: &str) -> PathBuf {
-    keys_dir(db).join(name).join(format!("{kid}.pem"))
-}
-
 /// A key generated in this run. Dropped without [`PendingKey::keep`], its file is removed (with its
 /// directory, when that is left empty): whatever ends a setup without saving leaves no key behind.
-pub(super) struct PendingKey {
+pub(crate) struct PendingKey {
     key: GeneratedKey,
     db: PathBuf,
     path: PathBuf,
@@ -28,10 +23,10 @@ pub(super) struct PendingKey {
 impl PendingKey {
     /// Writes `key`, just generated, for instance `name`. Generating is left to the caller, off the
     /// async threads: it takes a moment, and a setup stopped meanwhile must find no file written.
-    pub(super) fn write(key: GeneratedKey, db: &Path, name: &str) -> anyhow::Result<PendingKey> {
+    pub(crate) fn write(key: GeneratedKey, db: &Path, name: &str) -> anyhow::Result<PendingKey> {
         // The name becomes a directory: refuse one that is not a plain name before writing anything.
         okta_ingest::validate_name(name)?;
-        let path = generated_key_path(db, name, &key.public().kid);
+        let path = instance_key_path(db, name, &key.public().kid);
         key.write_private_pem(&path)?;
         Ok(PendingKey {
             key,
@@ -42,19 +37,19 @@ impl PendingKey {
     }
 
     /// The private key's file.
-    pub(super) fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The public half, to register in Okta.
-    pub(super) fn public(&self) -> &PublicKeyInfo {
+    pub(crate) fn public(&self) -> &PublicKeyInfo {
         self.key.public()
     }
 
     /// Moves the key under instance `name` (the wizard asks for the name after the key was made).
     pub(super) fn rename(&mut self, name: &str) -> anyhow::Result<()> {
         okta_ingest::validate_name(name)?;
-        let path = generated_key_path(&self.db, name, &self.key.public().kid);
+        let path = instance_key_path(&self.db, name, &self.key.public().kid);
         if path == self.path {
             return Ok(());
         }
@@ -66,7 +61,7 @@ impl PendingKey {
     }
 
     /// Keeps the file: the instance using it was saved, or a later run is to reuse it.
-    pub(super) fn keep(mut self) -> PathBuf {
+    pub(crate) fn keep(mut self) -> PathBuf {
         self.keep = true;
         self.path.clone()
     }
