@@ -401,12 +401,7 @@ async fn render(
                     },
                     detail: s.detail.clone(),
                     fix: s.fix.clone().unwrap_or_default(),
-                    answer: match (s.http_status, &s.okta_code) {
-                        (Some(h), Some(c)) => format!("HTTP {h}, {c}"),
-                        (Some(h), None) => format!("HTTP {h}"),
-                        (None, Some(c)) => c.clone(),
-                        (None, None) => String::new(),
-                    },
+                    answer: s.okta_answer().unwrap_or_default(),
                 })
                 .collect()
         })

@@ -102,6 +102,18 @@ pub struct StageReport {
     pub okta_code: Option<String>,
 }
 
+impl StageReport {
+    /// What Okta answered at a failed stage, for people: `HTTP 403, E0000006` (`None` without an answer).
+    pub fn okta_answer(&self) -> Option<String> {
+        match (self.http_status, &self.okta_code) {
+            (Some(h), Some(c)) => Some(format!("HTTP {h}, {c}")),
+            (Some(h), None) => Some(format!("HTTP {h}")),
+            (None, Some(c)) => Some(c.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A whole test connection.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConnectionTest {
@@ -345,6 +357,7 @@ mod tests {
                 (f.http_status, f.okta_code.as_deref()),
                 (Some(403), Some("E0000006"))
             );
+            assert_eq!(f.okta_answer().as_deref(), Some("HTTP 403, E0000006"));
             assert!(
                 f.fix.as_deref().unwrap().contains(fix_says),
                 "{kind:?}: {:?}",

@@ -3,7 +3,7 @@
 //! what to run next.
 
 use super::super::emulator::quote;
-use okta_ingest::setup::{ConnectionTest, StageReport, StageState};
+use okta_ingest::setup::{ConnectionTest, StageState};
 use okta_ingest::Instance;
 use std::path::Path;
 
@@ -16,7 +16,7 @@ pub(super) fn stage_lines(test: &ConnectionTest) -> Vec<String> {
             StageState::NotRun => lines.push(format!("· {}: not run", s.title)),
             StageState::Failed => {
                 lines.push(format!("✗ {}: {}", s.title, s.detail));
-                if let Some(answer) = okta_answer(s) {
+                if let Some(answer) = s.okta_answer() {
                     lines.push(format!("  Okta answered: {answer}"));
                 }
                 if let Some(fix) = &s.fix {
@@ -26,16 +26,6 @@ pub(super) fn stage_lines(test: &ConnectionTest) -> Vec<String> {
         }
     }
     lines
-}
-
-/// The HTTP status and Okta's error code of a failed stage, when Okta answered.
-fn okta_answer(s: &StageReport) -> Option<String> {
-    match (s.http_status, &s.okta_code) {
-        (Some(h), Some(c)) => Some(format!("HTTP {h}, {c}")),
-        (Some(h), None) => Some(format!("HTTP {h}")),
-        (None, Some(c)) => Some(c.clone()),
-        (None, None) => None,
-    }
 }
 
 /// `--db PATH` when the state is not the default one, so the printed lines act on this state.
@@ -123,7 +113,7 @@ pub(super) fn print_epilogue(db: &Path, rec: &Instance) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use okta_ingest::setup::Stage;
+    use okta_ingest::setup::{Stage, StageReport};
 
     fn stage(stage: Stage, state: StageState) -> StageReport {
         StageReport {
