@@ -310,6 +310,50 @@ mod tests {
     }
 
     #[test]
+    fn the_phase_follows_the_last_tick_the_backfill_and_a_pause() {
+        let day = 86_400_000u64;
+        let now = 10 * day;
+        // Added at day 9 with a 2-day backfill: the backfill spans days 7..10.
+        let base = Instance {
+            created_ms: (9 * day) as i64,
+            backfill_days: 2,
+            ..rec()
+        };
+        let with = |outcome| Instance {
+            last_outcome: outcome,
+            ..base.clone()
+        };
+        assert_eq!(Phase::of(&with(None), None, now), Phase::Configured);
+        assert_eq!(
+            Phase::of(&with(Some(LastOutcome::CaughtUp)), None, now),
+            Phase::Live
+        );
+        assert_eq!(
+            Phase::of(&with(Some(LastOutcome::Failed)), None, now),
+            Phase::Failing
+        );
+        let more = with(Some(LastOutcome::More));
+        assert_eq!(
+            Phase::of(&more, None, now),
+            Phase::Backfilling { percent: 0 }
+        );
+        assert_eq!(
+            Phase::of(&more, Some(8 * day + day / 2), now),
+            Phase::Backfilling { percent: 50 }
+        );
+        assert_eq!(
+            Phase::of(&more, Some(now), now),
+            Phase::Backfilling { percent: 99 },
+            "never 100% while there is more to fetch"
+        );
+        let paused = Instance {
+            paused: true,
+            ..more
+        };
+        assert_eq!(Phase::of(&paused, None, now), Phase::Paused);
+    }
+
+    #[test]
     fn compose_carries_counts_and_computes_the_lag() {
         let now = at("2026-03-01T12:01:00Z");
         let stats = InstanceStats {
