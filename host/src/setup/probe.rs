@@ -118,7 +118,7 @@ async fn probe(client: &reqwest::Client, domain: &str) -> Result<OrgProbe, Probe
 
 /// A transport error as the step it failed at.
 fn transport_failure(domain: &str, e: &reqwest::Error) -> ProbeFailure {
-    let chain = error_chain(e);
+    let chain = crate::outbound::failure::chain(e);
     let lower = chain.to_ascii_lowercase();
     if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
         ProbeFailure {
@@ -139,19 +139,4 @@ fn transport_failure(domain: &str, e: &reqwest::Error) -> ProbeFailure {
             fix: format!("check that outbound HTTPS (port 443) to {domain} is allowed and any proxy lets it through"),
         }
     }
-}
-
-/// The error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }
