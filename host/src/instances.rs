@@ -85,29 +85,7 @@ impl Instances {
     /// Validates a new instance as [`Instances::add`] would, and gives it as an instance that is not
     /// stored (id 0, no cursor): what a test connection before saving runs.
     pub(crate) async fn unsaved(&self, new: &NewInstance) -> Result<Instance, HostError> {
-        let r = self.validate(new).await?;
-        Ok(Instance {
-            id: 0,
-            name: r.name,
-            domain: r.domain,
-            client_id: r.client_id,
-            key_id: r.key_id,
-            private_key_path: r.private_key_path,
-            backfill_days: r.backfill_days,
-            categories: r.categories,
-            ca_file: r.ca_file,
-            created_ms: 0,
-            has_cursor: false,
-            last_tick_ms: None,
-            last_outcome: None,
-            last_error: None,
-            events_total: 0,
-            dpop: r.dpop,
-            token_scheme: None,
-            silence_after_s: r.silence_after_s,
-            paused: false,
-            pending_key: None,
-        })
+        Ok(Instance::before_first_tick(0, self.validate(new).await?))
     }
 
     /// Every check of a new instance: values, key file, CA file, no second instance of the same app.

@@ -48,6 +48,35 @@ pub struct Instance {
     pub pending_key: Option<(PathBuf, String)>,
 }
 
+impl Instance {
+    /// `record` as the state holds it before its first tick (no cursor, no ticks, no events), with row
+    /// id `id`.
+    pub fn before_first_tick(id: i64, record: NewInstanceRecord) -> Instance {
+        Instance {
+            id,
+            name: record.name,
+            domain: record.domain,
+            client_id: record.client_id,
+            key_id: record.key_id,
+            private_key_path: record.private_key_path,
+            backfill_days: record.backfill_days,
+            categories: record.categories,
+            ca_file: record.ca_file,
+            created_ms: 0,
+            has_cursor: false,
+            last_tick_ms: None,
+            last_outcome: None,
+            last_error: None,
+            events_total: 0,
+            dpop: record.dpop,
+            token_scheme: None,
+            silence_after_s: record.silence_after_s,
+            paused: false,
+            pending_key: None,
+        }
+    }
+}
+
 /// How a tick ended, as stored (the database keeps the names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LastOutcome {

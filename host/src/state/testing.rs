@@ -21,29 +21,7 @@ pub(crate) fn new_instance(name: &str) -> NewInstanceRecord {
 
 /// `new_instance(name)` as the state returns it before its first tick (id 1).
 pub(crate) fn instance(name: &str) -> Instance {
-    let n = new_instance(name);
-    Instance {
-        id: 1,
-        name: n.name,
-        domain: n.domain,
-        client_id: n.client_id,
-        key_id: n.key_id,
-        private_key_path: n.private_key_path,
-        backfill_days: n.backfill_days,
-        categories: n.categories,
-        ca_file: n.ca_file,
-        created_ms: 0,
-        has_cursor: false,
-        last_tick_ms: None,
-        last_outcome: None,
-        last_error: None,
-        events_total: 0,
-        dpop: n.dpop,
-        token_scheme: None,
-        silence_after_s: n.silence_after_s,
-        paused: false,
-        pending_key: None,
-    }
+    Instance::before_first_tick(1, new_instance(name))
 }
 
 /// An authentication event `uuid` published 2026-01-01, with `raw` as its JSON.
