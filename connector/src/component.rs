@@ -1,6 +1,6 @@
 //! WASI component glue: exports the WIT `connector` interface and implements [`Env`] over
 //! wasi:http (outgoing-handler), wasi:clocks, wasi:random and the host imports (`host`, and `dpop`
-//! since WIT 1.1). Strictly
+//! since WIT 1.1); exports `sampling` too (WIT 1.2). Strictly
 //! synchronous: every wait blocks on a WASI pollable, which the host services asynchronously.
 
 use crate::env::{
@@ -10,10 +10,11 @@ use crate::types as t;
 
 wit_bindgen::generate!({
     path: "../wit",
-    world: "okta-connector",
+    world: "okta-connector-sampling",
 });
 
 use exports::okta_ingest::connector::connector::Guest;
+use exports::okta_ingest::connector::sampling::{self, Guest as SamplingGuest};
 use okta_ingest::connector::dpop;
 use okta_ingest::connector::host;
 use okta_ingest::connector::types as w;
@@ -71,6 +72,35 @@ impl Guest for Component {
         let (config, tuning): (t::InstanceConfig, t::Tuning) = (config.into(), tuning.into());
         let mut env = WasiEnv::default();
         crate::run_check(&mut env, &config, &tuning).map_err(w::TickError::from)
+    }
+}
+
+impl SamplingGuest for Component {
+    fn sample(
+        config: w::InstanceConfig,
+        tuning: w::Tuning,
+        window_ms: u64,
+        max_pages: u32,
+    ) -> Result<sampling::EventSample, w::TickError> {
+        let (config, tuning): (t::InstanceConfig, t::Tuning) = (config.into(), tuning.into());
+        let mut env = WasiEnv::default();
+        let s = crate::run_sample(&mut env, &config, &tuning, window_ms, max_pages)
+            .map_err(w::TickError::from)?;
+        Ok(sampling::EventSample {
+            covered_ms: s.covered_ms,
+            complete: s.complete,
+            pages: s.pages,
+            event_types: s
+                .event_types
+                .into_iter()
+                .map(|e| sampling::EventTypeCount {
+                    event_type: e.event_type,
+                    categories: w::Categories::from_bits_truncate(e.categories.bits()),
+                    events: e.events,
+                })
+                .collect(),
+            rate_limit_per_minute: s.rate_limit_per_minute,
+        })
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! All Okta logic is plain Rust behind the [`Env`] trait (clock, randomness, HTTP, signing, commits),
 //! so it is unit-tested natively; `component.rs` maps [`Env`] onto WASI and the host imports and
-//! exports the `okta-ingest:connector/connector@1.1.0` interface when built for wasm.
+//! exports the `okta-ingest:connector/connector@1.2.0` and `sampling@1.2.0` interfaces when built for
+//! wasm.
 
 pub mod api;
 pub mod assertion;
@@ -16,6 +17,7 @@ pub mod fmt;
 pub mod links;
 pub mod page;
 pub mod ratelimit;
+pub mod sample;
 pub mod scan;
 pub mod session;
 pub mod state;
@@ -34,6 +36,7 @@ mod tests;
 
 pub use check::run_check;
 pub use env::{Env, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+pub use sample::run_sample;
 pub use tick::run_tick;
 pub use types::*;
 
@@ -45,7 +48,7 @@ pub fn describe() -> Description {
         version: option_env!("OKTA_CONNECTOR_VERSION")
             .unwrap_or(env!("CARGO_PKG_VERSION"))
             .to_string(),
-        wit_version: "1.1.0".to_string(),
+        wit_version: "1.2.0".to_string(),
         state_schema: state::SCHEMA,
     }
 }

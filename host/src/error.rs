@@ -65,7 +65,15 @@ pub enum HostError {
     /// The backfill of an existing instance cannot change.
     #[error("the backfill of an existing instance cannot be edited (it only applies to the first tick, which has run or is set up); remove and re-add the instance to backfill again")]
     BackfillNotEditable,
-    /// Okta or the connector reported a failure (`check`).
+    /// The connector version an instance runs cannot sample (it predates WIT 1.2).
+    #[error("connector {version} cannot sample recent events (it targets WIT {wit_version}; sampling needs 1.2 or newer): activate a newer connector version")]
+    SamplingUnsupported {
+        /// The connector's version.
+        version: String,
+        /// The WIT version it targets.
+        wit_version: String,
+    },
+    /// Okta or the connector reported a failure (`check`, `sample`).
     #[error("{instance}: {message}")]
     Check {
         /// Instance name.

@@ -106,6 +106,13 @@ impl Host {
         self.services.instances.add(new).await
     }
 
+    /// Stores a new instance as a draft: validated like [`Host::add_instance`] but paused, so it is kept
+    /// while something in Okta is still to be done and ticks only once resumed ([`Host::set_paused`]).
+    /// For a setup whose test connection has not passed yet.
+    pub async fn add_draft_instance(&self, new: NewInstance) -> Result<Instance, HostError> {
+        self.services.instances.add_paused(new).await
+    }
+
     /// Edits an instance; every new value is validated first.
     pub async fn edit_instance(
         &self,
@@ -236,6 +243,45 @@ impl Host {
             key_id: instance.key_id.clone(),
         };
         Ok(ConnectionTest::from_check(&probe, &check, &subject))
+    }
+
+    /// Samples the org a new instance would read (nothing is stored): the newest events of the last
+    /// 24 hours in every category, at most [`SAMPLE_PAGES`](crate::setup::estimate::SAMPLE_PAGES)
+    /// pages, counted per event type, for choosing categories and a backfill (see
+    /// [`crate::setup::GroupCount`] and [`crate::setup::BackfillEstimate`]). Run it after
+    /// [`Host::test_connection`] passes; [`HostError::SamplingUnsupported`] when the connector version
+    /// predates WIT 1.2.
+    pub async fn sample_org(&self, new: &NewInstance) -> Result<crate::EventSample, HostError> {
+        let mut instance = self.services.instances.unsaved(new).await?;
+        instance.categories = okta_ingest_model::Categories::ALL;
+        let (rt, _) = self.services.versions.resolve(&instance).await?;
+        self.services
+            .ticker
+            .sample(
+                &instance,
+                &rt,
+                Duration::from_millis(crate::setup::estimate::SAMPLE_WINDOW_MS),
+                crate::setup::estimate::SAMPLE_PAGES,
+            )
+            .await
+    }
+
+    /// How many events a backfill of `days` of `categories` would fetch at the rate `sample` saw, and
+    /// how long it takes at this host's page size and share of the org's System Log limit.
+    pub fn estimate_backfill(
+        &self,
+        sample: &crate::EventSample,
+        categories: crate::Categories,
+        days: u8,
+    ) -> Option<crate::setup::BackfillEstimate> {
+        let t = &self.config().tuning;
+        crate::setup::BackfillEstimate::new(
+            sample,
+            categories,
+            days,
+            t.page_size,
+            t.rate_limit_share_percent,
+        )
     }
 
     /// Runs one tick of an instance: up to `max_pages_per_tick` pages, each committed with its cursor.

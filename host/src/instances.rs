@@ -82,6 +82,16 @@ impl Instances {
         Ok(self.state.add_instance(&record).await?)
     }
 
+    /// Validates and stores a new instance paused (a draft): every value is checked as for
+    /// [`Instances::add`], but no connection test is asked for, and it does not tick until resumed.
+    pub(crate) async fn add_paused(&self, new: NewInstance) -> Result<Instance, HostError> {
+        let record = NewInstanceRecord {
+            paused: true,
+            ..self.validate(&new).await?
+        };
+        Ok(self.state.add_instance(&record).await?)
+    }
+
     /// Validates a new instance as [`Instances::add`] would, and gives it as an instance that is not
     /// stored (id 0, no cursor): what a test connection before saving runs.
     pub(crate) async fn unsaved(&self, new: &NewInstance) -> Result<Instance, HostError> {
@@ -107,6 +117,7 @@ impl Instances {
             ca_file: new.ca_file.as_deref().map(absolute),
             dpop: new.dpop,
             silence_after_s: silence_seconds(new.silence_after)?,
+            paused: false,
         };
         Rs256Signer::from_pem_file(&record.private_key_path)?;
         if let Some(ca) = &record.ca_file {

@@ -145,7 +145,9 @@ pub use keys::{
     PublicKeyInfo,
 };
 pub use metrics::{InstanceFigures, Metrics};
-pub use okta_ingest_model::{Categories, CategoryCounts, DpopMode, ErrorKind, TokenScheme};
+pub use okta_ingest_model::{
+    Categories, CategoryCounts, DpopMode, ErrorKind, EventSample, EventTypeCount, TokenScheme,
+};
 pub use outbound::{HttpLimits, HttpSetupError, OutboundInterceptor};
 pub use rotation::RotationDone;
 pub use run::{InstanceRun, RunSummary};

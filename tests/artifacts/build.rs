@@ -20,10 +20,10 @@ const COMPONENTS: [(&str, &str, &str, &str); 3] = [
         "A connector that misbehaves on purpose; the instance's client id picks the misbehaviour.",
     ),
     (
-        "wit-v1-2",
-        "okta-ingest-test-wit-v1-2",
-        "WIT_V1_2",
-        "A connector built against WIT 1.2.0 (an added export), which a 1.1 host must run.",
+        "wit-v1-3",
+        "okta-ingest-test-wit-v1-3",
+        "WIT_V1_3",
+        "A connector built against WIT 1.3.0 (an added export), which a 1.2 host must run.",
     ),
     (
         "wit-v2",

@@ -153,8 +153,10 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
         require_dpop: true,
         ..ClientRegistration::logs_reader(client_id, &public_pem)
     });
+    let before = okta_ingest_model::time::now_ms();
     b.click("#test").await;
     b.wait_text("#step-review", "The test passed").await;
+    let after = okta_ingest_model::time::now_ms();
     let stages = b.wait_text("#stages", "DPoP").await;
     assert!(
         stages.contains("the app requires DPoP: handled"),
@@ -178,6 +180,41 @@ async fn a_new_user_goes_from_nothing_to_events_in_the_sink_in_the_console() {
     assert!(
         command.contains(&format!("--key-id {kid}")) && command.contains("--backfill-days 2"),
         "{command}"
+    );
+    // 5. With the test passed, the org's last 24 hours are counted per group (400 events: one page,
+    // exact) and the backfill is estimated from them.
+    let spec = CategorySpec::load();
+    for group in ["authentication", "security", "itp", "lifecycle"] {
+        let shown = b
+            .wait_text(&format!("#count-{group}"), "in the last 24 h")
+            .await;
+        let counted: u64 = shown
+            .split(' ')
+            .next()
+            .map(|n| n.replace(',', ""))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a count: {shown}"));
+        // The window ends when the sample ran, between `before` and `after`.
+        let in_window = |end: u64| {
+            fx.emulator
+                .committed()
+                .iter()
+                .filter(|e| spec.selected(&[group], &e.event_type))
+                .filter(|e| {
+                    okta_ingest_model::time::parse_ms(&e.published)
+                        .is_some_and(|p| p >= end.saturating_sub(86_400_000) && p <= end)
+                })
+                .count() as u64
+        };
+        assert!(
+            (in_window(after)..=in_window(before)).contains(&counted) && counted > 0,
+            "{group}: {shown}"
+        );
+    }
+    let estimate = b.wait_text("#estimate", "A backfill of 2 days").await;
+    assert!(
+        estimate.contains("events") && estimate.contains("a minute"),
+        "{estimate}"
     );
     b.shot("07-test-passed").await;
 

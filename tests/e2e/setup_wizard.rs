@@ -61,6 +61,7 @@ async fn setup_wizard_answers_file_saves_only_what_passed_the_test() {
         "--backfill-days 2 --events authentication,lifecycle",
         "--silence-alert off",
         "run --sink",
+        "Backfill of 2 days at the rate of the org's last 24 hours: ",
     ] {
         assert!(said.contains(expected), "{expected:?} in {said}");
     }
@@ -260,9 +261,12 @@ async fn setup_wizard_on_a_terminal_tests_until_it_passes_then_saves() {
         expect(&mut p, "The test connection passed");
         // rexpect reads bytes as Latin-1, so only ASCII is matched (not the marks).
         expect(&mut p, "System Log read: Bearer token obtained");
+        // Then one bounded read of the last 24 hours sizes the groups and the backfill.
+        expect(&mut p, "recent events in 1 page(s)");
 
         answer(&mut p, "Event groups to collect", "\r");
         answer(&mut p, "Days of history", "\r");
+        expect(&mut p, "A backfill of 7 days at the sampled rate");
         answer(&mut p, "Instance name", "acme\r");
         answer(&mut p, "Save instance acme?", "\r");
         expect(&mut p, "saved instance acme");

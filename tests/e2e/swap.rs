@@ -6,7 +6,7 @@ use okta_emulator::EmulatorConfig;
 use std::time::Duration;
 
 use okta_ingest_test_artifacts::{
-    CONNECTOR_WIT_1_0, HOSTILE, SWAP, SWAP_VERSION, WIT_V1_2, WIT_V2,
+    CONNECTOR_WIT_1_0, HOSTILE, SWAP, SWAP_VERSION, WIT_V1_3, WIT_V2,
 };
 
 fn fresh_events(round: usize, n: usize, published: &str) -> Vec<serde_json::Value> {
@@ -177,7 +177,7 @@ async fn a_version_that_keeps_trapping_is_rolled_back_for_that_instance() {
 }
 
 /// The WIT versioning promise: a component built against a newer minor of the contract that only adds an
-/// export (`tests/components/wit-v1-2`: 1.2.0 plus `features`) is accepted by this 1.1 host, stored, and
+/// export (`tests/components/wit-v1-3`: 1.3.0 plus `features`) is accepted by this 1.2 host, stored, and
 /// runs: its one event reaches the sink, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
@@ -188,14 +188,14 @@ async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
     })
     .await;
     fx.add_instance("org", &[]).await;
-    let added = fx.cli(&["component", "add", WIT_V1_2]).await;
+    let added = fx.cli(&["component", "add", WIT_V1_3]).await;
     assert!(added.status.success(), "{}", text(&added));
     let said = String::from_utf8_lossy(&added.stdout);
     assert!(
-        said.contains("1.2.0-test") && said.contains("WIT 1.2.0"),
+        said.contains("1.3.0-test") && said.contains("WIT 1.3.0"),
         "{said}"
     );
-    let act = fx.cli(&["component", "activate", "1.2.0-test"]).await;
+    let act = fx.cli(&["component", "activate", "1.3.0-test"]).await;
     assert!(act.status.success(), "{}", text(&act));
     let out = fx.path("events.jsonl");
     for _ in 0..2 {
@@ -204,7 +204,7 @@ async fn a_minor_version_that_adds_an_export_runs_on_this_host() {
     }
     assert_eq!(
         lines(&out),
-        ["{\"uuid\":\"wit-v1-2-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}"]
+        ["{\"uuid\":\"wit-v1-3-0\",\"eventType\":\"user.session.start\",\"published\":\"2026-01-01T00:00:00.000Z\"}"]
     );
 }
 

@@ -363,7 +363,7 @@ fn describe_names_the_build() {
     let d = crate::describe();
     assert_eq!(
         (d.name.as_str(), d.wit_version.as_str(), d.state_schema),
-        ("okta-system-log", "1.1.0", 1)
+        ("okta-system-log", "1.2.0", 1)
     );
     assert_eq!(d.version, env!("CARGO_PKG_VERSION"));
 }

@@ -4,6 +4,7 @@ mod auth;
 mod dpop;
 mod limits;
 mod paging;
+mod sample;
 
 use crate::env::HttpResponse;
 use crate::fake::FakeEnv;

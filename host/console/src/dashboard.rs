@@ -1,5 +1,6 @@
 //! The console after setup: every instance's state line and figures (refreshed in place every 5 s),
-//! one instance's page with its actions (check now, remove with confirmation).
+//! one instance's page with its actions (check now, pause and resume, rotate its key, change its event
+//! groups, remove with confirmation).
 
 use crate::pages::{page, redirect, ErrorPage, Flash};
 use crate::setup::urlencode;
@@ -170,6 +171,8 @@ pub(crate) struct InstancePage {
     pub(crate) client_id: String,
     pub(crate) key_id: String,
     pub(crate) categories: String,
+    /// Each event group: its name, title, and whether the instance collects it.
+    pub(crate) groups: Vec<(&'static str, String, bool)>,
     pub(crate) backfill_days: u8,
     pub(crate) dpop: String,
     pub(crate) paused: bool,
@@ -244,6 +247,16 @@ async fn instance_view(console: &Shared, name: &str, flash: Option<Flash>) -> Re
         client_id: instance.client_id,
         key_id: instance.key_id.unwrap_or_else(|| "-".into()),
         categories: instance.categories.names().join(", "),
+        groups: okta_ingest::Categories::NAMED
+            .iter()
+            .map(|(name, c)| {
+                let title = okta_ingest::setup::event_groups()
+                    .into_iter()
+                    .find(|g| g.name == *name)
+                    .map_or_else(|| name.to_string(), |g| g.title);
+                (*name, title, instance.categories.contains(*c))
+            })
+            .collect(),
         backfill_days: instance.backfill_days,
         dpop: instance.dpop.to_string(),
         paused: instance.paused,
@@ -335,6 +348,32 @@ pub(crate) async fn rotate_cancel(
     let flash = match console.host.cancel_key_rotation(&name).await {
         Ok(()) => Flash::ok("Rotation cancelled; the new key was deleted.".into()),
         Err(e) => Flash::error(e.to_string()),
+    };
+    instance_view(&console, &name, Some(flash)).await
+}
+
+/// `POST /instances/{name}/categories`: the event groups it collects from now on (repeated
+/// `category` fields). A group added now starts at the instance's current position: no history.
+pub(crate) async fn edit_categories(
+    State(console): State<Shared>,
+    Path(name): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let picked = pairs
+        .iter()
+        .filter(|(k, _)| k == "category")
+        .filter_map(|(_, v)| okta_ingest::Categories::from_name(v))
+        .fold(okta_ingest::Categories::NONE, |acc, c| acc | c);
+    let edit = okta_ingest::EditInstance {
+        categories: Some(picked),
+        ..okta_ingest::EditInstance::default()
+    };
+    let flash = match console.host.edit_instance(&name, edit).await {
+        Ok(_) => Flash::ok(format!(
+            "Now collecting {}. A group added now is collected from the current position on, without history.",
+            picked.names().join(", ")
+        )),
+        Err(e) => Flash::error(format!("Not changed: {e}")),
     };
     instance_view(&console, &name, Some(flash)).await
 }

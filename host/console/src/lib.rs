@@ -149,6 +149,10 @@ fn router(shared: Shared, access: Arc<access::Access>) -> Router {
         .route("/instances/{name}/check", post(dashboard::check_now))
         .route("/instances/{name}/remove", post(dashboard::remove))
         .route("/instances/{name}/pause", post(dashboard::pause))
+        .route(
+            "/instances/{name}/categories",
+            post(dashboard::edit_categories),
+        )
         .route("/instances/{name}/resume", post(dashboard::resume))
         .route("/instances/{name}/rotate", post(dashboard::rotate))
         .route(

@@ -2,8 +2,11 @@
 //! The steps (SETUP-UX §6): the org (normalised as typed, then probed: DNS, TLS, discovery); the key
 //! (generated here, or uploaded; only its public half is ever shown); the Okta checklist in the Admin
 //! Console's own words, each step ticked only when the test connection proves it; the test connection,
-//! stage by stage; what to collect; the review with the equivalent command; save. Nothing is saved
-//! until the test passes: "save" runs it again and refuses otherwise.
+//! stage by stage; what to collect, each group with its count of the org's last 24 hours and the
+//! backfill with an estimate of events and time (from one bounded sample, taken when the test passes or
+//! on request); the review with the equivalent command; save. Nothing is saved until the test passes:
+//! "save" runs it again and refuses otherwise. The one exception is "save as draft": stored paused and
+//! untested, for a setup waiting on someone in Okta; it ticks only once resumed.
 //!
 //! The page's state travels in the form (domain, client id, the key's `kid`, choices); the key itself
 //! stays in `<keys dir>/<kid>.pem` on this host, found by its `kid`.
@@ -15,9 +18,11 @@ use axum::extract::{Form, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use okta_ingest::setup::{
-    suggest_domain, ConnectionTest, OrgProbe, ProbeFailure, Stage, StageState,
+    describe_group, suggest_domain, ConnectionTest, OrgProbe, ProbeFailure, Stage, StageState,
 };
-use okta_ingest::{keys, Categories, DpopMode, NewInstance, PublicKeyInfo, MAX_BACKFILL_DAYS};
+use okta_ingest::{
+    keys, Categories, DpopMode, EventSample, NewInstance, PublicKeyInfo, MAX_BACKFILL_DAYS,
+};
 use std::path::{Path, PathBuf};
 
 /// What the form carries between steps.
@@ -119,6 +124,8 @@ pub(crate) struct CategoryBox {
     pub(crate) title: String,
     /// The first few event types, then how many more.
     pub(crate) examples: String,
+    /// What the org's sample holds of it (empty before a sample).
+    pub(crate) count: String,
     pub(crate) event_types: Vec<String>,
 }
 
@@ -137,6 +144,9 @@ pub(crate) struct SetupPage {
     pub(crate) stages: Vec<StageRow>,
     pub(crate) test_passed: bool,
     pub(crate) category_boxes: Vec<CategoryBox>,
+    /// What the sample says of the chosen backfill; or why there is no sample (empty before one).
+    pub(crate) estimate: String,
+    pub(crate) sample_failed: String,
     pub(crate) backfill_max: u8,
     pub(crate) command: String,
     pub(crate) sink: String,
@@ -145,10 +155,20 @@ pub(crate) struct SetupPage {
 
 /// `GET /setup`.
 pub(crate) async fn start(State(console): State<Shared>) -> Response {
-    render(&console, SetupForm::initial(), None, None, None).await
+    render(&console, SetupForm::initial(), Outcome::default()).await
 }
 
-/// `POST /setup`: one step (`action` = probe, generate, upload, test or save).
+/// What a step found, for the page to show.
+#[derive(Default)]
+struct Outcome {
+    flash: Option<Flash>,
+    probe: Option<Result<OrgProbe, ProbeFailure>>,
+    test: Option<ConnectionTest>,
+    /// The org's sample, or why it could not be taken.
+    sample: Option<Result<EventSample, String>>,
+}
+
+/// `POST /setup`: one step (`action` = probe, generate, upload, test, sample, save or draft).
 pub(crate) async fn step(
     State(console): State<Shared>,
     headers: HeaderMap,
@@ -156,69 +176,96 @@ pub(crate) async fn step(
 ) -> Response {
     let mut form = SetupForm::from_pairs(pairs);
     let keys_dir = console.options.keys_dir.clone();
-    let mut flash = None;
-    let mut probe = None;
-    let mut test = None;
+    let mut out = Outcome::default();
+    let (flash, probe, test) = (&mut out.flash, &mut out.probe, &mut out.test);
     match form.action.as_str() {
         "probe" => match suggest_domain(&form.domain) {
             Ok(s) => {
                 let ca = non_empty(&form.ca_file).map(PathBuf::from);
                 match console.host.probe_org(&s.domain, ca.as_deref()).await {
-                    Ok(p) => probe = Some(p),
-                    Err(e) => flash = Some(Flash::error(e.to_string())),
+                    Ok(p) => *probe = Some(p),
+                    Err(e) => *flash = Some(Flash::error(e.to_string())),
                 }
             }
-            Err(e) => flash = Some(Flash::error(e.to_string())),
+            Err(e) => *flash = Some(Flash::error(e.to_string())),
         },
         "generate" => match generate(&keys_dir).await {
             Ok(info) => {
-                flash = Some(Flash::ok(format!(
+                *flash = Some(Flash::ok(format!(
                     "A new {}-bit RSA key was made on this machine (kid {}). Its private half stays here; paste the public JWK below into Okta.",
                     info.bits, info.kid
                 )));
                 form.kid = info.kid;
             }
-            Err(e) => flash = Some(Flash::error(e)),
+            Err(e) => *flash = Some(Flash::error(e)),
         },
         "upload" => {
             let text = std::mem::take(&mut form.private_key);
             match keys::store_private_pem(&keys_dir, &text) {
                 Ok((_, info)) => {
-                    flash = Some(Flash::ok(format!(
+                    *flash = Some(Flash::ok(format!(
                         "Key accepted (kid {}); it is stored on this machine and will not be shown again.",
                         info.kid
                     )));
                     form.kid = info.kid;
                 }
-                Err(e) => flash = Some(Flash::error(e.to_string())),
+                Err(e) => *flash = Some(Flash::error(e.to_string())),
             }
         }
         "test" | "save" => match new_instance(&form, &keys_dir) {
             Ok(new) => match console.host.test_connection(&new).await {
                 Ok(t) if t.passed && form.action == "save" => {
-                    return save(&console, new, &headers).await;
+                    return save(&console, new, &headers, false).await;
                 }
                 Ok(t) => {
                     if form.action == "save" {
-                        flash = Some(Flash::error(
+                        *flash = Some(Flash::error(
                             "Not saved: the test connection must pass first (see the failed stage below).".into(),
                         ));
                     }
-                    test = Some(t);
+                    // A passing test is the moment the counts become possible: take them at once.
+                    if t.passed {
+                        out.sample = Some(sample(&console, &new).await);
+                    }
+                    *test = Some(t);
                 }
-                Err(e) => flash = Some(Flash::error(e.to_string())),
+                Err(e) => *flash = Some(Flash::error(e.to_string())),
             },
-            Err(e) => flash = Some(Flash::error(e)),
+            Err(e) => *flash = Some(Flash::error(e)),
+        },
+        // Kept while something in Okta is still to do: stored paused, untested, ticking once resumed.
+        "draft" => match new_instance(&form, &keys_dir) {
+            Ok(new) => return save(&console, new, &headers, true).await,
+            Err(e) => *flash = Some(Flash::error(e)),
+        },
+        "sample" => match new_instance(&form, &keys_dir) {
+            Ok(new) => out.sample = Some(sample(&console, &new).await),
+            Err(e) => *flash = Some(Flash::error(e)),
         },
         _ => {}
     }
-    render(&console, form, flash, probe, test).await
+    render(&console, form, out).await
 }
 
-/// Saves a tested instance and sends the browser to its status page.
-async fn save(console: &Shared, new: NewInstance, headers: &HeaderMap) -> Response {
+/// The org's sample for the form's instance, or why not (Okta's refusal, an older connector).
+async fn sample(console: &Shared, new: &NewInstance) -> Result<EventSample, String> {
+    console
+        .host
+        .sample_org(new)
+        .await
+        .map_err(|e| format!("No counts: {e}"))
+}
+
+/// Saves an instance and sends the browser to its status page: a tested one (it polls at once), or a
+/// draft (stored paused and untested; "check now" there tests it and "resume" starts it).
+async fn save(console: &Shared, new: NewInstance, headers: &HeaderMap, draft: bool) -> Response {
     let name = new.name.clone();
-    match console.host.add_instance(new).await {
+    let saved = if draft {
+        console.host.add_draft_instance(new).await
+    } else {
+        console.host.add_instance(new).await
+    };
+    match saved {
         Ok(_) => redirect(&format!("/instances/{}", urlencode(&name)), headers),
         Err(e) => page(&crate::pages::ErrorPage {
             flash: Some(Flash::error(format!("Not saved: {e}"))),
@@ -338,13 +385,18 @@ fn command(form: &SetupForm, domain: &str, key: &str) -> String {
     c
 }
 
-async fn render(
-    console: &Shared,
-    form: SetupForm,
-    flash: Option<Flash>,
-    probe: Option<Result<OrgProbe, ProbeFailure>>,
-    test: Option<ConnectionTest>,
-) -> Response {
+async fn render(console: &Shared, form: SetupForm, out: Outcome) -> Response {
+    let Outcome {
+        flash,
+        probe,
+        test,
+        sample,
+    } = out;
+    let (sample, sample_failed) = match sample {
+        Some(Ok(s)) => (Some(s), String::new()),
+        Some(Err(e)) => (None, e),
+        None => (None, String::new()),
+    };
     let keys_dir = &console.options.keys_dir;
     let (canonical_domain, domain_note) = match suggest_domain(&form.domain) {
         Ok(s) => (s.domain, s.note.unwrap_or_default()),
@@ -424,6 +476,10 @@ async fn render(
             }
             CategoryBox {
                 name,
+                count: sample
+                    .as_ref()
+                    .and_then(|s| describe_group(s, *c))
+                    .unwrap_or_default(),
                 checked: selected.contains(*c),
                 title: group.map_or_else(|| name.to_string(), |g| g.title.clone()),
                 examples,
@@ -446,6 +502,21 @@ async fn render(
         },
     );
     let instance_name = form.instance_name(non_empty(&canonical_domain));
+    let days = form.backfill_days.parse::<u8>().unwrap_or(0);
+    let estimate = match (&sample, selected.is_empty()) {
+        (Some(s), false) => console
+            .host
+            .estimate_backfill(s, selected, days)
+            .map(|e| {
+                format!(
+                    "A backfill of {days} days of the selected groups: {}.",
+                    e.describe()
+                )
+            })
+            .unwrap_or_default(),
+        (Some(_), true) => "Select a group to see an estimate.".to_string(),
+        (None, _) => String::new(),
+    };
     page(&SetupPage {
         flash,
         domain_note,
@@ -457,6 +528,8 @@ async fn render(
         stages,
         test_passed: test.as_ref().is_some_and(|t| t.passed),
         category_boxes,
+        estimate,
+        sample_failed,
         backfill_max: MAX_BACKFILL_DAYS,
         command,
         sink: console.options.sink.clone(),

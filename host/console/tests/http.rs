@@ -130,6 +130,25 @@ async fn login(c: &Console) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
+/// An instance "acme" with a key made for it (never contacted: these tests read pages, not Okta).
+fn acme(c: &Console) -> NewInstance {
+    let key = GeneratedKey::generate().unwrap();
+    let key_path = c.dir.path().join("k.pem");
+    key.write_private_pem(&key_path).unwrap();
+    NewInstance {
+        name: "acme".into(),
+        domain: "acme.okta.com".into(),
+        client_id: "0oa123".into(),
+        private_key: key_path,
+        key_id: Some(key.public().kid.clone()),
+        backfill_days: 3,
+        categories: Categories::DEFAULT,
+        ca_file: None,
+        dpop: DpopMode::Auto,
+        silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
+    }
+}
+
 fn me(c: &Console) -> String {
     format!("127.0.0.1:{}", c.addr.port())
 }
@@ -367,24 +386,7 @@ async fn a_private_key_is_stored_0600_and_never_sent_back() {
 async fn the_json_api_has_the_shape_of_status_json() {
     let c = console().await;
     let cookie = login(&c).await;
-    let key = GeneratedKey::generate().unwrap();
-    let key_path = c.dir.path().join("k.pem");
-    key.write_private_pem(&key_path).unwrap();
-    c.host
-        .add_instance(NewInstance {
-            name: "acme".into(),
-            domain: "acme.okta.com".into(),
-            client_id: "0oa123".into(),
-            private_key: key_path,
-            key_id: Some(key.public().kid.clone()),
-            backfill_days: 3,
-            categories: Categories::DEFAULT,
-            ca_file: None,
-            dpop: DpopMode::Auto,
-            silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
-        })
-        .await
-        .unwrap();
+    c.host.add_instance(acme(&c)).await.unwrap();
     let a = raw(c.addr, get(&me(&c), "/api/instances", Some(&cookie))).await;
     assert_eq!(a.status, 200);
     assert!(a
@@ -434,4 +436,114 @@ async fn a_non_loopback_address_is_refused() {
             "{said}"
         );
     }
+}
+
+/// "Save as draft" keeps a setup whose test has not passed (here: an org that does not answer) stored
+/// paused, so it never ticks until resumed; the page offers it only while the test has not passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_is_saved_paused_without_a_test() {
+    let c = console().await;
+    let cookie = login(&c).await;
+    let same = format!(
+        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
+        me(&c)
+    );
+    let generated = raw(
+        c.addr,
+        post(&me(&c), "/setup", &cookie, &same, "action=generate"),
+    )
+    .await;
+    assert_eq!(generated.status, 200);
+    assert!(
+        generated.body.contains("id=\"draft\""),
+        "offered before a test"
+    );
+    let kid = generated
+        .body
+        .split("<code id=\"kid\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the kid")
+        .to_string();
+    let form = format!(
+        "kid={kid}&domain=127.0.0.1:1&client_id=0oa-draft&category=security&backfill_days=1&name=later"
+    );
+    let a = raw(
+        c.addr,
+        post(
+            &me(&c),
+            "/setup",
+            &cookie,
+            &same,
+            &format!("action=draft&{form}"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.head);
+    assert_eq!(a.header("location").as_deref(), Some("/instances/later"));
+    let saved = c.host.instance("later").await.expect("stored");
+    assert!(saved.paused, "a draft is paused");
+    assert!(
+        !saved.has_cursor && saved.last_outcome.is_none(),
+        "never ticked"
+    );
+    // A draft is still validated: an instance without a category is not stored.
+    let refused = raw(
+        c.addr,
+        post(
+            &me(&c),
+            "/setup",
+            &cookie,
+            &same,
+            &format!("action=draft&kid={kid}&domain=127.0.0.1:1&client_id=0oa-other&backfill_days=1&name=none"),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert!(
+        refused.body.contains("Select at least one event group"),
+        "{}",
+        refused.body
+    );
+    assert!(c.host.instance("none").await.is_err());
+}
+
+/// The instance page changes the event groups an instance collects; an empty choice changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_groups_of_an_instance_are_changed_on_its_page() {
+    let c = console().await;
+    let cookie = login(&c).await;
+    c.host.add_draft_instance(acme(&c)).await.unwrap();
+    let page = raw(c.addr, get(&me(&c), "/instances/acme", Some(&cookie))).await;
+    assert!(page.body.contains("id=\"edit-groups\""), "{}", page.body);
+    let same = format!(
+        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
+        me(&c)
+    );
+    let a = raw(
+        c.addr,
+        post(
+            &me(&c),
+            "/instances/acme/categories",
+            &cookie,
+            &same,
+            "category=lifecycle&category=itp",
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(
+        a.body.contains("Now collecting itp, lifecycle"),
+        "{}",
+        a.body
+    );
+    let got = c.host.instance("acme").await.unwrap().categories;
+    assert_eq!(got, Categories::ITP | Categories::LIFECYCLE);
+    let none = raw(
+        c.addr,
+        post(&me(&c), "/instances/acme/categories", &cookie, &same, ""),
+    )
+    .await;
+    assert!(none.body.contains("Not changed"), "{}", none.body);
+    assert_eq!(c.host.instance("acme").await.unwrap().categories, got);
 }

@@ -1,4 +1,5 @@
-//! The Rust bindings generated from `wit/connector.wit` (world `okta-connector`), quarantined here, and
+//! The Rust bindings generated from `wit/connector.wit` (world `okta-connector-sampling`: every import
+//! and both exports, of which `sampling` is optional at load time), quarantined here, and
 //! the conversions between them and the host's own types. Nothing generated leaves `runtime/`: the rest
 //! of the host, and the public API, see only the host's types.
 
@@ -6,19 +7,23 @@
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "okta-connector",
+        world: "okta-connector-sampling",
         imports: { default: async | trappable },
         exports: { default: async },
     });
 }
 
+pub(super) use generated::exports::okta_ingest::connector::connector::GuestIndices as ConnectorIndices;
+pub(super) use generated::exports::okta_ingest::connector::sampling::{
+    self as wit_sampling, GuestIndices as SamplingIndices,
+};
 pub(super) use generated::okta_ingest::connector::dpop as wit_dpop;
 pub(super) use generated::okta_ingest::connector::host::{Host as HostImports, LogLevel};
 pub(super) use generated::okta_ingest::connector::types as wit;
-pub(super) use generated::{OktaConnector, OktaConnectorPre};
+pub(super) use generated::OktaConnectorSampling as OktaConnector;
 
 use super::{AccessToken, ConnectorConfig, ConnectorError, ConnectorReport, TickInput};
-use okta_ingest_model::{Categories, ErrorKind, TokenScheme, Tuning};
+use okta_ingest_model::{Categories, ErrorKind, EventSample, EventTypeCount, TokenScheme, Tuning};
 
 impl wit::Host for super::store::StoreData {}
 
@@ -123,6 +128,28 @@ pub(super) fn report_from_wit(r: wit::TickReport, scheme: TokenScheme) -> Connec
         }),
         error: r.error.map(error_from_wit),
     }
+}
+
+/// The host's sample (WIT 1.2 `sampling`).
+pub(super) fn sample_from_wit(s: wit_sampling::EventSample) -> EventSample {
+    let mut sample = EventSample {
+        covered_ms: s.covered_ms,
+        complete: s.complete,
+        pages: s.pages,
+        event_types: s
+            .event_types
+            .into_iter()
+            .map(|t| EventTypeCount {
+                event_type: t.event_type,
+                categories: categories_from_wit(t.categories),
+                events: t.events,
+            })
+            .collect(),
+        rate_limit_per_minute: s.rate_limit_per_minute,
+    };
+    // The contract promises the order; a component that breaks it must not reorder a screen.
+    sample.sort();
+    sample
 }
 
 #[cfg(test)]

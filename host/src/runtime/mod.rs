@@ -27,20 +27,22 @@ pub(crate) use engine::{CompileCache, SandboxEngine};
 pub(crate) use store::{CallContext, DpopCall};
 
 use crate::stop::StopSignal;
-use bindings::{OktaConnector, OktaConnectorPre};
-use okta_ingest_model::{Categories, ErrorKind, TokenScheme, Tuning};
+use bindings::{ConnectorIndices, OktaConnector, SamplingIndices};
+use okta_ingest_model::{Categories, ErrorKind, EventSample, TokenScheme, Tuning};
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 use store::StoreData;
 use thiserror::Error;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::Store;
 
 /// The major version of the WIT package this host implements.
 pub const WIT_MAJOR: u32 = 1;
 /// The interface a connector must export (followed by its version).
 const EXPORT_PREFIX: &str = "okta-ingest:connector/connector@";
+/// The optional export added in WIT 1.2 (a newer 1.x minor matches it too).
+const SAMPLING_EXPORT: &str = "okta-ingest:connector/sampling@1.2.0";
 
 /// The connector component built from this source tree, embedded at build time.
 static EMBEDDED_CONNECTOR: &[u8] = include_bytes!(env!("OKTA_INGEST_CONNECTOR_WASM"));
@@ -204,7 +206,11 @@ pub(crate) struct ConnectorReport {
 /// A compiled connector, ready to instantiate many times.
 pub(crate) struct ConnectorRuntime {
     engine: SandboxEngine,
-    pre: OktaConnectorPre<StoreData>,
+    pre: InstancePre<StoreData>,
+    /// The `connector` export every component has.
+    connector: ConnectorIndices,
+    /// The `sampling` export of a 1.2 (or newer 1.x) component; `None` for an older one.
+    sampling: Option<SamplingIndices>,
     info: ConnectorInfo,
     limits: SandboxLimits,
 }
@@ -258,10 +264,18 @@ impl ConnectorRuntime {
                     what: what.clone(),
                     detail: format!("it needs imports this host does not provide: {e:#}"),
                 })?;
-        let pre = OktaConnectorPre::new(instance_pre).map_err(incompatible)?;
+        let connector = ConnectorIndices::new(&instance_pre).map_err(incompatible)?;
+        // Optional (WIT 1.2): a component without it runs, and sampling says it needs a newer one. One
+        // that exports it with another shape is not a 1.x component.
+        let sampling = match component.get_export_index(None, SAMPLING_EXPORT) {
+            None => None,
+            Some(_) => Some(SamplingIndices::new(&instance_pre).map_err(incompatible)?),
+        };
         let mut rt = ConnectorRuntime {
             engine: engine.clone(),
-            pre,
+            pre: instance_pre,
+            connector,
+            sampling,
             info: ConnectorInfo {
                 name: String::new(),
                 version: String::new(),
@@ -315,11 +329,9 @@ impl ConnectorRuntime {
         let mut store = self.store(ctx);
         let timeout = self.limits.describe_timeout;
         let fut = async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
-            bindings
-                .okta_ingest_connector_connector()
-                .call_describe(&mut store)
-                .await
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let guest = self.connector.load(&mut store, &instance)?;
+            guest.call_describe(&mut store).await
         };
         let result = tokio::time::timeout(timeout, fut).await;
         let d = outcome(&mut store, timeout, result)?;
@@ -347,11 +359,9 @@ impl ConnectorRuntime {
         let timeout = self.limits.call_timeout;
         let input = bindings::input_to_wit(input);
         let fut = async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
-            bindings
-                .okta_ingest_connector_connector()
-                .call_tick(&mut store, &input)
-                .await
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let guest = self.connector.load(&mut store, &instance)?;
+            guest.call_tick(&mut store, &input).await
         };
         let result = tokio::select! {
             r = tokio::time::timeout(timeout, fut) => Some(r),
@@ -388,14 +398,53 @@ impl ConnectorRuntime {
             bindings::tuning_to_wit(tuning),
         );
         let fut = async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
-            bindings
-                .okta_ingest_connector_connector()
-                .call_check(&mut store, &config, tuning)
-                .await
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let guest = self.connector.load(&mut store, &instance)?;
+            guest.call_check(&mut store, &config, tuning).await
         };
         let result = tokio::time::timeout(timeout, fut).await;
         Ok(outcome(&mut store, timeout, result)?.map_err(bindings::error_from_wit))
+    }
+
+    /// True when the component exports `sampling` (WIT 1.2).
+    #[cfg(test)]
+    pub(crate) fn can_sample(&self) -> bool {
+        self.sampling.is_some()
+    }
+
+    /// Runs `sample` in a fresh store (no commits possible); `Ok(None)` when the component predates
+    /// WIT 1.2 and cannot.
+    pub(crate) async fn sample(
+        &self,
+        ctx: CallContext,
+        config: &ConnectorConfig,
+        tuning: &Tuning,
+        window: Duration,
+        max_pages: u32,
+    ) -> Result<Option<Result<EventSample, ConnectorError>>, RuntimeError> {
+        let Some(sampling) = &self.sampling else {
+            return Ok(None);
+        };
+        let mut store = self.store(ctx);
+        let timeout = self.limits.check_timeout.min(self.limits.call_timeout);
+        let (config, tuning) = (
+            bindings::config_to_wit(config),
+            bindings::tuning_to_wit(tuning),
+        );
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let fut = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let guest = sampling.load(&mut store, &instance)?;
+            guest
+                .call_sample(&mut store, &config, tuning, window_ms, max_pages)
+                .await
+        };
+        let result = tokio::time::timeout(timeout, fut).await;
+        Ok(Some(
+            outcome(&mut store, timeout, result)?
+                .map(bindings::sample_from_wit)
+                .map_err(bindings::error_from_wit),
+        ))
     }
 }
 
@@ -532,7 +581,7 @@ mod tests {
         let engine = engine_with(&cache, &ledger);
         // Someone who can write the cache compiles another component with the same settings and puts
         // its machine code under the embedded connector's cache name.
-        let other = std::fs::read(okta_ingest_test_artifacts::WIT_V1_2).unwrap();
+        let other = std::fs::read(okta_ingest_test_artifacts::WIT_V1_3).unwrap();
         let planted = Component::new(engine.engine(), &other)
             .unwrap()
             .serialize()
@@ -582,5 +631,56 @@ mod tests {
         let rt = load_embedded(&SandboxEngine::new(None).unwrap()).await;
         assert_eq!(rt.info().name, "okta-system-log");
         assert!(rt.info().wit_version.starts_with("1."), "{:?}", rt.info());
+    }
+
+    /// `sampling` is optional: the embedded connector (1.2) has it, the released 1.0 build does not and
+    /// still loads, and a 1.3 component's newer `sampling` is found by the 1.2 name and called.
+    #[tokio::test]
+    async fn sampling_is_found_on_1_2_and_newer_components_and_absent_on_older_ones() {
+        let engine = SandboxEngine::new(None).unwrap();
+        assert!(load_embedded(&engine).await.can_sample());
+        let from = |path: &'static str| {
+            let engine = engine.clone();
+            async move {
+                let bytes = std::fs::read(path).unwrap();
+                ConnectorRuntime::from_bytes(&engine, &bytes, path.into(), SandboxLimits::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let old = from(okta_ingest_test_artifacts::CONNECTOR_WIT_1_0).await;
+        assert!(!old.can_sample());
+        let config = ConnectorConfig {
+            domain: "acme.okta.com".into(),
+            client_id: "0oa1".into(),
+            key_id: None,
+            backfill_days: 0,
+            categories: Categories::ALL,
+        };
+        let ctx = || CallContext {
+            instance_id: 0,
+            instance: "sample".into(),
+            signer: None,
+            outbox: None,
+            http: crate::outbound::InstanceHttp::offline("sample"),
+            observer: None,
+            dpop: None,
+        };
+        let window = Duration::from_secs(86_400);
+        let none = old
+            .sample(ctx(), &config, &Tuning::default(), window, 3)
+            .await
+            .unwrap();
+        assert!(none.is_none(), "a 1.0 component is not asked");
+        let newer = from(okta_ingest_test_artifacts::WIT_V1_3).await;
+        assert!(newer.can_sample());
+        let sample = newer
+            .sample(ctx(), &config, &Tuning::default(), window, 3)
+            .await
+            .unwrap()
+            .expect("a 1.3 component samples")
+            .expect("its fixed sample");
+        assert_eq!(sample.covered_ms, 86_400_000);
+        assert_eq!(sample.events_in(Categories::AUTHENTICATION), 42);
     }
 }

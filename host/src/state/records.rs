@@ -71,7 +71,7 @@ impl Instance {
             dpop: record.dpop,
             token_scheme: None,
             silence_after_s: record.silence_after_s,
-            paused: false,
+            paused: record.paused,
             pending_key: None,
         }
     }
@@ -139,6 +139,8 @@ pub struct NewInstanceRecord {
     pub dpop: DpopMode,
     /// Alert when no event has arrived for this many seconds (0: never).
     pub silence_after_s: i64,
+    /// Stored paused: a draft, saved before its test connection passed, that ticks once resumed.
+    pub paused: bool,
 }
 
 /// Validated changes to an instance; `None` keeps a value.

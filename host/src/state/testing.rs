@@ -16,6 +16,7 @@ pub(crate) fn new_instance(name: &str) -> NewInstanceRecord {
         ca_file: None,
         dpop: okta_ingest_model::DpopMode::Auto,
         silence_after_s: 3600,
+        paused: false,
     }
 }
 

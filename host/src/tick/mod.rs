@@ -18,7 +18,7 @@ use crate::runtime::{
 use crate::state::{Instance, Outbox, StateBackend};
 use crate::stop::StopSignal;
 use crate::versions::Versions;
-use okta_ingest_model::TokenScheme;
+use okta_ingest_model::{EventSample, TokenScheme};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -185,23 +185,58 @@ impl Ticker {
         rt: &ConnectorRuntime,
     ) -> Result<String, HostError> {
         let ctx = self.call_context(instance, false, TokenScheme::Bearer)?;
-        // A check answers a person waiting for it: fewer retries and shorter waits than a tick, so it
-        // ends within the sandbox's check limit (permanent errors are not retried at all).
-        let tuning = okta_ingest_model::Tuning {
+        match rt
+            .check(ctx, &connector_config(instance), &self.answer_tuning())
+            .await?
+        {
+            Ok(msg) => Ok(msg),
+            Err(e) => Err(check_failed(instance, e)),
+        }
+    }
+
+    /// `sample`: counts of the org's events of the last `window` in the instance's categories, at most
+    /// `max_pages` pages, nothing committed (see [`EventSample`]).
+    pub(crate) async fn sample(
+        &self,
+        instance: &Instance,
+        rt: &ConnectorRuntime,
+        window: std::time::Duration,
+        max_pages: u32,
+    ) -> Result<EventSample, HostError> {
+        let ctx = self.call_context(instance, false, TokenScheme::Bearer)?;
+        let config = connector_config(instance);
+        match rt
+            .sample(ctx, &config, &self.answer_tuning(), window, max_pages)
+            .await?
+        {
+            None => Err(HostError::SamplingUnsupported {
+                version: rt.info().version.clone(),
+                wit_version: rt.info().wit_version.clone(),
+            }),
+            Some(Ok(sample)) => Ok(sample),
+            Some(Err(e)) => Err(check_failed(instance, e)),
+        }
+    }
+
+    /// A check or a sample answers a person waiting for it: fewer retries and shorter waits than a
+    /// tick, so it ends within the sandbox's check limit (permanent errors are not retried at all).
+    fn answer_tuning(&self) -> okta_ingest_model::Tuning {
+        okta_ingest_model::Tuning {
             max_retries: self.tuning.max_retries.min(2),
             max_wait_ms: self.tuning.max_wait_ms.min(CHECK_MAX_WAIT_MS),
             request_timeout_ms: self.tuning.request_timeout_ms.min(CHECK_REQUEST_TIMEOUT_MS),
             ..self.tuning.clone()
-        };
-        match rt.check(ctx, &connector_config(instance), &tuning).await? {
-            Ok(msg) => Ok(msg),
-            Err(e) => Err(HostError::Check {
-                instance: instance.name.clone(),
-                kind: e.kind,
-                message: e.message,
-                http_status: e.http_status,
-                okta_code: e.okta_code,
-            }),
         }
+    }
+}
+
+/// The connector's refusal in a check or a sample, as the host reports it.
+fn check_failed(instance: &Instance, e: crate::runtime::ConnectorError) -> HostError {
+    HostError::Check {
+        instance: instance.name.clone(),
+        kind: e.kind,
+        message: e.message,
+        http_status: e.http_status,
+        okta_code: e.okta_code,
     }
 }

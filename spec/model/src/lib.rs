@@ -8,6 +8,8 @@
 //! - [`rate_limit`]: Okta's `X-Rate-Limit-*` response headers.
 //! - [`Tuning`]: pacing and retry settings of a tick, with the one set of defaults.
 //! - [`ErrorKind`]: what went wrong in a tick (the WIT `error-kind`).
+//! - [`EventSample`]: a bounded count of an org's recent events per event type (the WIT 1.2
+//!   `sampling` export), for setup screens.
 //! - [`DpopMode`] and [`TokenScheme`]: whether an instance asks for DPoP-bound tokens, and how a token
 //!   is presented (the WIT `dpop` interface's enums).
 //!
@@ -21,10 +23,12 @@ mod categories;
 mod dpop;
 mod error_kind;
 pub mod rate_limit;
+mod sample;
 pub mod time;
 mod tuning;
 
 pub use categories::{Categories, CategoryCounts};
 pub use dpop::{DpopMode, TokenScheme};
 pub use error_kind::ErrorKind;
+pub use sample::{EventSample, EventTypeCount};
 pub use tuning::Tuning;

@@ -6,7 +6,7 @@ include!(concat!(env!("OUT_DIR"), "/components.rs"));
 #[cfg(test)]
 mod tests {
     /// The contract copies of the test components may differ from `wit/connector.wit` only where they
-    /// must: the package version, and (for 1.2) added lines. So they cannot drift from the real contract.
+    /// must: the package version, and (for 1.3) added lines. So they cannot drift from the real contract.
     /// And the real contract keeps every declaration of the released 1.0.0 (a copy is kept next to its
     /// build in `fixtures/`): a minor version only adds.
     #[test]
@@ -14,23 +14,23 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
         let real = read("wit/connector.wit");
-        assert!(real.contains("package okta-ingest:connector@1.1.0;"));
+        assert!(real.contains("package okta-ingest:connector@1.2.0;"));
         let v2 = read("tests/components/wit-v2/wit/connector.wit");
         assert_eq!(
             v2,
             real.replace(
-                "package okta-ingest:connector@1.1.0;",
+                "package okta-ingest:connector@1.2.0;",
                 "package okta-ingest:connector@2.0.0;"
             ),
             "wit-v2 must be wit/connector.wit with only the major version changed"
         );
-        let v12 = read("tests/components/wit-v1-2/wit/connector.wit");
-        assert!(v12.contains("package okta-ingest:connector@1.2.0;"));
+        let v13 = read("tests/components/wit-v1-3/wit/connector.wit");
+        assert!(v13.contains("package okta-ingest:connector@1.3.0;"));
         keeps_in_order(
             &real,
-            &v12,
+            &v13,
             |_| true,
-            "wit-v1-2 must keep every line of 1.1",
+            "wit-v1-3 must keep every line of 1.2",
         );
         // Declarations only: documentation may be improved in a minor version.
         let v10 = read("tests/artifacts/fixtures/connector-1.0.0.wit");
@@ -40,7 +40,7 @@ mod tests {
             &v10,
             &real,
             declaration,
-            "1.1 must keep every declaration of 1.0",
+            "1.2 must keep every declaration of 1.0",
         );
     }
 

@@ -229,6 +229,7 @@ async fn create_rows(
                     ca_file: Some(std::path::absolute(&client.ca_path)?),
                     dpop: okta_ingest::DpopMode::Auto,
                     silence_after_s: okta_ingest::DEFAULT_SILENCE_AFTER.as_secs() as i64,
+                    paused: false,
                 })
                 .await?;
         }

@@ -359,6 +359,7 @@ fn record(name: &str, domain: &str, client: &setup::Client) -> NewInstanceRecord
         ca_file: Some(client.ca_path.clone()),
         dpop: okta_ingest::DpopMode::Auto,
         silence_after_s: okta_ingest::DEFAULT_SILENCE_AFTER.as_secs() as i64,
+        paused: false,
     }
 }
 

@@ -61,8 +61,8 @@ impl Db {
     pub(crate) fn add_instance(&self, new: &NewInstanceRecord) -> Result<Instance, StateError> {
         let r = self.conn.execute(
             "INSERT INTO instances(name, domain, client_id, key_id, private_key_path, backfill_days,
-                categories, ca_file, created_ms, dpop, silence_after_s)
-                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                categories, ca_file, created_ms, dpop, silence_after_s, paused)
+                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
             params![
                 new.name,
                 new.domain,
@@ -75,6 +75,7 @@ impl Db {
                 now_as_stored(),
                 new.dpop.as_str(),
                 new.silence_after_s,
+                new.paused,
             ],
         );
         match r {
@@ -226,7 +227,10 @@ mod tests {
         new.key_id = Some("kid1".into());
         new.ca_file = Some("/ca.pem".into());
         new.categories = Categories::LIFECYCLE | Categories::ITP;
+        new.paused = true;
         let got = db.add_instance(&new).unwrap();
+        assert!(got.paused, "a draft is stored paused");
+        assert!(!db.add_instance(&new_instance("plain")).unwrap().paused);
         assert_eq!(
             (
                 got.domain.as_str(),
@@ -254,6 +258,7 @@ mod tests {
         assert!(got.created_ms > 0);
         assert_eq!(db.instance_by_id(got.id).unwrap().unwrap(), got);
         assert_eq!(db.instance_by_id(999).unwrap(), None);
-        assert_eq!(db.list_instances().unwrap(), vec![got]);
+        let plain = db.instance("plain").unwrap();
+        assert_eq!(db.list_instances().unwrap(), vec![got, plain]);
     }
 }

@@ -164,6 +164,19 @@ pub(super) async fn run(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
             failed.detail
         );
     }
+    // What the backfill amounts to, from one bounded read of the org's last 24 hours; only a note.
+    match host.sample_org(&new).await {
+        Ok(sample) => {
+            if let Some(e) = host.estimate_backfill(&sample, new.categories, new.backfill_days) {
+                outln!(
+                    "Backfill of {} days at the rate of the org's last 24 hours: {}",
+                    new.backfill_days,
+                    e.describe()
+                );
+            }
+        }
+        Err(e) => outln!("No backfill estimate: {e}"),
+    }
     let rec = host.add_instance(new).await?;
     if let Some(key) = pending {
         key.keep();

@@ -1,6 +1,7 @@
 //! `setup` on a terminal (cliclack): the org (the domain checked as typed, an optional CA file, the
 //! probe), the key (made here, or the user's file), the Okta checklist, the Client ID, the staged test
-//! (again and again until it passes, or quit), what to collect, the name, a review, save. Then the
+//! (again and again until it passes, or quit), a count of the org's last 24 hours, what to collect (each
+//! group with its count) and the backfill (with its estimate), the name, a review, save. Then the
 //! `instance add` line that does the same and what to run next.
 //!
 //! Esc or Ctrl-C at a prompt, or SIGINT/SIGTERM/SIGHUP at any time, ends it with exit code 130 and
@@ -13,8 +14,12 @@ use super::key::{read_public, PendingKey};
 use super::report::{print_epilogue, saved, stage_lines};
 use crate::commands::open;
 use crate::signals::Shutdown;
-use okta_ingest::setup::{event_groups, okta_steps, suggest_domain, ConnectionTest, OrgProbe};
-use okta_ingest::{Categories, DpopMode, Host, NewInstance, PublicKeyInfo, DEFAULT_SILENCE_AFTER};
+use okta_ingest::setup::{
+    describe_group, event_groups, okta_steps, suggest_domain, ConnectionTest, OrgProbe,
+};
+use okta_ingest::{
+    Categories, DpopMode, EventSample, Host, NewInstance, PublicKeyInfo, DEFAULT_SILENCE_AFTER,
+};
 use std::fmt::Display;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -107,11 +112,13 @@ impl Wizard<'_> {
         let provisional_name = super::default_name(&org.domain);
         let key = self.key(&provisional_name).await?;
         self.show_okta_steps(&key)?;
-        let client_id = self
+        let tested = self
             .test_until_passed(&org, &key, &provisional_name)
             .await?;
-        let categories = self.categories().await?;
-        let backfill_days = self.backfill().await?;
+        let client_id = tested.client_id.clone();
+        let sample = self.sample(&tested).await?;
+        let categories = self.categories(sample.as_ref()).await?;
+        let backfill_days = self.backfill(sample.as_ref(), categories).await?;
         let name = self.name(provisional_name).await?;
         let mut new = NewInstance {
             name,
@@ -302,13 +309,14 @@ impl Wizard<'_> {
         Ok(())
     }
 
-    /// Asks for the Client ID and tests until every stage passes (or the user quits); the Client ID.
+    /// Asks for the Client ID and tests until every stage passes (or the user quits); the instance
+    /// that passed (its collection choices are still the defaults).
     async fn test_until_passed(
         &mut self,
         org: &Org,
         key: &Key,
         provisional_name: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<NewInstance> {
         let mut client_id = String::new();
         loop {
             if client_id.is_empty() {
@@ -353,7 +361,7 @@ impl Wizard<'_> {
                 Ok(test) if test.passed => {
                     spinner.stop("The test connection passed");
                     cliclack::log::success(stages(&test))?;
-                    return Ok(client_id);
+                    return Ok(candidate);
                 }
                 Ok(test) => {
                     let at = test.failed().map_or("a stage", |s| s.title);
@@ -379,15 +387,44 @@ impl Wizard<'_> {
         }
     }
 
+    /// One bounded read of the org's last 24 hours, to size the groups and the backfill. Not getting
+    /// it (an older connector, Okta refusing) only costs the counts: the wizard goes on without them.
+    async fn sample(&mut self, tested: &NewInstance) -> anyhow::Result<Option<EventSample>> {
+        let (spinner, sampled) = self
+            .spin(
+                "Counting the org's events of the last 24 hours (one bounded read)",
+                self.host.sample_org(tested),
+            )
+            .await?;
+        Ok(match sampled {
+            Ok(sample) => {
+                spinner.stop(format!(
+                    "Counted {} recent events in {} page(s)",
+                    sample.events_in(Categories::ALL),
+                    sample.pages
+                ));
+                Some(sample)
+            }
+            Err(e) => {
+                spinner.error(format!("No counts: {e}"));
+                None
+            }
+        })
+    }
+
     /// The event groups to collect.
-    async fn categories(&mut self) -> anyhow::Result<Categories> {
+    async fn categories(&mut self, sample: Option<&EventSample>) -> anyhow::Result<Categories> {
+        let hints: Vec<(&'static str, String)> = Categories::NAMED
+            .iter()
+            .map(|(name, c)| (*name, group_hint(name, sample, *c)))
+            .collect();
         let picked = self
-            .ask(|| {
+            .ask(move || {
                 let mut prompt = cliclack::multiselect("Event groups to collect (Space toggles)")
                     .initial_values(Categories::DEFAULT.names())
                     .required(true);
-                for (name, _) in Categories::NAMED {
-                    prompt = prompt.item(name, name, group_hint(name));
+                for (name, hint) in hints {
+                    prompt = prompt.item(name, name, hint);
                 }
                 prompt.interact()
             })
@@ -395,8 +432,12 @@ impl Wizard<'_> {
         Ok(okta_ingest::parse_categories(&picked.join(","))?)
     }
 
-    /// The days of history the first run fetches.
-    async fn backfill(&mut self) -> anyhow::Result<u8> {
+    /// The days of history the first run fetches, then what they amount to at the sampled rate.
+    async fn backfill(
+        &mut self,
+        sample: Option<&EventSample>,
+        categories: Categories,
+    ) -> anyhow::Result<u8> {
         let days = self
             .ask(|| {
                 cliclack::input(format!(
@@ -408,7 +449,16 @@ impl Wizard<'_> {
                 .interact::<String>()
             })
             .await?;
-        Ok(okta_ingest::parse_backfill(&days)?)
+        let days = okta_ingest::parse_backfill(&days)?;
+        if let Some(estimate) =
+            sample.and_then(|s| self.host.estimate_backfill(s, categories, days))
+        {
+            cliclack::log::info(format!(
+                "A backfill of {days} days at the sampled rate: {}",
+                estimate.describe()
+            ))?;
+        }
+        Ok(days)
     }
 
     /// The instance's name: any valid name no instance has.
@@ -533,12 +583,15 @@ fn watch_hangup() -> watch::Receiver<bool> {
     flag
 }
 
-/// What the event group `name` holds, shown beside it: its title and a few of its event types, from the
-/// spec the connector filters with.
-fn group_hint(name: &str) -> String {
+/// What the event group `name` holds, shown beside it: its title and, with a sample, its count and most
+/// frequent event types; else a few of its event types from the spec the connector filters with.
+fn group_hint(name: &str, sample: Option<&EventSample>, category: Categories) -> String {
     let Some(group) = event_groups().into_iter().find(|g| g.name == name) else {
         return String::new();
     };
+    if let Some(counted) = sample.and_then(|s| describe_group(s, category)) {
+        return format!("{}: {counted}", group.title);
+    }
     let examples: Vec<&str> = group
         .event_types
         .iter()
