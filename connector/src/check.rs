@@ -1,9 +1,9 @@
 //! `check`: prove the configuration works (token + one small page) without committing anything.
 
 use crate::env::Env;
-use crate::filter::{build_filter, logs_url};
+use crate::filter::{logs_url, selected_filter};
 use crate::session::Session;
-use crate::types::{ErrorKind, InstanceConfig, TickError, TokenScheme, Tuning};
+use crate::types::{InstanceConfig, TickError, TokenScheme, Tuning};
 
 /// Obtain a fresh token and read one event of the last hour; `Ok` is a one-line summary.
 pub fn run_check<E: Env>(
@@ -11,13 +11,7 @@ pub fn run_check<E: Env>(
     config: &InstanceConfig,
     tuning: &Tuning,
 ) -> Result<String, TickError> {
-    let filter = build_filter(config.categories);
-    if filter.is_empty() {
-        return Err(TickError::new(
-            ErrorKind::InvalidRequest,
-            "no event categories are selected; select at least one category",
-        ));
-    }
+    let filter = selected_filter(config.categories)?;
     let since = env.now_ms().saturating_sub(3_600_000);
     let url = logs_url(&config.domain, 1, &filter, Some(since));
     // No cached token: the point is to prove a token can be obtained.

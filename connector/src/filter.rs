@@ -2,7 +2,7 @@
 
 use crate::categories::defs;
 use crate::fmt::percent_encode;
-use crate::types::Categories;
+use crate::types::{Categories, ErrorKind, TickError};
 use okta_ingest_model::time::format_ms;
 
 /// The SCIM filter selecting `selected` categories, e.g.
@@ -39,6 +39,18 @@ pub fn build_filter(selected: Categories) -> String {
                 .map(|p| format!("eventType sw {}", json_string(p))),
         );
     clauses.collect::<Vec<_>>().join(" or ")
+}
+
+/// [`build_filter`] for a call that needs at least one category: the user's mistake otherwise.
+pub fn selected_filter(selected: Categories) -> Result<String, TickError> {
+    let filter = build_filter(selected);
+    if filter.is_empty() {
+        return Err(TickError::new(
+            ErrorKind::InvalidRequest,
+            "no event categories are selected; select at least one category",
+        ));
+    }
+    Ok(filter)
 }
 
 /// Filter literals are JSON strings; escape them as such.

@@ -8,7 +8,7 @@
 
 use crate::categories::classify;
 use crate::env::Env;
-use crate::filter::build_filter;
+use crate::filter::selected_filter;
 use crate::fmt::percent_encode;
 use crate::links::{next_link, validate_logs_url};
 use crate::session::Session;
@@ -30,13 +30,7 @@ pub fn run_sample<E: Env>(
     window_ms: u64,
     max_pages: u32,
 ) -> Result<EventSample, TickError> {
-    let filter = build_filter(config.categories);
-    if filter.is_empty() {
-        return Err(TickError::new(
-            ErrorKind::InvalidRequest,
-            "no event categories are selected; select at least one category to sample",
-        ));
-    }
+    let filter = selected_filter(config.categories)?;
     let max_pages = max_pages.clamp(1, MAX_SAMPLE_PAGES);
     let until = env.now_ms();
     let since = until.saturating_sub(window_ms);

@@ -2,7 +2,7 @@
 
 use crate::categories::classify;
 use crate::env::Env;
-use crate::filter::{build_filter, logs_url, logs_url_after};
+use crate::filter::{logs_url, logs_url_after, selected_filter};
 use crate::links::{next_link, query_param, validate_logs_url};
 use crate::ratelimit::Pace;
 use crate::session::Session;
@@ -91,13 +91,7 @@ fn pages<E: Env>(
     report: &mut TickReport,
 ) -> Result<(), TickError> {
     let config: &InstanceConfig = s.config;
-    let filter = build_filter(config.categories);
-    if filter.is_empty() {
-        return Err(TickError::new(
-            ErrorKind::InvalidRequest,
-            "no event categories are selected; select at least one category",
-        ));
-    }
+    let filter = selected_filter(config.categories)?;
     let Start {
         mut url,
         mut recent,

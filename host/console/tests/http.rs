@@ -149,6 +149,14 @@ fn acme(c: &Console) -> NewInstance {
     }
 }
 
+/// The headers a browser sends with a same-origin form POST (the CSRF layer lets it through).
+fn same_origin(c: &Console) -> String {
+    format!(
+        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
+        me(c)
+    )
+}
+
 fn me(c: &Console) -> String {
     format!("127.0.0.1:{}", c.addr.port())
 }
@@ -279,10 +287,7 @@ async fn a_cross_site_post_is_refused_with_403() {
         !c.dir.path().join("keys").exists(),
         "no key was made by a refused post"
     );
-    let same = format!(
-        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
-        me(&c)
-    );
+    let same = same_origin(&c);
     let a = raw(
         c.addr,
         post(
@@ -325,10 +330,7 @@ async fn a_private_key_is_stored_0600_and_never_sent_back() {
     key.write_private_pem(&pem_path).unwrap();
     let pem = std::fs::read_to_string(&pem_path).unwrap();
     let body_lines: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let same = format!(
-        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
-        me(&c)
-    );
+    let same = same_origin(&c);
     let a = raw(
         c.addr,
         post(
@@ -444,10 +446,7 @@ async fn a_non_loopback_address_is_refused() {
 async fn a_draft_is_saved_paused_without_a_test() {
     let c = console().await;
     let cookie = login(&c).await;
-    let same = format!(
-        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
-        me(&c)
-    );
+    let same = same_origin(&c);
     let generated = raw(
         c.addr,
         post(&me(&c), "/setup", &cookie, &same, "action=generate"),
@@ -516,10 +515,7 @@ async fn the_event_groups_of_an_instance_are_changed_on_its_page() {
     c.host.add_draft_instance(acme(&c)).await.unwrap();
     let page = raw(c.addr, get(&me(&c), "/instances/acme", Some(&cookie))).await;
     assert!(page.body.contains("id=\"edit-groups\""), "{}", page.body);
-    let same = format!(
-        "Sec-Fetch-Site: same-origin\r\nOrigin: http://{}\r\n",
-        me(&c)
-    );
+    let same = same_origin(&c);
     let a = raw(
         c.addr,
         post(
