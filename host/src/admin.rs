@@ -255,6 +255,9 @@ async fn handle(
             if let Ok(all) = host.status().await {
                 text.push_str(&crate::status::silence_metrics(&all));
             }
+            if let Some(c) = host.fleet_counters() {
+                text.push_str(&crate::metrics::fleet_metrics(&c));
+            }
             reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",

@@ -374,6 +374,16 @@ impl Host {
         crate::status::status(instances, &*self.services.state, &self.services.versions).await
     }
 
+    /// A fleet's hosts and shard leases (`None`: a single-host state).
+    pub async fn fleet_status(&self) -> Result<Option<crate::state::FleetStatus>, HostError> {
+        Ok(self.services.state.fleet_status().await?)
+    }
+
+    /// This process's lease and fencing counters (`None`: a single-host state).
+    pub fn fleet_counters(&self) -> Option<crate::state::FleetCounters> {
+        self.services.state.fleet_counters()
+    }
+
     /// What the embedded connector (or the configured component file) says it is.
     pub async fn connector_info(&self) -> Result<ConnectorInfo, HostError> {
         self.services.versions.default_info().await

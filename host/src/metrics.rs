@@ -285,6 +285,53 @@ fn escape_label(v: &str) -> String {
     s
 }
 
+/// A fleet host's lease and fencing counters for `/metrics` (Prometheus text).
+pub fn fleet_metrics(c: &crate::state::FleetCounters) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        out.push_str(&format!(
+            "# HELP okta_ingest_{name} {help}\n# TYPE okta_ingest_{name} {kind}\nokta_ingest_{name} {value}\n"
+        ));
+    };
+    metric(
+        "shard_leases_held",
+        "gauge",
+        "Shard leases this host holds now.",
+        c.held,
+    );
+    metric(
+        "shard_lease_claims_total",
+        "counter",
+        "Shard leases this host claimed (free or expired shards taken over).",
+        c.claims,
+    );
+    metric(
+        "shard_lease_releases_total",
+        "counter",
+        "Shard leases this host gave back for another host's fair share.",
+        c.releases,
+    );
+    metric(
+        "shard_lease_losses_total",
+        "counter",
+        "Shard leases this host lost (taken over, or not renewed in time).",
+        c.losses,
+    );
+    metric(
+        "fenced_commits_total",
+        "counter",
+        "Commits and acknowledgements the database refused because the shard's lease had moved on.",
+        c.refused_commits,
+    );
+    metric(
+        "lease_round_failures_total",
+        "counter",
+        "Lease rounds that failed (the state database unreachable or erroring).",
+        c.failed_rounds,
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,7 +125,8 @@ pub(crate) async fn run_once(
         .list_instances()
         .await?
         .into_iter()
-        .filter(|i| !i.paused)
+        // In a fleet, the instances of the shards this host holds; the others are another host's.
+        .filter(|i| !i.paused && services.state.holds(i))
         .collect();
     if !instances.is_empty() {
         // Compile before starting anything, so a broken component fails the run at once.
@@ -147,7 +148,9 @@ pub(crate) async fn run_once(
         }))
         .await;
         services.ticker.recorder.flush().await;
-        (runs, delivery.finish(&stop).await)
+        let outcome = delivery.finish(&stop).await;
+        services.state.leave().await;
+        (runs, outcome)
     };
     let (runs, outcome) = until_done(work, shutdown, &stop).await;
     Ok(RunSummary {
@@ -187,6 +190,7 @@ pub(crate) async fn run(
     if let Some(e) = delivery.finish(&stop).await.error {
         tracing::error!("delivery stopped with events still queued: {e}");
     }
+    services.state.leave().await;
     result
 }
 
@@ -231,15 +235,7 @@ struct Instances {
 
 impl Fleet for Instances {
     async fn ids(&self) -> Result<HashSet<i64>, HostError> {
-        let ids: HashSet<i64> = self
-            .services
-            .state
-            .list_instances()
-            .await?
-            .into_iter()
-            .filter(|i| !i.paused)
-            .map(|i| i.id)
-            .collect();
+        let ids = self.services.state.schedulable().await?;
         if ids.is_empty() {
             // Nothing to tick is not a stall.
             self.services.metrics.progressed();
@@ -252,6 +248,9 @@ impl Fleet for Instances {
         let instance = match self.services.state.instance_by_id(id).await {
             // Paused since the last scan: it leaves the schedule, and a resume adds it back.
             Ok(Some(i)) if i.paused => return Next::Gone,
+            // Its shard's lease moved to another host (or lapsed): a later scan adds it back if this
+            // host holds it again.
+            Ok(Some(i)) if !self.services.state.holds(&i) => return Next::Gone,
             Ok(Some(i)) => i,
             Ok(None) => return Next::Gone,
             Err(e) => {
@@ -314,5 +313,13 @@ impl Fleet for Instances {
 
     fn heartbeat(&self) {
         self.services.metrics.heartbeat();
+    }
+
+    /// A fleet rescans at each lease round, so a claimed shard's instances start ticking at once.
+    fn rescan_every(&self) -> Duration {
+        match self.services.state.lease_ttl() {
+            Some(ttl) => (ttl / 3).min(crate::schedule::RESCAN),
+            None => crate::schedule::RESCAN,
+        }
     }
 }

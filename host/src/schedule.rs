@@ -36,6 +36,10 @@ pub(crate) trait Fleet: Send + Sync + 'static {
     fn stop(&self) {}
     /// Called on every turn of the loop (a liveness heartbeat).
     fn heartbeat(&self) {}
+    /// How often the member list is read again.
+    fn rescan_every(&self) -> Duration {
+        RESCAN
+    }
 }
 
 /// A fraction of `interval` between -10% and +10%.
@@ -59,8 +63,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs until `shutdown` resolves (or the member list cannot be read), then asks the ticks in flight
-    /// to stop ([`Fleet::stop`]) and waits for them.
+    /// Runs until `shutdown` resolves, then asks the ticks in flight to stop ([`Fleet::stop`]) and waits
+    /// for them. A member list that cannot be read is tried again at the next scan.
     pub(crate) async fn run<F: Fleet>(
         &self,
         fleet: Arc<F>,
@@ -71,20 +75,33 @@ impl Scheduler {
         let mut in_flight: HashSet<i64> = HashSet::new();
         let mut tasks = tokio::task::JoinSet::new();
         let mut next_scan = Instant::now();
+        let mut scan_failing = false;
         tokio::pin!(shutdown);
-        let result: Result<(), HostError> = 'sched: loop {
+        let result: Result<(), HostError> = loop {
             fleet.heartbeat();
             let now = Instant::now();
             if now >= next_scan {
-                let ids = match fleet.ids().await {
-                    Ok(ids) => ids,
-                    Err(e) => break 'sched Err(e),
-                };
-                for id in ids.difference(&known) {
-                    due.push(Reverse((now, *id)));
+                match fleet.ids().await {
+                    Ok(ids) => {
+                        for id in ids.difference(&known) {
+                            due.push(Reverse((now, *id)));
+                        }
+                        known = ids;
+                        scan_failing = false;
+                    }
+                    // The state is unreachable (a fleet's database away): what is known keeps its
+                    // schedule, and the next scan tries again; the ticks themselves fail or wait.
+                    Err(e) => {
+                        if !scan_failing {
+                            tracing::error!(
+                                "cannot read the instances: {e}; trying again in {}s",
+                                fleet.rescan_every().as_secs_f64()
+                            );
+                        }
+                        scan_failing = true;
+                    }
                 }
-                known = ids;
-                next_scan = now + RESCAN;
+                next_scan = now + fleet.rescan_every();
             }
             while tasks.len() < self.concurrency {
                 let Some(Reverse((at, id))) = due.peek().copied() else {

@@ -16,8 +16,18 @@ fn config(events: usize) -> EmulatorConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_delivers_exactly_the_selected_categories() {
+    backfill_delivers_exactly_the_selected_categories_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_delivers_exactly_the_selected_categories_on_postgres() {
+    backfill_delivers_exactly_the_selected_categories_on(Backend::Postgres).await;
+}
+
+async fn backfill_delivers_exactly_the_selected_categories_on(backend: Backend) {
     let spec = CategorySpec::load();
-    let fx = Fixture::new(config(6_000)).await;
+    let fx = Fixture::on(backend, config(6_000)).await;
     let committed = fx.emulator.committed();
     let selections: [(&str, &[&str]); 4] = [
         ("default", &["authentication", "security", "itp"]),
@@ -69,9 +79,19 @@ async fn backfill_delivers_exactly_the_selected_categories() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn later_runs_deliver_only_new_events_including_late_ones() {
+    later_runs_deliver_only_new_events_including_late_ones_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_runs_deliver_only_new_events_including_late_ones_on_postgres() {
+    later_runs_deliver_only_new_events_including_late_ones_on(Backend::Postgres).await;
+}
+
+async fn later_runs_deliver_only_new_events_including_late_ones_on(backend: Backend) {
     let spec = CategorySpec::load();
     let selection: &[&str] = &["authentication", "security", "itp"];
-    let fx = Fixture::new(config(3_000)).await;
+    let fx = Fixture::on(backend, config(3_000)).await;
     fx.add_instance("org", &["--backfill-days", "14"]).await;
     let out = fx.path("events.jsonl");
     let first = fx.run_once(&out).await;

@@ -17,6 +17,7 @@ mod dpop;
 mod edge_cases;
 mod embed;
 mod faults;
+mod fleet;
 mod hostile;
 mod keygen;
 mod newcomer;

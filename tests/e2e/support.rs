@@ -25,10 +25,33 @@ pub struct Fixture {
     pub emulator: Emulator,
     pub dir: tempfile::TempDir,
     pub client: ClientKeyPair,
+    /// `--db`: the SQLite file in `dir`, or a fresh PostgreSQL database (fleet mode).
+    db: String,
+}
+
+/// Which state backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the fixture's directory.
+    Sqlite,
+    /// A fresh database on this test process's throwaway PostgreSQL cluster.
+    Postgres,
+}
+
+/// A fresh database on the test process's throwaway PostgreSQL cluster.
+pub fn postgres_database() -> String {
+    okta_ingest_test_postgres::TestPostgres::shared()
+        .and_then(|pg| pg.fresh_database())
+        .unwrap_or_else(|e| panic!("a throwaway PostgreSQL is needed: {e}"))
 }
 
 impl Fixture {
     pub async fn new(config: EmulatorConfig) -> Fixture {
+        Fixture::on(Backend::Sqlite, config).await
+    }
+
+    /// An emulator as [`Fixture::new`], with the state on `backend`.
+    pub async fn on(backend: Backend, config: EmulatorConfig) -> Fixture {
         let emulator = Emulator::start(config).await.expect("emulator starts");
         let client = generate_client_key_pair("0oa-e2e-client").expect("key pair");
         emulator.register_client(ClientRegistration::logs_reader(
@@ -38,10 +61,15 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("key.pem"), &client.private_key_pem).unwrap();
         std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem()).unwrap();
+        let db = match backend {
+            Backend::Sqlite => dir.path().join("state.db").display().to_string(),
+            Backend::Postgres => postgres_database(),
+        };
         Fixture {
             emulator,
             dir,
             client,
+            db,
         }
     }
 
@@ -77,7 +105,17 @@ impl Fixture {
     }
 
     pub fn db(&self) -> String {
-        self.path("state.db").display().to_string()
+        self.db.clone()
+    }
+
+    /// The environment every command of this fixture gets: on PostgreSQL, a short lease time, so a
+    /// killed process's shards move in seconds (the default is 15 s).
+    pub fn env(&self) -> Vec<(&'static str, &'static str)> {
+        if self.db.starts_with("postgres://") {
+            vec![("OKTA_INGEST_LEASE_TTL", "3s")]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Runs the binary with `--db` and `args`.
@@ -86,6 +124,7 @@ impl Fixture {
         cmd.arg("--db")
             .arg(self.db())
             .args(args)
+            .envs(self.env())
             .env_remove("RUST_LOG");
         cmd.output().await.expect("binary runs")
     }
@@ -231,12 +270,24 @@ pub struct Running {
 impl Running {
     /// Starts the binary with `--db` and `args`; stderr goes to `log_name`.
     pub fn start(fx: &Fixture, args: &[&str], log_name: &str) -> Running {
+        Running::start_with_env(fx, args, log_name, &[])
+    }
+
+    /// [`Running::start`] with extra environment variables.
+    pub fn start_with_env(
+        fx: &Fixture,
+        args: &[&str],
+        log_name: &str,
+        env: &[(&str, &str)],
+    ) -> Running {
         let log = fx.path(log_name);
         let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.arg("--db")
             .arg(fx.db())
             .args(args)
+            .envs(fx.env())
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -229,7 +229,21 @@ fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
 }
 
 async fn fixture(events: usize) -> Fixture {
-    let fx = Fixture::with_org(events).await;
+    fixture_on(Backend::Sqlite, events).await
+}
+
+/// An emulator with `events` over 13 days and the instance "org", the state on `backend`.
+async fn fixture_on(backend: Backend, events: usize) -> Fixture {
+    let fx = Fixture::on(
+        backend,
+        okta_emulator::EmulatorConfig {
+            events,
+            days: 13,
+            ..okta_emulator::EmulatorConfig::default()
+        },
+    )
+    .await;
+    fx.add_org().await;
     fx
 }
 
@@ -259,6 +273,7 @@ fn command(fx: &Fixture, rx: &Receiver, extra: &[&str]) -> tokio::process::Comma
         .args(extra)
         .args(FAST)
         .env("E2E_WEBHOOK_AUTH", SECRET)
+        .envs(fx.env())
         .env_remove("RUST_LOG");
     cmd
 }
@@ -293,8 +308,18 @@ fn deduplicated(log: &[Received]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_receiver_gets_every_event_once_per_idempotency_key() {
+    a_flaky_receiver_gets_every_event_once_per_idempotency_key_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_receiver_gets_every_event_once_per_idempotency_key_on_postgres() {
+    a_flaky_receiver_gets_every_event_once_per_idempotency_key_on(Backend::Postgres).await;
+}
+
+async fn a_flaky_receiver_gets_every_event_once_per_idempotency_key_on(backend: Backend) {
     let spec = CategorySpec::load();
-    let fx = fixture(3_000).await;
+    let fx = fixture_on(backend, 3_000).await;
     let rx = Receiver::start(
         fx.dir.path(),
         "flaky",
@@ -393,8 +418,19 @@ async fn a_rejecting_receiver_fails_the_run_and_keeps_the_events_queued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key() {
+    a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key_on_postgres() {
+    a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key_on(Backend::Postgres)
+        .await;
+}
+
+async fn a_crash_after_the_receiver_took_a_batch_resends_it_with_the_same_key_on(backend: Backend) {
     let spec = CategorySpec::load();
-    let fx = fixture(2_000).await;
+    let fx = fixture_on(backend, 2_000).await;
     // The first batch is accepted; the receiver reads the second and never answers; the sender is killed.
     let rx = Receiver::start(
         fx.dir.path(),

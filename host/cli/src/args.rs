@@ -18,11 +18,15 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "okta-ingest", version, propagate_version = true)]
 pub struct Cli {
-    /// SQLite state file (instances, cursors, queued events); created with mode 0600 by `instance add`
-    /// and `run` (commands that only read refuse a path where none exists). Default:
+    /// The state (instances, cursors, queued events): a SQLite file, created with mode 0600 by
+    /// `instance add` and `run` (commands that only read refuse a path where none exists); or, for a
+    /// fleet of hosts sharing one state, a PostgreSQL URL (postgres://USER@HOST/DB?sslmode=require;
+    /// the password from the URL or PGPASSWORD; see "Running a fleet" in the README). Default:
     /// $XDG_DATA_HOME/okta-ingest/state.db, else ~/.local/share/okta-ingest/state.db.
-    #[arg(long, global = true, env = "OKTA_INGEST_DB", value_name = "PATH")]
+    #[arg(long, global = true, env = "OKTA_INGEST_DB", value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub fleet: crate::state_location::FleetArgs,
     /// More log output on stderr (-v debug for okta-ingest, -vv also each request to Okta); RUST_LOG
     /// overrides. The default shows the start, each tick that fetched or failed, rate-limit waits, the
     /// stop.

@@ -27,6 +27,7 @@ mod logging;
 mod progress;
 mod signals;
 mod sink_spec;
+mod state_location;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -236,6 +236,7 @@ mod tests {
         let mut sink = FileSink::open(&out).unwrap();
         let reopen = sink.reopen_handle();
         let ev = |seq: i64| OutboxEvent {
+            stream: crate::state::Stream::Whole,
             seq,
             instance_id: 1,
             event_type: "t".into(),

@@ -19,8 +19,9 @@ pub use sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 pub use stdout::StdoutSink;
 pub use webhook::{WebhookOptions, WebhookSink};
 
-use crate::state::{DeliveryStore, OutboxEvent, PendingWrite};
+use crate::state::{DeliveryStore, OutboxEvent, PendingWrite, Stream};
 use crate::stop::StopSignal;
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,8 +48,8 @@ pub(crate) struct Delivery {
     /// The sink; `None` only while a write runs on a blocking thread (or if that thread was lost).
     sink: Option<Box<dyn Sink>>,
     batch: usize,
-    /// Whether a write recorded by an earlier process (or a failed write) has been dealt with.
-    recovered: bool,
+    /// The streams whose write recorded by an earlier process (or a failed write) has been dealt with.
+    recovered: HashSet<Stream>,
     /// Set at a shutdown: no batch is started after the one in flight.
     stopping: Arc<AtomicBool>,
 }
@@ -67,13 +68,45 @@ impl Delivery {
         Delivery {
             sink: Some(sink),
             batch: batch.max(1),
-            recovered: false,
+            recovered: HashSet::new(),
             stopping,
         }
     }
 
-    /// Delivers everything currently in the outbox; returns how many events.
+    /// Delivers everything currently in the outbox, stream by stream; returns how many events. A stream
+    /// that fails (its sink, or its lease lost) does not hold the others up: the first error is returned
+    /// once every stream was tried.
     pub(crate) async fn drain(&mut self, store: &mut dyn DeliveryStore) -> Result<u64, SinkError> {
+        let mut delivered = 0u64;
+        let mut first_error = None;
+        for stream in store.streams().await? {
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match self.drain_stream(store, stream).await {
+                Ok(n) => delivered += n,
+                Err(e) => {
+                    // The rest of a failing stream waits for the retry; others go on.
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if delivered == 0 => Err(e),
+            Some(e) => {
+                tracing::warn!("delivered {delivered} events; a stream failed: {e}");
+                Err(e)
+            }
+            None => Ok(delivered),
+        }
+    }
+
+    /// Delivers everything currently in one stream.
+    async fn drain_stream(
+        &mut self,
+        store: &mut dyn DeliveryStore,
+        stream: Stream,
+    ) -> Result<u64, SinkError> {
         let Some(sink) = self.sink.as_mut() else {
             return Err(SinkError::Panicked {
                 sink: "delivery".into(),
@@ -83,23 +116,23 @@ impl Delivery {
         let id = sink.id();
         // For `SameBatch` sinks: the last sequence of a recorded, unacknowledged batch, re-sent as is.
         let mut resend_upto = None;
-        if !self.recovered {
-            if let Some(p) = store.pending_write().await? {
+        if !self.recovered.contains(&stream) {
+            if let Some(p) = store.pending_write(stream).await? {
                 if p.sink == id {
                     match repair {
                         Repair::SameBatch => {
-                            tracing::warn!(sink = %p.sink, first = p.first_seq, last = p.last_seq, "re-sending an unacknowledged batch");
+                            tracing::warn!(sink = %p.sink, %stream, first = p.first_seq, last = p.last_seq, "re-sending an unacknowledged batch");
                             resend_upto = Some(p.last_seq);
                         }
                         Repair::Truncate => {
-                            tracing::warn!(sink = %p.sink, offset = p.offset, "repairing an unacknowledged write");
+                            tracing::warn!(sink = %p.sink, %stream, offset = p.offset, "repairing an unacknowledged write");
                             sink.truncate(p.offset)?;
                         }
                         Repair::None => {}
                     }
                 }
             }
-            self.recovered = true;
+            self.recovered.insert(stream);
         }
         let mut delivered = 0u64;
         // The next batch, read from the outbox while the sink wrote (and synced) the previous one.
@@ -111,8 +144,8 @@ impl Delivery {
             let mut rows = match prefetched.take() {
                 Some(rows) => rows,
                 None => {
-                    let acked = store.acked_seq().await?;
-                    store.read_batch(acked, self.batch).await?
+                    let acked = store.acked_seq(stream).await?;
+                    store.read_batch(stream, acked, self.batch).await?
                 }
             };
             if let Some(upto) = resend_upto.take() {
@@ -142,12 +175,15 @@ impl Delivery {
                 };
                 recorded_offset = offset;
                 let recorded = store
-                    .begin_write(&PendingWrite {
-                        sink: id.clone(),
-                        first_seq: first,
-                        last_seq: last,
-                        offset,
-                    })
+                    .begin_write(
+                        stream,
+                        &PendingWrite {
+                            sink: id.clone(),
+                            first_seq: first,
+                            last_seq: last,
+                            offset,
+                        },
+                    )
                     .await;
                 if let Err(e) = recorded {
                     self.sink = Some(sink);
@@ -160,7 +196,7 @@ impl Delivery {
                 let written = std::panic::catch_unwind(AssertUnwindSafe(|| sink.write(&rows)));
                 (sink, rows, written)
             });
-            let next = store.read_batch(last, self.batch).await;
+            let next = store.read_batch(stream, last, self.batch).await;
             let (sink, rows, written) = match writer.await {
                 Ok(done) => done,
                 // The blocking thread was cancelled (the runtime is shutting down): the sink is gone.
@@ -172,7 +208,7 @@ impl Delivery {
                 Ok(Err(e)) => {
                     // Part of the batch may be on disk: cut it off now, so no reader sees a torn line
                     // while the sink is down (best effort: the next attempt cuts it again first).
-                    self.recovered = false;
+                    self.recovered.remove(&stream);
                     if repair == Repair::Truncate {
                         if let Some(sink) = self.sink.as_mut() {
                             if let Err(cut) = sink.truncate(recorded_offset) {
@@ -183,13 +219,13 @@ impl Delivery {
                     return Err(e);
                 }
                 Err(_panic) => {
-                    self.recovered = false;
+                    self.recovered.remove(&stream);
                     return Err(SinkError::Panicked { sink: id });
                 }
             }
             // A failed read is retried (and reported) at the top of the loop.
             prefetched = next.ok();
-            store.ack(last).await?;
+            store.ack(stream, last).await?;
             delivered += rows.len() as u64;
         }
     }

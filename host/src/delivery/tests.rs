@@ -59,12 +59,15 @@ async fn a_torn_unacknowledged_write_is_cut_and_rewritten() {
     std::fs::write(&out, "{\"earlier\":1}\n").unwrap();
     // Simulate a crash: the intent was recorded at offset 14, half a line was written, no ack.
     store
-        .begin_write(&PendingWrite {
-            sink: format!("file:{}", out.display()),
-            first_seq: 1,
-            last_seq: 3,
-            offset: 14,
-        })
+        .begin_write(
+            Stream::Whole,
+            &PendingWrite {
+                sink: format!("file:{}", out.display()),
+                first_seq: 1,
+                last_seq: 3,
+                offset: 14,
+            },
+        )
         .await
         .unwrap();
     std::fs::OpenOptions::new()
@@ -204,12 +207,15 @@ async fn a_file_that_shrank_is_not_extended_with_zeros() {
     let (_state, mut store, _) = state_with_events(dir.path(), 2).await;
     let out = dir.path().join("out.jsonl");
     store
-        .begin_write(&PendingWrite {
-            sink: format!("file:{}", out.display()),
-            first_seq: 1,
-            last_seq: 2,
-            offset: 1_000,
-        })
+        .begin_write(
+            Stream::Whole,
+            &PendingWrite {
+                sink: format!("file:{}", out.display()),
+                first_seq: 1,
+                last_seq: 2,
+                offset: 1_000,
+            },
+        )
         .await
         .unwrap();
     let sink = FileSink::open(&out).unwrap(); // rotated: a new, empty file
@@ -242,7 +248,7 @@ async fn a_full_device_fails_cleanly_and_keeps_events_queued() {
         );
     }
     assert_eq!(state.outbox_depth().await.unwrap(), 3);
-    assert_eq!(store.pending_write().await.unwrap(), None);
+    assert_eq!(store.pending_write(Stream::Whole).await.unwrap(), None);
 }
 
 /// Records the (first, last) of every write; fails the first `fail` writes.
@@ -310,7 +316,7 @@ async fn a_stable_batch_sink_gets_the_same_range_again_after_a_failure_or_crash(
     assert_eq!(fresh.drain(store2.as_mut()).await.unwrap(), 4);
     assert_eq!(*crashed_seen.lock().unwrap(), vec![(1, 3), (4, 4)]);
     assert_eq!(*seen.lock().unwrap(), vec![(1, 3)]);
-    assert_eq!(store.pending_write().await.unwrap(), None);
+    assert_eq!(store.pending_write(Stream::Whole).await.unwrap(), None);
 }
 
 #[tokio::test]

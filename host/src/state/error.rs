@@ -49,6 +49,26 @@ pub enum StateError {
         /// Who holds it: `pid N since TIME`, as the holder recorded it.
         holder: String,
     },
+    /// A fleet's lease on the shard moved to another host (or lapsed) before this commit: nothing of
+    /// it happened, and the new holder continues from what was committed.
+    #[error("the lease on shard {shard} is no longer this host's ({detail}); nothing was committed, and the shard's new holder continues from the last commit")]
+    Fenced {
+        /// The shard.
+        shard: u32,
+        /// Who holds it now, or why it lapsed.
+        detail: String,
+    },
+    /// The state database cannot be reached (down, or the network to it); nothing of the call happened.
+    #[error(
+        "cannot reach the state database {location}: {source}; polling pauses until it is back"
+    )]
+    Unavailable {
+        /// Where it is (without a password).
+        location: String,
+        /// Why not.
+        #[source]
+        source: BoxError,
+    },
     /// No instance of that name.
     #[error("no instance named {0:?}")]
     NoSuchInstance(String),

@@ -21,21 +21,26 @@
 //! [`Outbox::commit_page`] from a blocking thread; [`DeliveryStore`] runs on delivery's own thread).
 
 mod error;
+mod fleet;
+pub(crate) mod page_codec;
+pub(crate) mod postgres;
 mod records;
 pub(crate) mod sqlite;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use error::StateError;
+pub use fleet::{shard_of, FleetCounters, FleetHost, FleetStatus, ShardLease, SHARDS};
+pub use postgres::{is_postgres_url, PostgresOptions, PostgresState, DEFAULT_LEASE_TTL};
 pub use records::{
     Activation, ActivationKind, ComponentHash, ComponentRecord, Instance, InstanceChanges,
     InstanceStats, LastOutcome, NewInstanceRecord, OutboxEvent, Page, PageEvent, PendingWrite,
-    Scope, TickRecord, Version,
+    Scope, Stream, TickRecord, Version,
 };
 pub use sqlite::SqliteState;
 
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Instances and their cursors.
 #[async_trait]
@@ -72,30 +77,47 @@ pub trait Outbox: Send + Sync {
     async fn outbox_depth(&self) -> Result<i64, StateError>;
 }
 
-/// Delivery's view of the outbox. One exists per delivery worker, on the worker's own thread.
+/// Delivery's view of the outbox: the [`Stream`]s this process delivers, each read in order and
+/// acknowledged up to a position. One exists per delivery worker, on the worker's own thread. A backend
+/// that fences writers refuses `begin_write` and `ack` on a stream whose lease this process lost.
 #[async_trait]
 pub trait DeliveryStore: Send {
-    /// Highest sequence number a sink acknowledged.
-    async fn acked_seq(&mut self) -> Result<i64, StateError>;
-    /// Up to `limit` events after `after_seq`, in commit order.
+    /// The streams with events this process should deliver now (SQLite: the one whole outbox, always;
+    /// PostgreSQL: the shards this host holds that have undelivered events).
+    async fn streams(&mut self) -> Result<Vec<Stream>, StateError>;
+    /// Highest sequence number of `stream` a sink acknowledged.
+    async fn acked_seq(&mut self, stream: Stream) -> Result<i64, StateError>;
+    /// Up to `limit` events of `stream` after `after_seq`, in commit order.
     async fn read_batch(
         &mut self,
+        stream: Stream,
         after_seq: i64,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StateError>;
-    /// The write a sink recorded and did not acknowledge, if any.
-    async fn pending_write(&mut self) -> Result<Option<PendingWrite>, StateError>;
+    /// The write a sink recorded on `stream` and did not acknowledge, if any.
+    async fn pending_write(&mut self, stream: Stream) -> Result<Option<PendingWrite>, StateError>;
     /// Records a write before the sink makes it, so a crash in the middle can be repaired.
-    async fn begin_write(&mut self, write: &PendingWrite) -> Result<(), StateError>;
-    /// Acknowledges everything up to `last_seq`, clears the pending write and prunes what is delivered.
-    async fn ack(&mut self, last_seq: i64) -> Result<(), StateError>;
+    async fn begin_write(&mut self, stream: Stream, write: &PendingWrite)
+        -> Result<(), StateError>;
+    /// Acknowledges everything of `stream` up to `last_seq`, clears its pending write and prunes what is
+    /// delivered.
+    async fn ack(&mut self, stream: Stream, last_seq: i64) -> Result<(), StateError>;
 }
 
 /// Stored connector versions, their activation history, and consecutive-failure counts.
 #[async_trait]
 pub trait VersionStore: Send + Sync {
-    /// Stores a component's record (idempotent for the same hash).
-    async fn add_component(&self, component: &ComponentRecord) -> Result<(), StateError>;
+    /// Stores a component's record (idempotent for the same hash). `bytes` is the `.wasm`: a backend
+    /// shared by several hosts keeps it too, so every host can load the version (SQLite keeps only the
+    /// record: the file is in the component store beside it).
+    async fn add_component(
+        &self,
+        component: &ComponentRecord,
+        bytes: &[u8],
+    ) -> Result<(), StateError>;
+    /// The `.wasm` of a stored component, if this backend keeps the bytes (`None`: read the record's
+    /// file). The caller checks them against the hash.
+    async fn component_bytes(&self, hash: &ComponentHash) -> Result<Option<Vec<u8>>, StateError>;
     /// Every stored component, oldest first.
     async fn components(&self) -> Result<Vec<ComponentRecord>, StateError>;
     /// One stored component.
@@ -195,8 +217,41 @@ pub trait StateBackend:
     /// Claims the state for this process's ticks and deliveries; [`StateError::InUse`] names the
     /// holder when another process has it. Management and read-only calls need no claim.
     async fn claim_runner(&self) -> Result<RunnerLock, StateError>;
-    /// Where the state lives, for messages (a file path).
+    /// Where the state lives, for messages (a file path; a database URL without its password).
     fn location(&self) -> String;
+    /// Whether this process may tick `instance` now. A single-host state's runner may tick every
+    /// instance; in a fleet, only while it holds the lease of the instance's shard and the lease's local
+    /// deadline has not passed (the commit is fenced regardless).
+    fn holds(&self, instance: &Instance) -> bool {
+        let _ = instance;
+        true
+    }
+    /// The ids of the instances this process should schedule now: not paused, and (in a fleet) in a
+    /// shard it holds.
+    async fn schedulable(&self) -> Result<HashSet<i64>, StateError> {
+        Ok(self
+            .list_instances()
+            .await?
+            .into_iter()
+            .filter(|i| !i.paused && self.holds(i))
+            .map(|i| i.id)
+            .collect())
+    }
+    /// A fleet's lease time (`None`: a single-host state, no leases).
+    fn lease_ttl(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// The fleet's hosts and leases, for `status` (`None`: a single-host state).
+    async fn fleet_status(&self) -> Result<Option<FleetStatus>, StateError> {
+        Ok(None)
+    }
+    /// This process's lease and fencing counters (`None`: a single-host state).
+    fn fleet_counters(&self) -> Option<FleetCounters> {
+        None
+    }
+    /// Leaves a fleet at a clean stop: gives this process's leases back so other hosts take its shards
+    /// at once rather than after the lease time. Nothing to do for a single-host state.
+    async fn leave(&self) {}
 }
 
 /// How long `tick_log` rows are kept.

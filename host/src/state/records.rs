@@ -222,10 +222,32 @@ pub struct Page {
     pub cursor: Vec<u8>,
 }
 
+/// One ordered stream of the outbox. Sequence numbers count up from 1 within a stream, never reused, and
+/// delivery keeps one acknowledged position (and one recorded write) per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stream {
+    /// The whole outbox of a single-host state (SQLite): every instance's events in commit order.
+    Whole,
+    /// One shard of a fleet's state (PostgreSQL): the events of the instances whose Okta org hashes to
+    /// it, delivered by the host holding the shard's lease.
+    Shard(u32),
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stream::Whole => f.write_str("outbox"),
+            Stream::Shard(n) => write!(f, "shard {n}"),
+        }
+    }
+}
+
 /// An event read back from the outbox for delivery. Sinks receive these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
-    /// Delivery sequence number: increasing, never reused.
+    /// The stream the event is in; `seq` counts within it.
+    pub stream: Stream,
+    /// Delivery sequence number within the stream: increasing, never reused.
     pub seq: i64,
     /// The instance the event came from.
     pub instance_id: i64,

@@ -131,8 +131,11 @@ impl Versions {
             return Err(HostError::VersionMissing(hash.to_string()));
         };
         // The stored file is named by its hash; a file changed since `component add` is not that
-        // version any more.
-        let bytes = crate::runtime::read_component(&stored.path)?;
+        // version any more. A fleet's state keeps the bytes themselves (checked the same way).
+        let bytes = match self.state.component_bytes(hash).await? {
+            Some(bytes) => bytes,
+            None => crate::runtime::read_component(&stored.path)?,
+        };
         if ComponentHash::of(&bytes) != *hash {
             return Err(HostError::VersionTampered {
                 version: stored.version,
@@ -216,7 +219,7 @@ impl Versions {
             path: stored,
             added_ms: crate::state::sqlite::now_as_stored(),
         };
-        self.state.add_component(&rec).await?;
+        self.state.add_component(&rec, &bytes).await?;
         Ok(rec)
     }
 

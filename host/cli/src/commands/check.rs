@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// Runs `check`.
 pub async fn run(db: &Path, name: &str) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
+    let host = open(db).await?;
     // Fail fast on a missing instance before compiling the component.
     host.instance(name).await?;
     let shutdown = Shutdown::install();

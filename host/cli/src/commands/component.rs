@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 /// Runs a `component` subcommand.
 pub async fn run(db: &Path, cmd: ComponentCmd) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
+    let host = open(db).await?;
     match cmd {
         ComponentCmd::Add { file } => {
             let c = host.add_component(&file).await?;

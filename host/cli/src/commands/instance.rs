@@ -14,18 +14,18 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
         InstanceCmd::Add(a) => add(db, a).await,
         InstanceCmd::List { json } => list(db, json).await,
         InstanceCmd::Show { name } => {
-            let rec = open(db)?.instance(&name).await?;
+            let rec = open(db).await?.instance(&name).await?;
             print_details(&rec)?;
             Ok(ExitCode::SUCCESS)
         }
         InstanceCmd::Edit(e) => edit(db, e).await,
         InstanceCmd::Pause { name } => {
-            open(db)?.set_paused(&name, true).await?;
+            open(db).await?.set_paused(&name, true).await?;
             outln!("paused instance {name}: it is not polled until `okta-ingest instance resume {name}`");
             Ok(ExitCode::SUCCESS)
         }
         InstanceCmd::Resume { name } => {
-            open(db)?.set_paused(&name, false).await?;
+            open(db).await?.set_paused(&name, false).await?;
             outln!("resumed instance {name}: a running `okta-ingest run` polls it within 10 s");
             Ok(ExitCode::SUCCESS)
         }
@@ -35,7 +35,7 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
             cancel,
         } => rotate_key(db, &name, finish, cancel).await,
         InstanceCmd::Remove { name } => {
-            let queued = open(db)?.remove_instance(&name).await?;
+            let queued = open(db).await?.remove_instance(&name).await?;
             if queued > 0 {
                 outln!(
                     "removed instance {name}; its {queued} queued events will still be delivered by the next run"
@@ -49,11 +49,15 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
 }
 
 async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
+    let host = open(db).await?;
     // A generated key is removed again if the instance is not added (dropping `generated` does it).
     let generated = match a.private_key {
         Some(_) => None,
-        None => Some(PendingKey::write(GeneratedKey::generate()?, db, &a.name)?),
+        None => Some(PendingKey::write(
+            GeneratedKey::generate()?,
+            &crate::state_location::local_path(db),
+            &a.name,
+        )?),
     };
     let (private_key, key_id) = match &generated {
         Some(key) => (key.path().to_path_buf(), Some(key.public().kid.clone())),
@@ -100,7 +104,7 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
+    let host = open(db).await?;
     // Any value is refused (the backfill is fixed at creation); the library says why.
     let backfill = e.backfill_days.map(|s| s.parse::<u8>().unwrap_or(u8::MAX));
     let rec = host
@@ -134,7 +138,7 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn list(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let recs = open(db)?.list_instances().await?;
+    let recs = open(db).await?.list_instances().await?;
     if json {
         let all: Vec<serde_json::Value> = recs.iter().map(instance_json).collect();
         outln!("{}", serde_json::Value::Array(all));
@@ -261,7 +265,7 @@ fn silence_text(seconds: i64) -> String {
 
 /// `instance rotate-key NAME [--finish | --cancel]`.
 async fn rotate_key(db: &Path, name: &str, finish: bool, cancel: bool) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
+    let host = open(db).await?;
     if cancel {
         host.cancel_key_rotation(name).await?;
         outln!(

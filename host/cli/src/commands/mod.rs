@@ -19,6 +19,7 @@ use std::process::ExitCode;
 /// Runs the chosen subcommand.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let must_exist = reads_existing_state(&cli.command);
+    crate::state_location::set_fleet_args(cli.fleet.clone());
     // Resolved only by the commands that use a state file (`demo` and `emulator` make their own).
     let db = || state_path(cli.db.clone(), must_exist);
     match cli.command {
@@ -52,7 +53,7 @@ fn state_path(db: Option<PathBuf>, must_exist: bool) -> anyhow::Result<PathBuf> 
     let db = db.or_else(crate::args::default_db).context(
         "no state file: neither HOME nor XDG_DATA_HOME is set (as under some service managers); pass --db PATH or set OKTA_INGEST_DB",
     )?;
-    if must_exist && !db.exists() {
+    if must_exist && !crate::state_location::is_fleet(&db) && !db.exists() {
         anyhow::bail!(
             "no state database at {} (nothing was set up there: `okta-ingest instance add` creates it; or pass the right --db / OKTA_INGEST_DB)",
             db.display()
@@ -61,9 +62,10 @@ fn state_path(db: Option<PathBuf>, must_exist: bool) -> anyhow::Result<PathBuf> 
     Ok(db)
 }
 
-/// A host on the state file with the default settings (management commands).
-fn open(db: &Path) -> anyhow::Result<Host> {
-    Ok(Host::open(HostConfig::new(db))?)
+/// A host on the state with the default settings (management commands).
+async fn open(db: &Path) -> anyhow::Result<Host> {
+    let config = HostConfig::new(crate::state_location::local_path(db));
+    crate::state_location::open_host(db, config).await
 }
 
 /// Whether a command only reads or edits existing state: for those a mistyped path is an error, not

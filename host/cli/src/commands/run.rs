@@ -3,7 +3,7 @@
 use crate::args::{RunArgs, TuningArgs};
 use crate::progress::Progress;
 use crate::signals::Shutdown;
-use okta_ingest::{AdminEndpoint, ComponentSource, Host, HostConfig, RunSummary, Tuning};
+use okta_ingest::{AdminEndpoint, ComponentSource, HostConfig, RunSummary, Tuning};
 use okta_ingest_console::{ConsoleOptions, ConsoleServer};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -16,7 +16,7 @@ pub(crate) fn host_config(
     component: Option<&Path>,
     concurrency: usize,
 ) -> HostConfig {
-    let mut cfg = HostConfig::new(db);
+    let mut cfg = HostConfig::new(crate::state_location::local_path(db));
     cfg.component = match component {
         Some(p) => ComponentSource::File(p.to_path_buf()),
         None => ComponentSource::Embedded,
@@ -88,7 +88,7 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
                     addr,
                     ConsoleOptions {
                         sink: args.sink.clone(),
-                        keys_dir: okta_ingest::keys_dir(db),
+                        keys_dir: okta_ingest::keys_dir(&crate::state_location::local_path(db)),
                     },
                 )
                 .await?,
@@ -96,12 +96,16 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let host = Host::open(host_config(
+    let host = crate::state_location::open_host(
         db,
-        &args.tuning,
-        args.component.as_deref(),
-        args.concurrency,
-    ))?;
+        host_config(
+            db,
+            &args.tuning,
+            args.component.as_deref(),
+            args.concurrency,
+        ),
+    )
+    .await?;
     // One runner per state: refused here, before the sink is opened, when another process runs it.
     host.claim_runner().await?;
     let opened = match crate::sink_spec::open(&args.sink, &args.webhook.options()) {

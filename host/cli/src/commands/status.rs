@@ -6,6 +6,7 @@ use super::instance::token_kind;
 use super::open;
 use crate::args::StatusArgs;
 use crate::format::{lag, when};
+use okta_ingest::state::{shard_of, FleetStatus};
 use okta_ingest::{InstanceStatus, LastOutcome};
 use serde_json::json;
 use std::path::Path;
@@ -14,23 +15,63 @@ use std::time::Duration;
 
 /// Runs `status`.
 pub async fn run(db: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let host = open(db)?;
+    let host = open(db).await?;
     let all = host.status().await?;
     let queued = host.outbox_depth().await?;
+    let fleet = host.fleet_status().await?;
+    // In a fleet: which host runs each instance (the live owner of its shard).
+    let runs_on: std::collections::HashMap<String, (u32, Option<String>)> = match &fleet {
+        Some(f) => host
+            .list_instances()
+            .await?
+            .into_iter()
+            .map(|i| {
+                let shard = shard_of(&i.domain);
+                (i.name, (shard, f.owner_of(shard).map(str::to_string)))
+            })
+            .collect(),
+        None => Default::default(),
+    };
     if args.json {
-        let doc = json!({
-            "state": db.display().to_string(),
+        let instances: Vec<serde_json::Value> = all
+            .iter()
+            .map(|s| {
+                let mut v = s.to_json();
+                if let (Some((shard, owner)), Some(obj)) = (runs_on.get(&s.name), v.as_object_mut())
+                {
+                    obj.insert("shard".into(), json!(shard));
+                    obj.insert("runs_on".into(), json!(owner));
+                }
+                v
+            })
+            .collect();
+        let mut doc = json!({
+            "state": host.state_location(),
             "queued": queued,
-            "instances": all.iter().map(InstanceStatus::to_json).collect::<Vec<_>>(),
+            "instances": instances,
         });
+        if let (Some(f), Some(obj)) = (&fleet, doc.as_object_mut()) {
+            obj.insert("fleet".into(), fleet_json(f));
+        }
         outln!("{doc}");
     } else {
+        if let Some(f) = &fleet {
+            out!("{}", render_fleet(f));
+        }
         outln!("queued for delivery: {queued} events");
         if all.is_empty() {
             outln!("no instances");
         }
         for s in &all {
             out!("{}", render(s));
+            if let Some((shard, owner)) = runs_on.get(&s.name) {
+                outln!(
+                    "  runs on:         {} (shard {shard})",
+                    owner
+                        .as_deref()
+                        .unwrap_or("no host yet (its shard is unclaimed)")
+                );
+            }
         }
     }
     if !args.check {
@@ -124,6 +165,64 @@ fn render(s: &InstanceStatus) -> String {
     }
     if let Some(e) = &s.last_error {
         out.push_str(&format!("  last error: {e}\n"));
+    }
+    out
+}
+
+/// The fleet as `status --json` shows it.
+fn fleet_json(f: &FleetStatus) -> serde_json::Value {
+    json!({
+        "this_host": f.this_host,
+        "lease_ttl_ms": f.lease_ttl_ms,
+        "hosts": f.hosts.iter().map(|h| json!({
+            "id": h.id,
+            "name": h.name,
+            "pid": h.pid,
+            "heartbeat_age_ms": h.heartbeat_age_ms,
+            "alive": h.alive,
+            "shards": h.shards,
+        })).collect::<Vec<_>>(),
+        "leases": f.leases.iter().map(|l| json!({
+            "shard": l.shard,
+            "owner": l.owner,
+            "epoch": l.epoch,
+            "expires_in_ms": l.expires_in_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The fleet for people: hosts with their last heartbeat, then the leases that have an owner.
+fn render_fleet(f: &FleetStatus) -> String {
+    let mut out = String::from("fleet hosts:\n");
+    if f.hosts.is_empty() {
+        out.push_str("  none (no host is running `okta-ingest run` on this state)\n");
+    }
+    for h in &f.hosts {
+        out.push_str(&format!(
+            "  {:<32} {:<5} last heartbeat {:.1}s ago, {} shard(s), pid {}\n",
+            h.id,
+            if h.alive { "alive" } else { "gone" },
+            h.heartbeat_age_ms as f64 / 1000.0,
+            h.shards,
+            h.pid
+        ));
+    }
+    let held: Vec<_> = f.leases.iter().filter(|l| l.owner.is_some()).collect();
+    if !held.is_empty() {
+        out.push_str("shard leases (shard: owner, epoch, expires in):\n");
+        for l in held {
+            out.push_str(&format!(
+                "  {:>4}: {} epoch {} {}\n",
+                l.shard,
+                l.owner.as_deref().unwrap_or("-"),
+                l.epoch,
+                if l.expires_in_ms > 0 {
+                    format!("{:.1}s", l.expires_in_ms as f64 / 1000.0)
+                } else {
+                    "expired".into()
+                }
+            ));
+        }
     }
     out
 }

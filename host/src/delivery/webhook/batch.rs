@@ -1,7 +1,7 @@
 //! How a delivery batch becomes POSTs: deterministic splitting, the byte-exact JSON array body, and the
 //! idempotency key that names a batch.
 
-use crate::state::OutboxEvent;
+use crate::state::{OutboxEvent, Stream};
 use sha2::{Digest, Sha256};
 use std::ops::Range;
 
@@ -48,17 +48,31 @@ pub fn batch_body(rows: &[OutboxEvent]) -> Vec<u8> {
     buf
 }
 
-/// The `Idempotency-Key` of a batch: a digest of the sink id, the first and last outbox sequence numbers
-/// and the body. The same batch always gets the same key; the body digest keeps keys from colliding when
-/// a different state database (sequence numbers start again at 1) sends to the same receiver.
-pub fn idempotency_key(sink_id: &str, first_seq: i64, last_seq: i64, body: &[u8]) -> String {
+/// The `Idempotency-Key` of a batch: a digest of the sink id, the outbox stream, the first and last
+/// sequence numbers and the body. The same batch always gets the same key, on whichever host of a fleet
+/// sends it (a fleet's streams are its shards, and the sink id is the receiver's URL); the body digest
+/// keeps keys from colliding when a different state database (sequence numbers start again at 1) sends
+/// to the same receiver. A single host's key (the whole outbox) is as it was before fleets existed.
+pub fn idempotency_key(
+    sink_id: &str,
+    stream: Stream,
+    first_seq: i64,
+    last_seq: i64,
+    body: &[u8],
+) -> String {
     let body_digest = Sha256::digest(body);
     let mut h = Sha256::new();
     h.update(b"okta-ingest webhook batch v1\n");
     h.update(sink_id.as_bytes());
+    if let Stream::Shard(n) = stream {
+        h.update(format!("\nshard {n}").as_bytes());
+    }
     h.update(format!("\n{first_seq}\n{last_seq}\n").as_bytes());
     h.update(body_digest);
     let d = h.finalize();
     let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("okta-ingest-{first_seq}-{last_seq}-{hex}")
+    match stream {
+        Stream::Whole => format!("okta-ingest-{first_seq}-{last_seq}-{hex}"),
+        Stream::Shard(n) => format!("okta-ingest-s{n}-{first_seq}-{last_seq}-{hex}"),
+    }
 }

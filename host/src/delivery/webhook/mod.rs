@@ -327,7 +327,7 @@ impl Sink for WebhookSink {
             let rows = &events[range];
             let (first, last) = (rows[0].seq, rows[rows.len() - 1].seq);
             let body = batch_body(rows);
-            let key = idempotency_key(&self.id, first, last, &body);
+            let key = idempotency_key(&self.id, rows[0].stream, first, last, &body);
             if self.accepted.contains(&key) {
                 continue;
             }
@@ -347,12 +347,14 @@ mod tests {
     use super::options::MAX_BACKOFF;
     use super::retry::{backoff, classify_error, classify_status, Attempt};
     use super::*;
+    use crate::state::Stream;
     use okta_ingest_model::Categories;
 
     fn rows(raws: &[&str]) -> Vec<OutboxEvent> {
         raws.iter()
             .enumerate()
             .map(|(i, r)| OutboxEvent {
+                stream: Stream::Whole,
                 seq: 100 + i as i64,
                 instance_id: 1,
                 event_type: "t".into(),
@@ -410,14 +412,25 @@ mod tests {
     #[test]
     fn idempotency_keys_are_deterministic_and_distinct() {
         let body = b"[{}]";
-        let k = idempotency_key("webhook:https://h/p", 1, 500, body);
-        assert_eq!(k, idempotency_key("webhook:https://h/p", 1, 500, body));
+        let key = |sink: &str, first, last, body: &[u8]| {
+            idempotency_key(sink, Stream::Whole, first, last, body)
+        };
+        let k = key("webhook:https://h/p", 1, 500, body);
+        assert_eq!(k, key("webhook:https://h/p", 1, 500, body));
         assert!(k.starts_with("okta-ingest-1-500-"), "{k}");
         assert_eq!(k.len(), "okta-ingest-1-500-".len() + 32);
-        assert_ne!(k, idempotency_key("webhook:https://h/q", 1, 500, body));
-        assert_ne!(k, idempotency_key("webhook:https://h/p", 1, 499, body));
-        assert_ne!(k, idempotency_key("webhook:https://h/p", 2, 500, body));
-        assert_ne!(k, idempotency_key("webhook:https://h/p", 1, 500, b"[{ }]"));
+        assert_ne!(k, key("webhook:https://h/q", 1, 500, body));
+        assert_ne!(k, key("webhook:https://h/p", 1, 499, body));
+        assert_ne!(k, key("webhook:https://h/p", 2, 500, body));
+        assert_ne!(k, key("webhook:https://h/p", 1, 500, b"[{ }]"));
+        // A fleet's shards are streams of their own: the same range in two shards is two batches.
+        let s3 = idempotency_key("webhook:https://h/p", Stream::Shard(3), 1, 500, body);
+        assert!(s3.starts_with("okta-ingest-s3-1-500-"), "{s3}");
+        assert_ne!(s3, k);
+        assert_ne!(
+            s3,
+            idempotency_key("webhook:https://h/p", Stream::Shard(4), 1, 500, body)
+        );
         // The key is a valid header value.
         reqwest::header::HeaderValue::from_str(&k).unwrap();
     }

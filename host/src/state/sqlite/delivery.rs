@@ -2,7 +2,7 @@
 //! block that thread only; it checkpoints the WAL early so page commits do not have to.
 
 use super::Db;
-use crate::state::{DeliveryStore, OutboxEvent, PendingWrite, StateError};
+use crate::state::{DeliveryStore, OutboxEvent, PendingWrite, StateError, Stream};
 use async_trait::async_trait;
 use std::path::Path;
 
@@ -26,25 +26,48 @@ impl SqliteDelivery {
     }
 }
 
+/// A SQLite state has one stream, the whole outbox; a call naming another is a caller's bug.
+fn whole(stream: Stream) -> Result<(), StateError> {
+    match stream {
+        Stream::Whole => Ok(()),
+        other => Err(StateError::Database(
+            format!("a SQLite state has no {other}, only the whole outbox").into(),
+        )),
+    }
+}
+
 #[async_trait]
 impl DeliveryStore for SqliteDelivery {
-    async fn acked_seq(&mut self) -> Result<i64, StateError> {
+    async fn streams(&mut self) -> Result<Vec<Stream>, StateError> {
+        Ok(vec![Stream::Whole])
+    }
+    async fn acked_seq(&mut self, stream: Stream) -> Result<i64, StateError> {
+        whole(stream)?;
         self.with(|db| db.acked_seq())
     }
     async fn read_batch(
         &mut self,
+        stream: Stream,
         after_seq: i64,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StateError> {
+        whole(stream)?;
         self.with(|db| db.read_outbox(after_seq, limit))
     }
-    async fn pending_write(&mut self) -> Result<Option<PendingWrite>, StateError> {
+    async fn pending_write(&mut self, stream: Stream) -> Result<Option<PendingWrite>, StateError> {
+        whole(stream)?;
         self.with(|db| db.pending_write())
     }
-    async fn begin_write(&mut self, write: &PendingWrite) -> Result<(), StateError> {
+    async fn begin_write(
+        &mut self,
+        stream: Stream,
+        write: &PendingWrite,
+    ) -> Result<(), StateError> {
+        whole(stream)?;
         self.with(|db| db.begin_write(write))
     }
-    async fn ack(&mut self, last_seq: i64) -> Result<(), StateError> {
+    async fn ack(&mut self, stream: Stream, last_seq: i64) -> Result<(), StateError> {
+        whole(stream)?;
         self.with(|db| db.ack(last_seq))
     }
 }

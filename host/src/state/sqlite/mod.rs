@@ -299,8 +299,16 @@ impl Outbox for SqliteState {
 
 #[async_trait]
 impl VersionStore for SqliteState {
-    async fn add_component(&self, component: &ComponentRecord) -> Result<(), StateError> {
+    async fn add_component(
+        &self,
+        component: &ComponentRecord,
+        _bytes: &[u8],
+    ) -> Result<(), StateError> {
+        // The bytes are in the component store beside the file (`record.path`).
         self.with(|db| db.add_component(component))
+    }
+    async fn component_bytes(&self, _hash: &ComponentHash) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(None)
     }
     async fn components(&self) -> Result<Vec<ComponentRecord>, StateError> {
         self.with(|db| db.components())

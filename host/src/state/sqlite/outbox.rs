@@ -1,86 +1,20 @@
 //! The outbox: committed events awaiting delivery, and what delivery has acknowledged.
 //!
 //! Every event has a sequence number (increasing, never reused). A committed page is stored as one row of
-//! `outbox_pages` holding its events `first_seq..=last_seq` in one blob (see [`encode`]), so a page costs
+//! `outbox_pages` holding its events `first_seq..=last_seq` in one blob, so a page costs
 //! one insert, delivery reads pages whole, and an acknowledgement deletes whole pages once every event in
 //! them is acknowledged. Per-event rows cost ~5 ms of B-tree work per 1,000-event page to insert and as
 //! much again to delete, all while holding the database's write lock (measured before this layout).
 //!
-//! Blobs are zstd-compressed (a fast negative level, see [`COMPRESSION_LEVEL`]). Every byte of the
-//! outbox is written to the WAL, read back by delivery and copied again by checkpoints; System Log JSON
-//! compresses ~7.5x at ~2 GB/s at that level, so compressing costs less CPU than those copies and halves
-//! the disk traffic of a backfill.
+//! Blobs are encoded and compressed by [`page_codec`](crate::state::page_codec), as in every backend.
 
 use super::{now_as_stored, Db};
-use crate::state::{OutboxEvent, Page, PageEvent, PendingWrite, StateError};
+use crate::state::page_codec::{
+    compress, decode, decompress, encode, encoded_len, newest_published, page_rows,
+};
+use crate::state::{OutboxEvent, Page, PageEvent, PendingWrite, StateError, Stream};
 use okta_ingest_model::Categories;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// A page whose encoding would exceed this is stored as several rows (in the same transaction): SQLite
-/// refuses values over 1 GB, and a connector may send up to 10,000 events of up to 8 MB.
-const MAX_ROW_BYTES: usize = 64 << 20;
-
-/// Appends one event to a page blob: categories (1 byte), `eventType` length and raw length (u32 little
-/// endian each), then both texts. `uuid` and `published` are not stored: delivery does not use them.
-fn encode(buf: &mut Vec<u8>, e: &PageEvent) {
-    buf.push(e.categories.bits());
-    buf.extend_from_slice(&(e.event_type.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&(e.raw.len() as u32).to_le_bytes());
-    buf.extend_from_slice(e.event_type.as_bytes());
-    buf.extend_from_slice(e.raw.as_bytes());
-}
-
-fn encoded_len(e: &PageEvent) -> usize {
-    9 + e.event_type.len() + e.raw.len()
-}
-
-/// One decoded event of a page blob, borrowed from it.
-struct Decoded<'a> {
-    categories: u8,
-    event_type: &'a str,
-    raw: &'a str,
-}
-
-/// zstd level for page blobs. On emulator pages: level 1 compresses 10.2x at 1.4 GB/s, -3 7.5x at
-/// 2.0 GB/s; the bytes saved by level 1 cost more CPU than writing them.
-const COMPRESSION_LEVEL: i32 = -3;
-
-/// Compresses an encoded page.
-fn compress(encoded: &[u8]) -> Result<Vec<u8>, StateError> {
-    zstd::bulk::compress(encoded, COMPRESSION_LEVEL).map_err(|e| StateError::Io {
-        action: "compressing an outbox page",
-        source: e,
-    })
-}
-
-/// Decompresses a page blob; `None` if it is damaged or claims more than a page may hold.
-fn decompress(blob: &[u8]) -> Option<Vec<u8>> {
-    let size = zstd::zstd_safe::get_frame_content_size(blob).ok()??;
-    let size = usize::try_from(size).ok().filter(|&n| n <= MAX_ROW_BYTES)?;
-    let out = zstd::bulk::decompress(blob, size).ok()?;
-    (out.len() == size).then_some(out)
-}
-
-/// Decodes an encoded (decompressed) page; `None` if it is damaged.
-fn decode(mut blob: &[u8]) -> Option<Vec<Decoded<'_>>> {
-    let mut out = Vec::new();
-    while !blob.is_empty() {
-        let (&categories, rest) = blob.split_first()?;
-        let type_len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let raw_len = u32::from_le_bytes(rest.get(4..8)?.try_into().ok()?) as usize;
-        let rest = &rest[8..];
-        let event_type = std::str::from_utf8(rest.get(..type_len)?).ok()?;
-        let raw_end = type_len.checked_add(raw_len)?;
-        let raw = std::str::from_utf8(rest.get(type_len..raw_end)?).ok()?;
-        out.push(Decoded {
-            categories,
-            event_type,
-            raw,
-        });
-        blob = &rest[raw_end..];
-    }
-    Some(out)
-}
 
 /// Moves rows of the per-event `outbox` table of schema version 1 into `outbox_pages` (one row per event,
 /// keeping its sequence number) and drops it, inside the migration's transaction.
@@ -127,25 +61,8 @@ impl Db {
     pub(crate) fn commit_page(&mut self, page: &Page) -> Result<(), StateError> {
         let (instance_id, events, cursor) = (page.instance_id, &page.events, &page.cursor);
         // Encode and compress before the transaction, which holds the write lock from its start.
-        let mut rows: Vec<(usize, Vec<u8>)> = Vec::new();
-        let mut chunk = Vec::new();
-        let mut in_chunk = 0usize;
-        let total: usize = events.iter().map(encoded_len).sum();
-        chunk.reserve(total.min(MAX_ROW_BYTES));
-        for e in events {
-            if in_chunk > 0 && chunk.len() + encoded_len(e) > MAX_ROW_BYTES {
-                rows.push((in_chunk, compress(&chunk)?));
-                chunk.clear();
-                in_chunk = 0;
-            }
-            encode(&mut chunk, e);
-            in_chunk += 1;
-        }
-        if in_chunk > 0 {
-            rows.push((in_chunk, compress(&chunk)?));
-        }
-        // The newest `published` of the page (Okta's RFC 3339 UTC strings order as text).
-        let newest = events.iter().map(|e| e.published.as_str()).max();
+        let rows = page_rows(events)?;
+        let newest = newest_published(events);
 
         // IMMEDIATE: the first statement only reads, and a deferred transaction that read before another
         // connection's commit could not become a writer (SQLITE_BUSY without waiting).
@@ -225,6 +142,7 @@ impl Db {
                     break;
                 }
                 out.push(OutboxEvent {
+                    stream: Stream::Whole,
                     seq,
                     instance_id,
                     event_type: e.event_type.to_string(),
@@ -339,43 +257,6 @@ mod tests {
         test_support::page(instance_id, events, cursor)
     }
 
-    #[test]
-    fn encoding_round_trips_and_damage_is_detected() {
-        let events = [
-            ev(
-                "a",
-                "user.session.start",
-                1,
-                "{\"uuid\":\"a\",\"x\":\"Ünïcödé ✓\"}",
-            ),
-            ev("b", "", 0b1010, "{}"),
-        ];
-        let mut blob = Vec::new();
-        for e in &events {
-            encode(&mut blob, e);
-        }
-        assert_eq!(blob.len(), events.iter().map(encoded_len).sum::<usize>());
-        let back = decode(&blob).expect("decodes");
-        assert_eq!(back.len(), 2);
-        for (d, e) in back.iter().zip(&events) {
-            assert_eq!(
-                (d.categories, d.event_type, d.raw),
-                (e.categories.bits(), e.event_type.as_str(), e.raw.as_str())
-            );
-        }
-        assert!(decode(&[]).is_some_and(|d| d.is_empty()));
-        for cut in 1..blob.len() {
-            if cut == encoded_len(&events[0]) {
-                continue; // a whole first event is a valid blob
-            }
-            assert!(decode(&blob[..cut]).is_none(), "cut at {cut}");
-        }
-        let mut bad_utf8 = blob.clone();
-        let at = 9 + events[0].event_type.len() + 12; // inside the first raw text ("Ü")
-        bad_utf8[at] = 0xff;
-        assert!(decode(&bad_utf8).is_none());
-    }
-
     fn db_with_instance(dir: &std::path::Path) -> (Db, i64) {
         let db = Db::open(&dir.join("s.db")).unwrap();
         db.conn()
@@ -437,7 +318,10 @@ mod tests {
     fn a_page_too_large_for_one_row_is_split_within_the_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let (mut db, id) = db_with_instance(dir.path());
-        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_ROW_BYTES / 2));
+        let big = format!(
+            "{{\"pad\":\"{}\"}}",
+            "x".repeat(crate::state::page_codec::MAX_ROW_BYTES / 2)
+        );
         let events = vec![ev("u", "t", 1, &big); 3];
         db.commit_page(&page(id, events, b"c")).unwrap();
         let rows: Vec<(i64, i64)> = db

@@ -56,7 +56,7 @@ pub(super) async fn run(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| super::default_name(&domain));
     okta_ingest::validate_name(&name)?;
-    let host = open(db)?;
+    let host = open(db).await?;
     if host.list_instances().await?.iter().any(|i| i.name == name) {
         anyhow::bail!("an instance named {name} exists already: give another `name` in {} (or remove it with `okta-ingest instance remove {name}`)", file.display());
     }
@@ -190,7 +190,7 @@ pub(super) async fn run(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
 /// Makes a key off the async threads (RSA generation takes a moment) and writes it for `name`.
 async fn generate(db: &Path, name: &str) -> anyhow::Result<PendingKey> {
     let key = tokio::task::spawn_blocking(okta_ingest::GeneratedKey::generate).await??;
-    PendingKey::write(key, db, name)
+    PendingKey::write(key, &crate::state_location::local_path(db), name)
 }
 
 /// The answers in `file`, read bounded (only a small regular file).

@@ -72,7 +72,7 @@ struct Wizard<'a> {
 /// Runs the wizard on the terminal.
 pub(super) async fn run(db: &Path) -> anyhow::Result<ExitCode> {
     let mut wizard = Wizard {
-        host: open(db)?,
+        host: open(db).await?,
         db,
         shutdown: Shutdown::install(),
         hangup: watch_hangup(),
@@ -237,7 +237,11 @@ impl Wizard<'_> {
                     tokio::task::spawn_blocking(okta_ingest::GeneratedKey::generate),
                 )
                 .await?;
-            let pending = PendingKey::write(made??, self.db, provisional_name)?;
+            let pending = PendingKey::write(
+                made??,
+                &crate::state_location::local_path(self.db),
+                provisional_name,
+            )?;
             spinner.stop(format!(
                 "Key made: {} (mode 0600; it never leaves this machine)",
                 pending.path().display()

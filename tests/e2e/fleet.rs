@@ -1,0 +1,319 @@
+//! A fleet: three `okta-ingest run` processes on one PostgreSQL state, three emulated orgs. One host is
+//! SIGKILLed mid-backfill, one joins late, one is SIGSTOPped for longer than the lease TTL and woken
+//! up again while a test-only delay holds a fetched page between fetch and commit. Afterwards every
+//! instance's outbox covers 1..N exactly once, every expected event reached a sink, each host's file
+//! holds no event twice, and the woken host's commit was refused.
+
+use crate::support::*;
+use okta_emulator::{ClientRegistration, Emulator, EmulatorConfig};
+use okta_ingest_test_postgres::TestPostgres;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+const ALL: &[&str] = &["authentication", "security", "itp", "lifecycle"];
+const TTL: Duration = Duration::from_secs(3);
+const EVENTS_PER_ORG: usize = 12_000;
+
+/// Paced (6 requests per 1-second window, half of it ours: about 3 pages a second per org) so that the
+/// backfill outlives the kill, the join and the pause.
+fn org_config() -> EmulatorConfig {
+    EmulatorConfig {
+        events: EVENTS_PER_ORG,
+        days: 13,
+        rate_limit_per_minute: Some(6),
+        rate_limit_window: Duration::from_secs(1),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// `okta-ingest run` as fleet host `name`, its file sink `NAME.jsonl`.
+fn host(fx: &Fixture, name: &str) -> Running {
+    let sink = format!("file:{}", fx.path(&format!("{name}.jsonl")).display());
+    let ttl = format!("{}s", TTL.as_secs());
+    let mut args = vec![
+        "--host-name",
+        name,
+        "--lease-ttl",
+        &ttl,
+        "run",
+        "--interval",
+        "1s",
+        "--allow-short-interval",
+        "--sink",
+        &sink,
+    ];
+    args.extend_from_slice(FAST);
+    Running::start_with_env(
+        fx,
+        &args,
+        &format!("{name}.log"),
+        // Widens the window between fetching a page and committing it: a paused host is then
+        // almost always holding a fetched page when its lease moves.
+        &[("OKTA_INGEST_TEST_COMMIT_DELAY_MS", "150")],
+    )
+}
+
+/// `psql` on the fixture's database.
+fn sql(fx: &Fixture, query: &str) -> String {
+    let db = fx.db();
+    let name = db.rsplit('/').next().unwrap().to_string();
+    TestPostgres::shared().unwrap().psql(&name, query).unwrap()
+}
+
+/// The shards whose live lease names host `name`.
+fn held_by(fx: &Fixture, name: &str) -> HashSet<u32> {
+    sql(
+        fx,
+        &format!(
+            "SELECT string_agg(shard::text, ',') FROM shard_leases
+             WHERE owner LIKE '{name}/%' AND expires_at > now()"
+        ),
+    )
+    .split(',')
+    .filter_map(|s| s.parse().ok())
+    .collect()
+}
+
+async fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    t0.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_killed_paused_and_joining_lose_and_double_nothing() {
+    let fx = Fixture::on(Backend::Postgres, org_config()).await;
+    let mut orgs: Vec<Emulator> = Vec::new();
+    for _ in 0..2 {
+        let org = Emulator::start(org_config()).await.unwrap();
+        org.register_client(ClientRegistration::logs_reader(
+            &fx.client.client_id,
+            &fx.client.public_key_pem,
+        ));
+        orgs.push(org);
+    }
+    let key = fx.path("key.pem").display().to_string();
+    let mut expected_by_instance: HashMap<String, Vec<String>> = HashMap::new();
+    let spec = CategorySpec::load();
+    fx.add_instance(
+        "org0",
+        &["--backfill-days", "14", "--events", &ALL.join(",")],
+    )
+    .await;
+    expected_by_instance.insert("org0".into(), spec.expected(&fx.emulator.committed(), ALL));
+    for (i, org) in orgs.iter().enumerate() {
+        let name = format!("org{}", i + 1);
+        let ca = fx.path(&format!("ca{}.pem", i + 1));
+        std::fs::write(&ca, org.ca_pem()).unwrap();
+        let domain = org.domain();
+        let ca = ca.display().to_string();
+        let out = fx
+            .cli(&[
+                "instance",
+                "add",
+                &name,
+                "--domain",
+                &domain,
+                "--client-id",
+                &fx.client.client_id,
+                "--private-key",
+                &key,
+                "--ca-file",
+                &ca,
+                "--backfill-days",
+                "14",
+                "--events",
+                &ALL.join(","),
+            ])
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+        expected_by_instance.insert(name, spec.expected(&org.committed(), ALL));
+    }
+    let expected: Vec<String> = expected_by_instance.values().flatten().cloned().collect();
+    assert!(expected.len() > 20_000, "{}", expected.len());
+    let shards: HashSet<u32> = sql(
+        &fx,
+        "SELECT string_agg(DISTINCT shard::text, ',') FROM instances",
+    )
+    .split(',')
+    .map(|s| s.parse().unwrap())
+    .collect();
+
+    // Two hosts share the shards.
+    let mut a = host(&fx, "ha");
+    let b = host(&fx, "hb");
+    wait_until(
+        "both hosts hold a share of the shards",
+        Duration::from_secs(30),
+        || {
+            let (ha, hb) = (held_by(&fx, "ha").len(), held_by(&fx, "hb").len());
+            ha > 0 && hb > 0 && ha + hb == shards.len()
+        },
+    )
+    .await;
+    wait_until("ha delivering", Duration::from_secs(60), || {
+        lines(&fx.path("ha.jsonl")).len() > 500
+    })
+    .await;
+
+    // SIGKILL ha mid-backfill: hb takes its shards within 2 x TTL of the kill.
+    let ha_shards = held_by(&fx, "ha");
+    a.signal(libc::SIGKILL);
+    let _ = a
+        .exit_within(Duration::from_secs(10), "ha after SIGKILL")
+        .await;
+    let failover = wait_until("hb holds every shard", TTL * 4, || {
+        held_by(&fx, "hb") == shards
+    })
+    .await;
+    eprintln!(
+        "failover after SIGKILL: {failover:?} (TTL {TTL:?}, ha had {} shard(s))",
+        ha_shards.len()
+    );
+    assert!(
+        failover <= TTL * 2 + Duration::from_millis(500),
+        "failover took {failover:?}"
+    );
+    assert!(
+        sql(&fx, "SELECT count(*) FROM outbox_pages")
+            .parse::<i64>()
+            .unwrap()
+            > 0,
+        "the backfill was under way; ha:\n{}\nhb:\n{}",
+        a.log(),
+        b.log()
+    );
+    let remaining = expected.len() - lines(&fx.path("ha.jsonl")).len().min(expected.len());
+    assert!(
+        remaining > 2_000,
+        "the kill must land mid-backfill ({remaining} left)"
+    );
+
+    // hc joins: the shards are spread again.
+    let c = host(&fx, "hc");
+    wait_until("hc gets a share", Duration::from_secs(20), || {
+        let (hb, hc) = (held_by(&fx, "hb").len(), held_by(&fx, "hc").len());
+        hb + hc == shards.len() && hb.abs_diff(hc) <= 1 && hc > 0
+    })
+    .await;
+
+    // hb pauses for longer than the TTL (a zombie): hc takes everything; hb wakes up and cannot commit.
+    b.signal(libc::SIGSTOP);
+    let paused = Instant::now();
+    wait_until("hc holds every shard", TTL * 4, || {
+        held_by(&fx, "hc") == shards
+    })
+    .await;
+    tokio::time::sleep((TTL * 2).saturating_sub(paused.elapsed())).await;
+    b.signal(libc::SIGCONT);
+
+    // Everything arrives, in hb's and hc's files (and ha's, before its death).
+    let files = ["ha.jsonl", "hb.jsonl", "hc.jsonl"];
+    let want: HashSet<&String> = expected.iter().collect();
+    wait_until("every event delivered", Duration::from_secs(180), || {
+        let got: HashSet<String> = files.iter().flat_map(|f| lines(&fx.path(f))).collect();
+        want.iter().all(|e| got.contains(*e))
+    })
+    .await;
+    b.wait_for("hb noticing it lost its leases", |log| {
+        log.contains("lost the lease") || log.contains("commit refused: fenced")
+    })
+    .await;
+
+    // The outbox: per instance, the pages' own numbering covers 1..N exactly once, N = its events.
+    for (name, events) in &expected_by_instance {
+        let ranges = sql(
+            &fx,
+            &format!(
+                "SELECT string_agg(p.instance_first_seq || '+' || (p.last_seq - p.first_seq + 1), ','
+                    ORDER BY p.instance_first_seq)
+                 FROM outbox_pages p JOIN instances i ON i.id = p.instance_id WHERE i.name = '{name}'"
+            ),
+        );
+        // Delivered partitions may be dropped already; what remains must still be gap- and overlap-free
+        // from wherever it starts, and the instance's total must be exact.
+        let mut next: Option<i64> = None;
+        for r in ranges.split(',').filter(|r| !r.is_empty()) {
+            let (first, n) = r.split_once('+').unwrap();
+            let (first, n): (i64, i64) = (first.parse().unwrap(), n.parse().unwrap());
+            if let Some(expect) = next {
+                assert_eq!(first, expect, "{name}: a gap or an overlap in {ranges}");
+            }
+            next = Some(first + n);
+        }
+        let total: usize = sql(
+            &fx,
+            &format!("SELECT events_total FROM instances WHERE name = '{name}'"),
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(
+            total,
+            events.len(),
+            "{name}: committed exactly its events once"
+        );
+    }
+    // Per shard, the stream is 1..M with every page once.
+    let streams = sql(
+        &fx,
+        "SELECT string_agg(shard || ':' || first_seq || '-' || last_seq, ',' ORDER BY shard, first_seq) FROM outbox_pages",
+    );
+    let mut by_shard: HashMap<&str, i64> = HashMap::new();
+    for r in streams.split(',').filter(|r| !r.is_empty()) {
+        let (shard, range) = r.split_once(':').unwrap();
+        let (first, last) = range.split_once('-').unwrap();
+        let (first, last): (i64, i64) = (first.parse().unwrap(), last.parse().unwrap());
+        if let Some(prev) = by_shard.get(shard) {
+            assert_eq!(first, prev + 1, "shard {shard}: {streams}");
+        }
+        by_shard.insert(shard, last);
+    }
+
+    // Each host's file holds no event twice; across files an event may repeat only where a host's
+    // lease moved between its write and its acknowledgement (the documented file-sink semantics).
+    let mut across = 0usize;
+    let mut seen: HashSet<String> = HashSet::new();
+    for f in files {
+        let l = lines(&fx.path(f));
+        let own: HashSet<&String> = l.iter().collect();
+        assert_eq!(own.len(), l.len(), "{f} holds an event twice");
+        for e in l {
+            assert!(want.contains(&e), "{f} holds an event nobody selected");
+            if !seen.insert(e) {
+                across += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{} events; repeated across hosts' files after the takeovers: {across}; hb's log:\n{}",
+        expected.len(),
+        b.log()
+            .lines()
+            .filter(|l| l.contains("lease") || l.contains("fenced"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let status = fx.cli(&["status", "--json"]).await;
+    assert!(status.status.success(), "{}", text(&status));
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let hosts = doc["fleet"]["hosts"].as_array().unwrap();
+    assert!(
+        hosts
+            .iter()
+            .any(|h| h["name"] == "hc" && h["alive"] == true),
+        "{doc}"
+    );
+    assert!(
+        doc["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["runs_on"].is_string()),
+        "{doc}"
+    );
+    drop(c);
+    drop(b);
+}
