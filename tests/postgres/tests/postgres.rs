@@ -342,8 +342,8 @@ fn test_proxy_blackhole_and_cut_semantics() {
         Some(&b"fresh"[..])
     );
 
-    let port = proxy.port();
+    // Drop closes the connections it carried. (Its port is not checked: a test running in parallel
+    // may bind the freed port at once.)
     drop(proxy);
-    assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
     assert_eq!(exchange(&mut fresh, b"gone").as_deref(), Some(&b""[..]));
 }
