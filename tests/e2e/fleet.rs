@@ -317,3 +317,131 @@ async fn hosts_killed_paused_and_joining_lose_and_double_nothing() {
     drop(c);
     drop(b);
 }
+
+/// `state migrate` from a SQLite state killed mid-backfill (cursor mid-way, events queued, a write
+/// unacknowledged): refused while a host runs the source; afterwards the fleet delivers the rest, and
+/// every event arrives once (the old file cut back where the report says its acknowledged part ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_migrate_mid_stream_loses_and_doubles_nothing() {
+    let fx = Fixture::new(org_config()).await;
+    fx.add_instance(
+        "org",
+        &["--backfill-days", "14", "--events", &ALL.join(",")],
+    )
+    .await;
+    let expected = CategorySpec::load().expected(&fx.emulator.committed(), ALL);
+    let before = fx.path("before.jsonl");
+    let sink = format!("file:{}", before.display());
+    let mut args = vec![
+        "run",
+        "--interval",
+        "1s",
+        "--allow-short-interval",
+        "--sink",
+        &sink,
+    ];
+    args.extend_from_slice(FAST);
+    let mut running = Running::start(&fx, &args, "sqlite.log");
+    wait_until(
+        "the SQLite host delivering",
+        Duration::from_secs(60),
+        || lines(&before).len() > 1_000,
+    )
+    .await;
+
+    let url = postgres_database();
+    let migrate = |fx: &Fixture, url: String| {
+        let from = fx.db();
+        async move {
+            tokio::process::Command::new(BIN)
+                .args(["state", "migrate", "--from", &from, "--to", &url])
+                .env_remove("RUST_LOG")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = migrate(&fx, url.clone()).await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("in use by another okta-ingest run"),
+        "{}",
+        text(&refused)
+    );
+
+    running.signal(libc::SIGKILL);
+    let _ = running
+        .exit_within(Duration::from_secs(10), "the SQLite host")
+        .await;
+    assert!(
+        lines(&before).len() < expected.len(),
+        "the kill must land mid-backfill"
+    );
+    let moved = migrate(&fx, url.clone()).await;
+    assert!(moved.status.success(), "{}", text(&moved));
+    let report = text(&moved);
+    assert!(report.contains("moved 1 instance(s)"), "{report}");
+    // A batch recorded for the old file and not acknowledged is delivered again by the fleet: the
+    // report says where the old file's acknowledged part ends, and the old file is cut back there.
+    if let Some(bytes) = report
+        .split("cut it back to ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+    {
+        let bytes: u64 = bytes.parse().unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&before)
+            .unwrap()
+            .set_len(bytes)
+            .unwrap();
+    }
+    let delivered_before = lines(&before);
+
+    // The old file is retired: a run on it fetches and delivers nothing.
+    let stale = fx.path("stale.jsonl");
+    let run_old = fx.run_once(&stale).await;
+    assert!(run_old.status.success(), "{}", text(&run_old));
+    assert!(
+        lines(&stale).is_empty(),
+        "the retired state delivered again"
+    );
+
+    // The fleet goes on where the source stopped.
+    let after = fx.path("after.jsonl");
+    let sink = format!("file:{}", after.display());
+    let mut args = vec![
+        "--db",
+        &url,
+        "--lease-ttl",
+        "3s",
+        "run",
+        "--once",
+        "--sink",
+        &sink,
+    ];
+    args.extend_from_slice(FAST);
+    let fleet = tokio::process::Command::new(BIN)
+        .args(&args)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(fleet.status.success(), "{}", text(&fleet));
+    let delivered_after = lines(&after);
+    let all: Vec<String> = delivered_before
+        .iter()
+        .chain(&delivered_after)
+        .cloned()
+        .collect();
+    let distinct: HashSet<&String> = all.iter().collect();
+    let want: HashSet<&String> = expected.iter().collect();
+    assert_eq!(distinct, want, "every expected event, and nothing else");
+    assert_eq!(all.len(), expected.len(), "each event once");
+    let own: HashSet<&String> = delivered_after.iter().collect();
+    assert_eq!(
+        own.len(),
+        delivered_after.len(),
+        "the fleet delivered an event twice"
+    );
+}

@@ -112,6 +112,9 @@ pub enum Command {
     /// Manage connector versions: add a .wasm, list, activate (all instances or a canary), roll back.
     #[command(subcommand)]
     Component(ComponentCmd),
+    /// Move a state: `state migrate` copies one host's SQLite file into a fleet's PostgreSQL.
+    #[command(subcommand)]
+    State(StateCmd),
     /// Per instance: active connector version, last tick and outcome, events, queued events, last error.
     Status(StatusArgs),
     /// Run okta-ingest end to end against a built-in Okta emulator: nothing to configure.
@@ -195,6 +198,25 @@ pub enum InstanceCmd {
         /// Abandon the rotation: delete the new key, keep the current one.
         #[arg(long)]
         cancel: bool,
+    },
+}
+
+/// `state ...`
+#[derive(Debug, Subcommand)]
+pub enum StateCmd {
+    /// Copy a SQLite state into an empty PostgreSQL one: instances with their cursors, the queued
+    /// (undelivered) events, delivery progress, stored connector versions and their history. Refused
+    /// while a host runs the source. Everything is written in one transaction and counted back; then
+    /// the source's instances are paused and its queue handed over, so running the old file by mistake
+    /// neither polls Okta nor delivers the moved events again. Ingestion continues where it stopped:
+    /// start the hosts with --db pointing at the target.
+    Migrate {
+        /// The SQLite state file to move (it must exist).
+        #[arg(long, value_name = "PATH")]
+        from: PathBuf,
+        /// The PostgreSQL state to move it into (postgres://…; TLS and password as for --db).
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 

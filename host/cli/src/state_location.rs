@@ -71,6 +71,12 @@ pub async fn open_host(db: &Path, config: HostConfig) -> anyhow::Result<Host> {
     let url = db
         .to_str()
         .context("the PostgreSQL URL is not valid UTF-8")?;
+    let state = PostgresState::connect(postgres_options(url)?).await?;
+    Ok(Host::with_state(config, Arc::new(state))?)
+}
+
+/// The PostgreSQL options for `url` with this invocation's fleet settings.
+pub fn postgres_options(url: &str) -> anyhow::Result<PostgresOptions> {
     let mut options = PostgresOptions::new(url);
     if let Some(fleet) = FLEET.get() {
         options.ca_file = fleet.db_ca_file.clone();
@@ -82,6 +88,5 @@ pub async fn open_host(db: &Path, config: HostConfig) -> anyhow::Result<Host> {
     if options.lease_ttl < std::time::Duration::from_secs(1) {
         anyhow::bail!("--lease-ttl must be at least 1s");
     }
-    let state = PostgresState::connect(options).await?;
-    Ok(Host::with_state(config, Arc::new(state))?)
+    Ok(options)
 }

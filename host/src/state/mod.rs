@@ -22,6 +22,7 @@
 
 mod error;
 mod fleet;
+mod migrate;
 pub(crate) mod page_codec;
 pub(crate) mod postgres;
 mod records;
@@ -31,6 +32,7 @@ pub(crate) mod testing;
 
 pub use error::StateError;
 pub use fleet::{shard_of, FleetCounters, FleetHost, FleetStatus, ShardLease, SHARDS};
+pub use migrate::{sqlite_to_postgres, MigrationReport};
 pub use postgres::{is_postgres_url, PostgresOptions, PostgresState, DEFAULT_LEASE_TTL};
 pub use records::{
     Activation, ActivationKind, ComponentHash, ComponentRecord, Instance, InstanceChanges,

@@ -103,17 +103,8 @@ pub(crate) fn newest_published(events: &[PageEvent]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use okta_ingest_model::Categories;
 
-    fn ev(uuid: &str, event_type: &str, categories: u8, raw: &str) -> PageEvent {
-        PageEvent {
-            uuid: uuid.into(),
-            event_type: event_type.into(),
-            published: "2026-01-01T00:00:00.000Z".into(),
-            categories: Categories::from_bits(categories),
-            raw: raw.into(),
-        }
-    }
+    use crate::state::testing::typed_event as ev;
 
     #[test]
     fn encoding_round_trips_and_damage_is_detected() {

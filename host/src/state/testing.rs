@@ -36,6 +36,17 @@ pub(crate) fn event(uuid: &str, raw: &str) -> PageEvent {
     }
 }
 
+/// An event `uuid` of `event_type` in the categories `categories` (bits), with `raw` as its JSON.
+pub(crate) fn typed_event(uuid: &str, event_type: &str, categories: u8, raw: &str) -> PageEvent {
+    PageEvent {
+        uuid: uuid.into(),
+        event_type: event_type.into(),
+        published: "2026-01-01T00:00:00.000Z".into(),
+        categories: Categories::from_bits(categories),
+        raw: raw.into(),
+    }
+}
+
 /// A page of `events` for an instance, with cursor `cursor`.
 pub(crate) fn page(instance_id: i64, events: Vec<PageEvent>, cursor: &[u8]) -> Page {
     Page {

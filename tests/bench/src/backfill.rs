@@ -50,7 +50,7 @@ pub async fn run(
     if !measure {
         return Ok(bf);
     }
-    let bearer = measure_run(exe, dir, "bearer", &bf.emulator, &bf.client).await?;
+    let bearer = measure_run(exe, dir, "bearer", None, &bf.emulator, &bf.client).await?;
     let wall = bearer.wall_s;
     let delivered = bearer.delivered;
     let eps = delivered as f64 / wall;
@@ -117,7 +117,7 @@ pub async fn run(
     // SHA-256 for its `ath`), a proof on the token request, the nonce exchange; the emulator verifies
     // every proof (its CPU is not the child's).
     let dpop_client = setup::register_requiring_dpop(&bf.emulator, dir, "0oa-bench-backfill-dpop")?;
-    let dpop = measure_run(exe, dir, "dpop", &bf.emulator, &dpop_client).await?;
+    let dpop = measure_run(exe, dir, "dpop", None, &bf.emulator, &dpop_client).await?;
     report.push(Figure::text(
         B,
         "DPoP app: events delivered",
@@ -159,8 +159,111 @@ pub async fn run(
         1,
         "in this process, median of 5 × 2,000: the connector's proof claims and header (okta_ingest_connector::dpop::signing_input, with ath) plus one ES256 signature (p256, as the host signs) — what DPoP adds to each System Log request besides the wasm boundary and ~300 bytes on the wire",
     ));
+    if let Err(e) = postgres(exe, dir, &bf, &bearer, report).await {
+        report.push(Figure::na(
+            B,
+            "PostgreSQL: throughput",
+            &format!("failed: {e:#}"),
+        ));
+    }
     bf.events_per_s = Some(eps);
     Ok(bf)
+}
+
+/// The same backfill into a fleet's state: a PostgreSQL cluster of its own on loopback, as durable as
+/// SQLite's (`fsync`, `synchronous_commit` and `full_page_writes` on), one host.
+async fn postgres(
+    exe: &Path,
+    dir: &Path,
+    bf: &Backfill,
+    sqlite: &Measured,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let pg =
+        okta_ingest_test_postgres::TestPostgres::start_durable().map_err(|e| anyhow::anyhow!(e))?;
+    let url = pg
+        .create_database("bench")
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let client = setup::register(&bf.emulator, dir, "0oa-bench-backfill-pg")?;
+    let wal = |pg: &okta_ingest_test_postgres::TestPostgres| -> anyhow::Result<(f64, f64)> {
+        let row = pg
+            .psql(
+                "bench",
+                "SELECT (SELECT wal_bytes FROM pg_stat_wal), (SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = 'bench')",
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let (bytes, rows) = row.split_once('|').unwrap_or((&row, "0"));
+        Ok((bytes.trim().parse()?, rows.trim().parse()?))
+    };
+    // The schema is made first, so the figures below count the backfill only.
+    okta_ingest::state::PostgresState::connect(okta_ingest::state::PostgresOptions::new(&url))
+        .await?;
+    // Statistics reach pg_stat_database up to a second after a backend's transactions.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = wal(&pg)?;
+    let m = measure_run(exe, dir, "postgres", Some(&url), &bf.emulator, &client).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after = wal(&pg)?;
+    let events = m.delivered.max(1) as f64;
+    let eps = m.delivered as f64 / m.wall_s;
+    let sqlite_eps = sqlite.delivered as f64 / sqlite.wall_s;
+    report.push(Figure::text(
+        B,
+        "PostgreSQL: events delivered",
+        &if m.delivered as usize == bf.selected {
+            format!("{} = expected {}", m.delivered, bf.selected)
+        } else {
+            format!("MISMATCH: {} lines, expected {}", m.delivered, bf.selected)
+        },
+        "the same backfill with --db postgres://… (a local PostgreSQL with fsync on), one host holding the shard lease, fenced page commits",
+    ));
+    report.push(
+        Figure::new(
+            B,
+            "PostgreSQL: throughput",
+            eps,
+            "events/s",
+            0,
+            "events delivered / wall time of the child, same events as the SQLite figures above",
+        )
+        .target(">= 50% of SQLite's", 0.5 * sqlite_eps, true),
+    );
+    report.push(Figure::new(
+        B,
+        "PostgreSQL vs SQLite",
+        eps / sqlite_eps * 100.0,
+        "% of SQLite's events/s",
+        0,
+        "same run, same machine",
+    ));
+    report.push(Figure::new(
+        B,
+        "PostgreSQL: child CPU",
+        m.cpu_s / events * 1e6,
+        "CPU s per million events",
+        1,
+        &format!(
+            "user + sys of the okta-ingest child; SQLite's was {:.1}; the PostgreSQL server's CPU is not counted",
+            sqlite.cpu_s / sqlite.delivered.max(1) as f64 * 1e6
+        ),
+    ));
+    report.push(Figure::new(
+        B,
+        "PostgreSQL: WAL bytes per event",
+        (after.0 - before.0) / events,
+        "bytes",
+        0,
+        "pg_stat_wal.wal_bytes during the run / events (the pages are zstd-compressed blobs)",
+    ));
+    report.push(Figure::new(
+        B,
+        "PostgreSQL: rows written per 1,000 events",
+        (after.1 - before.1) / events * 1000.0,
+        "rows",
+        1,
+        "tuples inserted + updated + deleted in the database during the run (pg_stat_database: the instance's row, pages and the TOAST chunks (~2 KB each) of their compressed blobs, stream, tick log, lease heartbeats), per 1,000 events",
+    ));
+    Ok(())
 }
 
 /// One measured `run --once` backfill.
@@ -177,16 +280,20 @@ struct Measured {
     replayed: u64,
 }
 
-/// Adds an instance for `client` in a state of its own (`state-TAG.db`) and measures one child
-/// `run --once` into `events-TAG.jsonl`.
+/// Adds an instance for `client` in a state of its own (`state-TAG.db`, or the PostgreSQL database at
+/// `postgres_url`) and measures one child `run --once` into `events-TAG.jsonl`.
 async fn measure_run(
     exe: &Path,
     dir: &Path,
     tag: &str,
+    postgres_url: Option<&str>,
     emulator: &Emulator,
     client: &setup::Client,
 ) -> anyhow::Result<Measured> {
-    let db = dir.join(format!("state-{tag}.db"));
+    let db = match postgres_url {
+        Some(url) => std::path::PathBuf::from(url),
+        None => dir.join(format!("state-{tag}.db")),
+    };
     let out = dir.join(format!("events-{tag}.jsonl"));
     setup::add_instance(&db, "bench", emulator, client, 14).await?;
     let log = dir.join(format!("run-{tag}.log"));

@@ -67,7 +67,8 @@ pub fn register_requiring_dpop(
     })
 }
 
-/// Adds one instance (all categories) through the library API, as `instance add` would.
+/// Adds one instance (all categories) through the library API, as `instance add` would; `db` is a
+/// SQLite file or a PostgreSQL URL.
 pub async fn add_instance(
     db: &Path,
     name: &str,
@@ -75,7 +76,19 @@ pub async fn add_instance(
     client: &Client,
     backfill_days: u8,
 ) -> anyhow::Result<()> {
-    let host = Host::open(HostConfig::new(db))?;
+    let host = match db
+        .to_str()
+        .filter(|d| okta_ingest::state::is_postgres_url(d))
+    {
+        Some(url) => {
+            let state = okta_ingest::state::PostgresState::connect(
+                okta_ingest::state::PostgresOptions::new(url),
+            )
+            .await?;
+            Host::with_state(HostConfig::new(db), std::sync::Arc::new(state))?
+        }
+        None => Host::open(HostConfig::new(db))?,
+    };
     host.add_instance(NewInstance {
         name: name.into(),
         domain: emu.domain(),

@@ -116,6 +116,8 @@ pub struct TestPostgres {
     bins: &'static Bins,
     run_as: Option<RunAs>,
     watchdog: Option<Child>,
+    /// Whether the server syncs its commits (benchmarks) or not (tests).
+    durable: bool,
 }
 
 impl TestPostgres {
@@ -125,6 +127,17 @@ impl TestPostgres {
     /// The error says what to install when the binaries are missing, or what failed, with the output
     /// of the failing command and the tail of the server log.
     pub fn start() -> Result<TestPostgres, String> {
+        TestPostgres::start_with(false)
+    }
+
+    /// A cluster as [`TestPostgres::start`] makes, but as durable as a production server: `fsync`,
+    /// `synchronous_commit` and `full_page_writes` on. For benchmarks that compare with a store that
+    /// syncs every commit.
+    pub fn start_durable() -> Result<TestPostgres, String> {
+        TestPostgres::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<TestPostgres, String> {
         let bins = bins()?;
         let run_as = run_as()?;
         let root = make_root(run_as)?;
@@ -138,6 +151,7 @@ impl TestPostgres {
             bins,
             run_as,
             watchdog: None,
+            durable,
         };
         // From here on, an error drops `pg`, which stops whatever was started and removes the directory.
         pg.initdb()?;
@@ -338,9 +352,13 @@ impl TestPostgres {
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port()?;
             let log_before = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+            let durability = if self.durable {
+                "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+            } else {
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            };
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=200",
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} {durability} -c max_connections=200",
                 shell_quote(&self.sock.to_string_lossy())
             );
             let output = self

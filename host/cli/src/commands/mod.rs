@@ -8,6 +8,7 @@ mod instance;
 mod keygen;
 mod run;
 mod setup;
+mod state;
 mod status;
 
 use crate::args::{Cli, Command, ComponentCmd, InstanceCmd};
@@ -39,6 +40,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Setup { answers } => setup::run(&db()?, answers.as_deref()).await,
         Command::Component(cmd) => component::run(&db()?, cmd).await,
         Command::Status(args) => status::run(&db()?, args).await,
+        Command::State(cmd) => state::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Keygen(args) => keygen::run(args),

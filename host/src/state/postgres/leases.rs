@@ -109,6 +109,11 @@ impl Leases {
         out
     }
 
+    /// [`Leases::shards`] as the database's `integer`s, for `shard = ANY($n)`.
+    pub(crate) fn shard_ids(&self) -> Vec<i32> {
+        self.shards().into_iter().map(|s| s as i32).collect()
+    }
+
     /// The database refused a commit or acknowledgement on `shard`: the lease is gone.
     pub(crate) fn refused(&self, shard: u32, detail: &str) {
         self.refused.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@
 
 mod caches;
 pub(crate) mod connect;
+mod import;
 mod instances;
 mod leases;
 mod outbox;
@@ -428,13 +429,7 @@ impl StateBackend for PostgresState {
     }
 
     async fn schedulable(&self) -> Result<std::collections::HashSet<i64>, StateError> {
-        let held: Vec<i32> = self
-            .inner
-            .leases
-            .shards()
-            .into_iter()
-            .map(|s| s as i32)
-            .collect();
+        let held = self.inner.leases.shard_ids();
         if held.is_empty() {
             return Ok(Default::default());
         }

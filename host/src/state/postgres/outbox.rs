@@ -301,14 +301,7 @@ fn shard(stream: Stream) -> Result<u32, StateError> {
 #[async_trait::async_trait]
 impl crate::state::DeliveryStore for PgDelivery {
     async fn streams(&mut self) -> Result<Vec<Stream>, StateError> {
-        let held: Vec<i32> = self
-            .state
-            .inner
-            .leases
-            .shards()
-            .into_iter()
-            .map(|s| s as i32)
-            .collect();
+        let held = self.state.inner.leases.shard_ids();
         if held.is_empty() {
             return Ok(Vec::new());
         }
@@ -435,44 +428,50 @@ impl crate::state::DeliveryStore for PgDelivery {
         stream: Stream,
         write: &PendingWrite,
     ) -> Result<(), StateError> {
-        let shard_no = shard(stream)?;
-        let s = &self.state;
-        s.timed(async {
-            let mut client = s.client().await?;
-            let tx = client.transaction().await.map_err(|e| s.db(e))?;
-            check_lease(s, &tx, shard_no).await?;
-            tx.execute(
-                "UPDATE shard_streams SET pending_sink = $2, pending_first = $3, pending_last = $4,
-                    pending_offset = $5 WHERE shard = $1",
-                &[
-                    &(shard_no as i32),
-                    &write.sink,
-                    &write.first_seq,
-                    &write.last_seq,
-                    &i64::try_from(write.offset).unwrap_or(i64::MAX),
-                ],
-            )
-            .await
-            .map_err(|e| s.db(e))?;
-            tx.commit().await.map_err(|e| s.db(e))
-        })
+        self.fenced_update(
+            stream,
+            "UPDATE shard_streams SET pending_sink = $2, pending_first = $3, pending_last = $4,
+                pending_offset = $5 WHERE shard = $1",
+            &[
+                &write.sink,
+                &write.first_seq,
+                &write.last_seq,
+                &i64::try_from(write.offset).unwrap_or(i64::MAX),
+            ],
+        )
         .await
     }
 
     async fn ack(&mut self, stream: Stream, last_seq: i64) -> Result<(), StateError> {
+        self.fenced_update(
+            stream,
+            "UPDATE shard_streams SET acked_seq = GREATEST(acked_seq, $2), pending_sink = NULL,
+                pending_first = NULL, pending_last = NULL, pending_offset = NULL WHERE shard = $1",
+            &[&last_seq],
+        )
+        .await
+    }
+}
+
+impl PgDelivery {
+    /// Runs `sql` on `stream`'s row (`$1` is the shard, `params` are `$2`...) in a transaction that
+    /// first checks the shard's lease, as the page commit does.
+    async fn fenced_update(
+        &self,
+        stream: Stream,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<(), StateError> {
         let shard_no = shard(stream)?;
         let s = &self.state;
         s.timed(async {
             let mut client = s.client().await?;
             let tx = client.transaction().await.map_err(|e| s.db(e))?;
             check_lease(s, &tx, shard_no).await?;
-            tx.execute(
-                "UPDATE shard_streams SET acked_seq = GREATEST(acked_seq, $2), pending_sink = NULL,
-                    pending_first = NULL, pending_last = NULL, pending_offset = NULL WHERE shard = $1",
-                &[&(shard_no as i32), &last_seq],
-            )
-            .await
-            .map_err(|e| s.db(e))?;
+            let shard_param = shard_no as i32;
+            let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&shard_param];
+            all.extend_from_slice(params);
+            tx.execute(sql, &all).await.map_err(|e| s.db(e))?;
             tx.commit().await.map_err(|e| s.db(e))
         })
         .await

@@ -472,3 +472,55 @@ async fn components_are_kept_with_their_bytes_for_every_host() {
         Some(("n1".into(), 9))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cut_off_from_the_database_stops_acting_and_resumes_by_itself() {
+    use okta_ingest_test_postgres::BlackholeProxy;
+    let url = cluster().fresh_database().unwrap();
+    let proxy = BlackholeProxy::start(cluster().port()).unwrap();
+    let via_proxy = url.replace(
+        &format!(":{}/", cluster().port()),
+        &format!(":{}/", proxy.port()),
+    );
+    let state = PostgresState::connect(options(&via_proxy, "h1"))
+        .await
+        .unwrap();
+    let a = state.add_instance(&new_instance("a")).await.unwrap();
+    let _runner = state.claim_runner().await.unwrap();
+    state
+        .commit_page(page(a.id, vec![event("u1", "{}")], b"c1"))
+        .await
+        .unwrap();
+
+    // The network drops everything: within one lease time this host stops acting on its shard.
+    proxy.set_blackhole(true);
+    let ttl = state.inner.leases.ttl;
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    assert!(!state.holds(&a), "still acting on a lease it cannot renew");
+    assert!(state.fleet_counters().unwrap().failed_rounds >= 1);
+
+    // The network heals: the lease loop gets the shard back (a new epoch) and commits go on.
+    proxy.set_blackhole(false);
+    let t0 = std::time::Instant::now();
+    while !state.holds(&a) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "never resumed: {:?}",
+            state.fleet_counters()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("resumed {:?} after the network healed", t0.elapsed());
+    state
+        .commit_page(page(a.id, vec![event("u2", "{}")], b"c2"))
+        .await
+        .unwrap();
+    let db = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        cluster()
+            .psql(db, "SELECT string_agg(first_seq || '@' || epoch, ',' ORDER BY first_seq) FROM outbox_pages")
+            .unwrap(),
+        "1@1,2@2",
+        "the shard was claimed anew after its lease lapsed"
+    );
+}

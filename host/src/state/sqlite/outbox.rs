@@ -243,15 +243,7 @@ mod tests {
     use super::*;
     use crate::state::InstanceStats;
 
-    fn ev(uuid: &str, event_type: &str, categories: u8, raw: &str) -> PageEvent {
-        PageEvent {
-            uuid: uuid.into(),
-            event_type: event_type.into(),
-            published: "2026-01-01T00:00:00.000Z".into(),
-            categories: Categories::from_bits(categories),
-            raw: raw.into(),
-        }
-    }
+    use crate::state::testing::typed_event as ev;
 
     fn page(instance_id: i64, events: Vec<PageEvent>, cursor: &[u8]) -> Page {
         test_support::page(instance_id, events, cursor)
