@@ -46,7 +46,12 @@ pub fn is_postgres_url(location: &str) -> bool {
 
 /// The pool for `url`, `size` connections at most, trusting `ca_file` (PEM) besides the system roots.
 /// Nothing is connected yet: the first call does.
-pub(crate) fn pool(url: &str, ca_file: Option<&Path>, size: usize) -> Result<Pool, StateError> {
+pub(crate) fn pool(
+    url: &str,
+    ca_file: Option<&Path>,
+    size: usize,
+    lease_ttl: Duration,
+) -> Result<Pool, StateError> {
     let location = redacted(url);
     let bad = |detail: String| StateError::Open {
         path: location.clone(),
@@ -65,6 +70,15 @@ pub(crate) fn pool(url: &str, ca_file: Option<&Path>, size: usize) -> Result<Poo
     // the server's side of a dead connection.
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
+    // A host frozen inside a page transaction (a GC pause, SIGSTOP, a VM stall) would hold its lease
+    // row's share lock, and the shard could never be claimed (claims skip locked rows): the server ends
+    // any transaction left idle for half a lease, so its locks go and the frozen host's commit fails.
+    let idle_ms = (lease_ttl.as_millis() / 2).max(500);
+    let options = format!(
+        "{} -c idle_in_transaction_session_timeout={idle_ms}",
+        config.get_options().unwrap_or("")
+    );
+    config.options(options.trim());
     if config.get_password().is_none() {
         if let Ok(pw) = std::env::var("PGPASSWORD") {
             config.password(pw);
@@ -165,12 +179,18 @@ mod tests {
 
     #[test]
     fn a_bad_url_or_ca_file_is_refused_before_any_connection() {
-        let e = pool("postgres://h/db?sslmode=bogus", None, 4).unwrap_err();
+        let e = pool(
+            "postgres://h/db?sslmode=bogus",
+            None,
+            4,
+            Duration::from_secs(15),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("not a usable PostgreSQL URL"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, "not a certificate").unwrap();
-        let e = pool("postgres://h/db", Some(&ca), 4).unwrap_err();
+        let e = pool("postgres://h/db", Some(&ca), 4, Duration::from_secs(15)).unwrap_err();
         assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
     }
 }

@@ -128,7 +128,12 @@ impl PostgresState {
     /// once), and makes the outbox's partitions.
     pub async fn connect(options: PostgresOptions) -> Result<PostgresState, StateError> {
         let location = connect::redacted(&options.url);
-        let pool = connect::pool(&options.url, options.ca_file.as_deref(), options.pool_size)?;
+        let pool = connect::pool(
+            &options.url,
+            options.ca_file.as_deref(),
+            options.pool_size,
+            options.lease_ttl,
+        )?;
         let leases = Arc::new(Leases::new(&options.host_name, options.lease_ttl));
         let state = PostgresState {
             inner: Arc::new(Inner {
