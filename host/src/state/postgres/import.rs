@@ -152,37 +152,13 @@ impl PostgresState {
         }
 
         for (c, bytes) in &plan.components {
-            tx.execute(
-                "INSERT INTO components(hash, name, version, wit_version, state_schema, path, added_ms,
-                    bytes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (hash) DO NOTHING",
-                &[
-                    &c.hash.as_str(),
-                    &c.name,
-                    &c.version,
-                    &c.wit_version,
-                    &i64::from(c.state_schema),
-                    &c.path.to_string_lossy().as_ref(),
-                    &c.added_ms,
-                    bytes,
-                ],
-            )
-            .await
-            .map_err(db)?;
+            super::versions::insert_component(&*tx, c, bytes)
+                .await
+                .map_err(db)?;
         }
         for a in &plan.activations {
-            let scope = match a.scope {
-                crate::state::Scope::Global => None,
-                crate::state::Scope::Instance(id) => Some(id),
-            };
-            tx.execute(
-                "INSERT INTO activations(instance_id, hash, at_ms, kind, reason) VALUES ($1,$2,$3,$4,$5)",
-                &[
-                    &scope,
-                    &a.version.hash().map(|h| h.as_str()),
-                    &a.at_ms,
-                    &a.kind.as_str(),
-                    &a.reason,
-                ],
+            super::versions::insert_activation(
+                &*tx, a.scope, &a.version, a.at_ms, a.kind, &a.reason,
             )
             .await
             .map_err(db)?;

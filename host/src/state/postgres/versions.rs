@@ -6,6 +6,7 @@ use crate::state::{
     Activation, ActivationKind, ComponentHash, ComponentRecord, Scope, StateError, Version,
 };
 use std::path::PathBuf;
+use tokio_postgres::GenericClient;
 
 const COMPONENT_COLUMNS: &str = "hash, name, version, wit_version, state_schema, path, added_ms";
 const ACTIVATION_COLUMNS: &str = "seq, instance_id, hash, at_ms, kind, reason";
@@ -46,6 +47,56 @@ fn scope_id(scope: Scope) -> Option<i64> {
     }
 }
 
+/// Stores a component's record and bytes (nothing if its hash is already there): for `component add`
+/// and for a state moved from SQLite.
+pub(super) async fn insert_component(
+    client: &impl GenericClient,
+    c: &ComponentRecord,
+    bytes: &[u8],
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO components(hash, name, version, wit_version, state_schema, path, added_ms,
+                bytes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (hash) DO NOTHING",
+            &[
+                &c.hash.as_str(),
+                &c.name,
+                &c.version,
+                &c.wit_version,
+                &i64::from(c.state_schema),
+                &c.path.to_string_lossy().as_ref(),
+                &c.added_ms,
+                &bytes,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Appends an activation made at `at_ms`: for `component activate`/`rollback` and for a moved state.
+pub(super) async fn insert_activation(
+    client: &impl GenericClient,
+    scope: Scope,
+    version: &Version,
+    at_ms: i64,
+    kind: ActivationKind,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO activations(instance_id, hash, at_ms, kind, reason) VALUES ($1,$2,$3,$4,$5)",
+            &[
+                &scope_id(scope),
+                &version.hash().map(ComponentHash::as_str),
+                &at_ms,
+                &kind.as_str(),
+                &reason,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 impl PostgresState {
     pub(crate) async fn pg_add_component(
         &self,
@@ -53,24 +104,9 @@ impl PostgresState {
         bytes: &[u8],
     ) -> Result<(), StateError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO components(hash, name, version, wit_version, state_schema, path, added_ms,
-                    bytes) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (hash) DO NOTHING",
-                &[
-                    &c.hash.as_str(),
-                    &c.name,
-                    &c.version,
-                    &c.wit_version,
-                    &i64::from(c.state_schema),
-                    &c.path.to_string_lossy().as_ref(),
-                    &c.added_ms,
-                    &bytes,
-                ],
-            )
+        insert_component(&**client, c, bytes)
             .await
-            .map_err(|e| self.db(e))?;
-        Ok(())
+            .map_err(|e| self.db(e))
     }
 
     pub(crate) async fn pg_components(&self) -> Result<Vec<ComponentRecord>, StateError> {
@@ -123,20 +159,16 @@ impl PostgresState {
         reason: &str,
     ) -> Result<(), StateError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO activations(instance_id, hash, at_ms, kind, reason) VALUES ($1,$2,$3,$4,$5)",
-                &[
-                    &scope_id(scope),
-                    &version.hash().map(ComponentHash::as_str),
-                    &super::now_as_stored(),
-                    &kind.as_str(),
-                    &reason,
-                ],
-            )
-            .await
-            .map_err(|e| self.db(e))?;
-        Ok(())
+        insert_activation(
+            &**client,
+            scope,
+            version,
+            super::now_as_stored(),
+            kind,
+            reason,
+        )
+        .await
+        .map_err(|e| self.db(e))
     }
 
     pub(crate) async fn pg_activations(&self, scope: Scope) -> Result<Vec<Activation>, StateError> {
