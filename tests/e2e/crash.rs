@@ -9,9 +9,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const ALL: &[&str] = &["authentication", "security", "itp", "lifecycle"];
-/// SIGKILLs in all; at least `MID_BACKFILL` of them must land before the backfill is delivered.
-const KILLS: usize = 24;
-const MID_BACKFILL: usize = 20;
+/// SIGKILLs in all, and how many of them must land before the backfill is delivered: fewer on
+/// PostgreSQL, where each new process first waits for the killed one's shard lease to lapse.
+fn kills(backend: Backend) -> (usize, usize) {
+    match backend {
+        Backend::Sqlite => (24, 20),
+        Backend::Postgres => (12, 10),
+    }
+}
 
 fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
@@ -36,6 +41,7 @@ fn spawn_run(fx: &Fixture, out: &Path, log: &Path) -> tokio::process::Child {
         ])
         .arg(format!("file:{}", out.display()))
         .args(FAST)
+        .envs(fx.env())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -46,16 +52,34 @@ fn spawn_run(fx: &Fixture, out: &Path, log: &Path) -> tokio::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing() {
+    sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL): every page commit and acknowledgement is a fenced
+/// transaction there, and each process is a new lease holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing_on_postgres() {
+    sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing_on(Backend::Postgres)
+        .await;
+}
+
+async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing_on(
+    backend: Backend,
+) {
+    let (kill_count, mid_backfill) = kills(backend);
     // Paced by a small rate limit (6 requests per 1-second window, half of it ours: about 3 pages a
     // second) so the backfill takes many process lifetimes and the kills land mid-backfill however fast
     // the machine or okta-ingest is.
-    let fx = Fixture::new(EmulatorConfig {
-        events: 60_000,
-        days: 13,
-        rate_limit_per_minute: Some(6),
-        rate_limit_window: Duration::from_secs(1),
-        ..EmulatorConfig::default()
-    })
+    let fx = Fixture::on(
+        backend,
+        EmulatorConfig {
+            events: 60_000,
+            days: 13,
+            rate_limit_per_minute: Some(6),
+            rate_limit_window: Duration::from_secs(1),
+            ..EmulatorConfig::default()
+        },
+    )
     .await;
     fx.add_instance(
         "org",
@@ -82,7 +106,7 @@ async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing()
     let mut kills = 0;
     let mut kills_mid_backfill = 0;
     let mut rate: Option<f64> = None; // bytes delivered per second of work
-    while kills < KILLS {
+    while kills < kill_count {
         let before = file_len(&out);
         let mut child = spawn_run(&fx, &out, &log);
         let t0 = Instant::now();
@@ -107,7 +131,7 @@ async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing()
             let mut work = Duration::from_millis(rng.gen_range(100..800));
             if let Some(r) = rate.filter(|r| *r > 0.0) {
                 let left = expected_bytes.saturating_sub(file_len(&out)) as f64;
-                let budget = (left / (KILLS - kills + 1) as f64 / r).clamp(0.02, 0.8);
+                let budget = (left / (kill_count - kills + 1) as f64 / r).clamp(0.02, 0.8);
                 work = work.min(Duration::from_secs_f64(budget));
             }
             let from = file_len(&out);
@@ -135,7 +159,7 @@ async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing()
         started.elapsed()
     );
     assert!(
-        kills_mid_backfill >= MID_BACKFILL,
+        kills_mid_backfill >= mid_backfill,
         "the backfill finished too early to be interrupted"
     );
 
@@ -146,16 +170,29 @@ async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing()
     assert_exactly(&got, &expected);
     // Verbatim and whole: the file is exactly the expected lines (no torn tail, no stray bytes).
     assert_eq!(file_len(&out), expected_bytes);
-    let db = rusqlite::Connection::open(fx.db()).unwrap();
-    let mode: String = db
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
-    // Everything acknowledged, and acknowledged pages deleted.
-    let pages: i64 = db
-        .query_row("SELECT COUNT(*) FROM outbox_pages", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(pages, 0);
+    match backend {
+        Backend::Sqlite => {
+            let db = rusqlite::Connection::open(fx.db()).unwrap();
+            let mode: String = db
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            // Everything acknowledged, and acknowledged pages deleted.
+            let pages: i64 = db
+                .query_row("SELECT COUNT(*) FROM outbox_pages", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(pages, 0);
+        }
+        Backend::Postgres => {
+            // Everything acknowledged (pages stay in their partition until it is dropped whole).
+            let unacknowledged = crate::fleet::sql(
+                &fx,
+                "SELECT count(*) FROM outbox_pages p JOIN shard_streams s ON s.shard = p.shard
+                 WHERE p.last_seq > s.acked_seq",
+            );
+            assert_eq!(unacknowledged, "0");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

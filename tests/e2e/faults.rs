@@ -14,9 +14,19 @@ fn now_s() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_server_errors_and_revoked_tokens_lose_nothing() {
+    rate_limits_server_errors_and_revoked_tokens_lose_nothing_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_server_errors_and_revoked_tokens_lose_nothing_on_postgres() {
+    rate_limits_server_errors_and_revoked_tokens_lose_nothing_on(Backend::Postgres).await;
+}
+
+async fn rate_limits_server_errors_and_revoked_tokens_lose_nothing_on(backend: Backend) {
     let spec = CategorySpec::load();
     let selection: &[&str] = &["authentication", "security", "itp", "lifecycle"];
-    let fx = Fixture::with_org(4_000).await;
+    let fx = Fixture::with_org_on(backend, 4_000).await;
     let reset = (now_s() + 2).to_string();
     let limited = |status: u16, code: &str| {
         Fault::Status {
@@ -119,7 +129,12 @@ async fn run_with(fx: &Fixture, out: &std::path::Path, extra: &[&str]) -> std::p
 }
 
 async fn all_categories(config: EmulatorConfig) -> Fixture {
-    let fx = Fixture::new(config).await;
+    all_categories_on(Backend::Sqlite, config).await
+}
+
+/// An instance "org" reading every category with a 14-day backfill, the state on `backend`.
+async fn all_categories_on(backend: Backend, config: EmulatorConfig) -> Fixture {
+    let fx = Fixture::on(backend, config).await;
     fx.add_instance("org", &["--backfill-days", "14", "--events", ALL_ARG])
         .await;
     fx
@@ -237,11 +252,24 @@ async fn remaining_near_zero_slows_down_before_any_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_resets_timeouts_and_broken_pages_are_retried() {
-    let fx = all_categories(EmulatorConfig {
-        events: 9_000,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
+    server_errors_resets_timeouts_and_broken_pages_are_retried_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_resets_timeouts_and_broken_pages_are_retried_on_postgres() {
+    server_errors_resets_timeouts_and_broken_pages_are_retried_on(Backend::Postgres).await;
+}
+
+async fn server_errors_resets_timeouts_and_broken_pages_are_retried_on(backend: Backend) {
+    let fx = all_categories_on(
+        backend,
+        EmulatorConfig {
+            events: 9_000,
+            days: 13,
+            ..EmulatorConfig::default()
+        },
+    )
     .await;
     // One fault per page, each followed by a normal answer (Delay(0)) for its retry.
     let faults = [
@@ -274,11 +302,24 @@ async fn server_errors_resets_timeouts_and_broken_pages_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_faults_end_the_run_clearly_and_a_rerun_delivers_exactly() {
-    let fx = all_categories(EmulatorConfig {
-        events: 6_000,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
+    persistent_faults_end_the_run_clearly_and_a_rerun_delivers_exactly_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL): each failed run leaves its shard to the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_faults_end_the_run_clearly_and_a_rerun_delivers_exactly_on_postgres() {
+    persistent_faults_end_the_run_clearly_and_a_rerun_delivers_exactly_on(Backend::Postgres).await;
+}
+
+async fn persistent_faults_end_the_run_clearly_and_a_rerun_delivers_exactly_on(backend: Backend) {
+    let fx = all_categories_on(
+        backend,
+        EmulatorConfig {
+            events: 6_000,
+            days: 13,
+            ..EmulatorConfig::default()
+        },
+    )
     .await;
     let out = fx.path("events.jsonl");
     let expected = expected_all(&fx);

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 const ALL: &[&str] = &["authentication", "security", "itp", "lifecycle"];
-const TTL: Duration = Duration::from_secs(3);
+pub(crate) const TTL: Duration = Duration::from_secs(3);
 const EVENTS_PER_ORG: usize = 12_000;
 
 /// Paced (6 requests per 1-second window, half of it ours: about 3 pages a second per org) so that the
@@ -29,6 +29,19 @@ fn org_config() -> EmulatorConfig {
 /// `okta-ingest run` as fleet host `name`, its file sink `NAME.jsonl`.
 fn host(fx: &Fixture, name: &str) -> Running {
     let sink = format!("file:{}", fx.path(&format!("{name}.jsonl")).display());
+    fleet_host(fx, name, &["--sink", &sink], &[], 150)
+}
+
+/// `okta-ingest run` as fleet host `name` (lease TTL [`TTL`], 1-second interval) with `sink_args` and
+/// `env`; `commit_delay_ms` is the test-only pause between fetching a page and committing it, which
+/// widens the window in which a paused host holds a fetched page while its lease moves.
+pub(crate) fn fleet_host(
+    fx: &Fixture,
+    name: &str,
+    sink_args: &[&str],
+    env: &[(&str, &str)],
+    commit_delay_ms: u64,
+) -> Running {
     let ttl = format!("{}s", TTL.as_secs());
     let mut args = vec![
         "--host-name",
@@ -39,29 +52,57 @@ fn host(fx: &Fixture, name: &str) -> Running {
         "--interval",
         "1s",
         "--allow-short-interval",
-        "--sink",
-        &sink,
     ];
+    args.extend_from_slice(sink_args);
     args.extend_from_slice(FAST);
-    Running::start_with_env(
-        fx,
-        &args,
-        &format!("{name}.log"),
-        // Widens the window between fetching a page and committing it: a paused host is then
-        // almost always holding a fetched page when its lease moves.
-        &[("OKTA_INGEST_TEST_COMMIT_DELAY_MS", "150")],
-    )
+    let delay = commit_delay_ms.to_string();
+    let mut env = env.to_vec();
+    env.push(("OKTA_INGEST_TEST_COMMIT_DELAY_MS", &delay));
+    Running::start_with_env(fx, &args, &format!("{name}.log"), &env)
+}
+
+/// `instance add NAME` for the emulated org `org` (its CA written next to the key) as `client_id` with the
+/// fixture's key, a 14-day backfill, and `extra`.
+pub(crate) async fn add_instance_on(
+    fx: &Fixture,
+    org: &Emulator,
+    client_id: &str,
+    name: &str,
+    extra: &[&str],
+) {
+    let ca = fx.path(&format!("ca-{}.pem", org.addr().port()));
+    std::fs::write(&ca, org.ca_pem()).unwrap();
+    let (domain, ca) = (org.domain(), ca.display().to_string());
+    let key = fx.path("key.pem").display().to_string();
+    let mut args = vec![
+        "instance",
+        "add",
+        name,
+        "--domain",
+        &domain,
+        "--client-id",
+        client_id,
+        "--private-key",
+        &key,
+        "--ca-file",
+        &ca,
+        "--backfill-days",
+        "14",
+    ];
+    args.extend_from_slice(extra);
+    let out = fx.cli(&args).await;
+    assert!(out.status.success(), "instance add {name}: {}", text(&out));
 }
 
 /// `psql` on the fixture's database.
-fn sql(fx: &Fixture, query: &str) -> String {
+pub(crate) fn sql(fx: &Fixture, query: &str) -> String {
     let db = fx.db();
     let name = db.rsplit('/').next().unwrap().to_string();
     TestPostgres::shared().unwrap().psql(&name, query).unwrap()
 }
 
 /// The shards whose live lease names host `name`.
-fn held_by(fx: &Fixture, name: &str) -> HashSet<u32> {
+pub(crate) fn held_by(fx: &Fixture, name: &str) -> HashSet<u32> {
     sql(
         fx,
         &format!(
@@ -74,7 +115,7 @@ fn held_by(fx: &Fixture, name: &str) -> HashSet<u32> {
     .collect()
 }
 
-async fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
+pub(crate) async fn wait_until(what: &str, limit: Duration, ok: impl Fn() -> bool) -> Duration {
     let t0 = Instant::now();
     while !ok() {
         assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
@@ -95,7 +136,6 @@ async fn hosts_killed_paused_and_joining_lose_and_double_nothing() {
         ));
         orgs.push(org);
     }
-    let key = fx.path("key.pem").display().to_string();
     let mut expected_by_instance: HashMap<String, Vec<String>> = HashMap::new();
     let spec = CategorySpec::load();
     fx.add_instance(
@@ -106,30 +146,14 @@ async fn hosts_killed_paused_and_joining_lose_and_double_nothing() {
     expected_by_instance.insert("org0".into(), spec.expected(&fx.emulator.committed(), ALL));
     for (i, org) in orgs.iter().enumerate() {
         let name = format!("org{}", i + 1);
-        let ca = fx.path(&format!("ca{}.pem", i + 1));
-        std::fs::write(&ca, org.ca_pem()).unwrap();
-        let domain = org.domain();
-        let ca = ca.display().to_string();
-        let out = fx
-            .cli(&[
-                "instance",
-                "add",
-                &name,
-                "--domain",
-                &domain,
-                "--client-id",
-                &fx.client.client_id,
-                "--private-key",
-                &key,
-                "--ca-file",
-                &ca,
-                "--backfill-days",
-                "14",
-                "--events",
-                &ALL.join(","),
-            ])
-            .await;
-        assert!(out.status.success(), "{}", text(&out));
+        add_instance_on(
+            &fx,
+            org,
+            &fx.client.client_id,
+            &name,
+            &["--events", &ALL.join(",")],
+        )
+        .await;
         expected_by_instance.insert(name, spec.expected(&org.committed(), ALL));
     }
     let expected: Vec<String> = expected_by_instance.values().flatten().cloned().collect();
@@ -223,54 +247,7 @@ async fn hosts_killed_paused_and_joining_lose_and_double_nothing() {
     })
     .await;
 
-    // The outbox: per instance, the pages' own numbering covers 1..N exactly once, N = its events.
-    for (name, events) in &expected_by_instance {
-        let ranges = sql(
-            &fx,
-            &format!(
-                "SELECT string_agg(p.instance_first_seq || '+' || (p.last_seq - p.first_seq + 1), ','
-                    ORDER BY p.instance_first_seq)
-                 FROM outbox_pages p JOIN instances i ON i.id = p.instance_id WHERE i.name = '{name}'"
-            ),
-        );
-        // Delivered partitions may be dropped already; what remains must still be gap- and overlap-free
-        // from wherever it starts, and the instance's total must be exact.
-        let mut next: Option<i64> = None;
-        for r in ranges.split(',').filter(|r| !r.is_empty()) {
-            let (first, n) = r.split_once('+').unwrap();
-            let (first, n): (i64, i64) = (first.parse().unwrap(), n.parse().unwrap());
-            if let Some(expect) = next {
-                assert_eq!(first, expect, "{name}: a gap or an overlap in {ranges}");
-            }
-            next = Some(first + n);
-        }
-        let total: usize = sql(
-            &fx,
-            &format!("SELECT events_total FROM instances WHERE name = '{name}'"),
-        )
-        .parse()
-        .unwrap();
-        assert_eq!(
-            total,
-            events.len(),
-            "{name}: committed exactly its events once"
-        );
-    }
-    // Per shard, the stream is 1..M with every page once.
-    let streams = sql(
-        &fx,
-        "SELECT string_agg(shard || ':' || first_seq || '-' || last_seq, ',' ORDER BY shard, first_seq) FROM outbox_pages",
-    );
-    let mut by_shard: HashMap<&str, i64> = HashMap::new();
-    for r in streams.split(',').filter(|r| !r.is_empty()) {
-        let (shard, range) = r.split_once(':').unwrap();
-        let (first, last) = range.split_once('-').unwrap();
-        let (first, last): (i64, i64) = (first.parse().unwrap(), last.parse().unwrap());
-        if let Some(prev) = by_shard.get(shard) {
-            assert_eq!(first, prev + 1, "shard {shard}: {streams}");
-        }
-        by_shard.insert(shard, last);
-    }
+    assert_outbox_exact(&fx, &expected_by_instance);
 
     // Each host's file holds no event twice; across files an event may repeat only where a host's
     // lease moved between its write and its acknowledgement (the documented file-sink semantics).
@@ -316,6 +293,62 @@ async fn hosts_killed_paused_and_joining_lose_and_double_nothing() {
     );
     drop(c);
     drop(b);
+}
+
+/// Per instance, the outbox pages' own numbering covers 1..N exactly once (N: its expected events) and
+/// its `events_total` is N; per shard, the stream's pages follow each other without a gap or overlap.
+pub(crate) fn assert_outbox_exact(
+    fx: &Fixture,
+    expected_by_instance: &HashMap<String, Vec<String>>,
+) {
+    // The outbox: per instance, the pages' own numbering covers 1..N exactly once, N = its events.
+    for (name, events) in expected_by_instance {
+        let ranges = sql(
+            fx,
+            &format!(
+                "SELECT string_agg(p.instance_first_seq || '+' || (p.last_seq - p.first_seq + 1), ','
+                    ORDER BY p.instance_first_seq)
+                 FROM outbox_pages p JOIN instances i ON i.id = p.instance_id WHERE i.name = '{name}'"
+            ),
+        );
+        // Delivered partitions may be dropped already; what remains must still be gap- and overlap-free
+        // from wherever it starts, and the instance's total must be exact.
+        let mut next: Option<i64> = None;
+        for r in ranges.split(',').filter(|r| !r.is_empty()) {
+            let (first, n) = r.split_once('+').unwrap();
+            let (first, n): (i64, i64) = (first.parse().unwrap(), n.parse().unwrap());
+            if let Some(expect) = next {
+                assert_eq!(first, expect, "{name}: a gap or an overlap in {ranges}");
+            }
+            next = Some(first + n);
+        }
+        let total: usize = sql(
+            fx,
+            &format!("SELECT events_total FROM instances WHERE name = '{name}'"),
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(
+            total,
+            events.len(),
+            "{name}: committed exactly its events once"
+        );
+    }
+    // Per shard, the stream is 1..M with every page once.
+    let streams = sql(
+        fx,
+        "SELECT string_agg(shard || ':' || first_seq || '-' || last_seq, ',' ORDER BY shard, first_seq) FROM outbox_pages",
+    );
+    let mut by_shard: HashMap<&str, i64> = HashMap::new();
+    for r in streams.split(',').filter(|r| !r.is_empty()) {
+        let (shard, range) = r.split_once(':').unwrap();
+        let (first, last) = range.split_once('-').unwrap();
+        let (first, last): (i64, i64) = (first.parse().unwrap(), last.parse().unwrap());
+        if let Some(prev) = by_shard.get(shard) {
+            assert_eq!(first, prev + 1, "shard {shard}: {streams}");
+        }
+        by_shard.insert(shard, last);
+    }
 }
 
 /// `state migrate` from a SQLite state killed mid-backfill (cursor mid-way, events queued, a write
@@ -444,4 +477,144 @@ async fn state_migrate_mid_stream_loses_and_doubles_nothing() {
         delivered_after.len(),
         "the fleet delivered an event twice"
     );
+}
+
+/// Four processes of the real binary opening one fresh PostgreSQL database at the same moment: one
+/// migrates the schema, the others wait for it and find the work done; all of them work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_starting_together_on_a_fresh_database_migrate_it_once() {
+    let db = postgres_database();
+    let starts: Vec<_> = (0..4)
+        .map(|i| {
+            tokio::process::Command::new(BIN)
+                .args(["--db", &db, "-v", "--host-name", &format!("h{i}")])
+                .args(["instance", "list"])
+                .env_remove("RUST_LOG")
+                .output()
+        })
+        .collect();
+    let outs = futures::future::join_all(starts).await;
+    let mut migrations = 0;
+    for out in outs {
+        let out = out.expect("binary runs");
+        assert!(out.status.success(), "{}", text(&out));
+        migrations += String::from_utf8_lossy(&out.stderr)
+            .matches("migrating the state database")
+            .count();
+    }
+    assert_eq!(migrations, 1, "the schema has one migration, run once");
+    let name = db.rsplit('/').next().unwrap();
+    let version = TestPostgres::shared()
+        .unwrap()
+        .psql(
+            name,
+            "SELECT value FROM okta_ingest_meta WHERE key = 'schema_version'",
+        )
+        .unwrap();
+    assert_eq!(version, "1");
+}
+
+/// `okta-ingest run` reaching PostgreSQL through a proxy that starts dropping every byte: the host logs
+/// the failed lease round, stops ticking once its lease's local deadline passes (events committed at
+/// Okta meanwhile are not delivered), keeps running, and after the network heals resumes by itself
+/// and delivers them, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cut_off_from_postgres_pauses_and_resumes_by_itself() {
+    use okta_ingest_test_postgres::BlackholeProxy;
+    let fx = Fixture::on(
+        Backend::Postgres,
+        EmulatorConfig {
+            events: 2_000,
+            days: 13,
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    fx.add_instance(
+        "org",
+        &["--backfill-days", "14", "--events", &ALL.join(",")],
+    )
+    .await;
+    let pg = TestPostgres::shared().unwrap();
+    let proxy = BlackholeProxy::start(pg.port()).unwrap();
+    let via_proxy = fx
+        .db()
+        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port()));
+    let out = fx.path("events.jsonl");
+    let log = fx.path("run.log");
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "--db",
+            &via_proxy,
+            "--lease-ttl",
+            "3s",
+            "run",
+            "--interval",
+            "1s",
+        ])
+        .args(["--allow-short-interval", "--sink"])
+        .arg(format!("file:{}", out.display()))
+        .args(FAST)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let spec = CategorySpec::load();
+    let backfill = spec.expected(&fx.emulator.committed(), ALL);
+    wait_until("the backfill delivered", Duration::from_secs(60), || {
+        lines(&out).len() >= backfill.len()
+    })
+    .await;
+
+    // Cut off: new events at Okta are not fetched while the host cannot renew its lease.
+    proxy.set_blackhole(true);
+    let newest = fx
+        .emulator
+        .committed()
+        .iter()
+        .map(|e| e.published.clone())
+        .max()
+        .unwrap();
+    fx.emulator.commit_events(okta_emulator::minimal_events(
+        40,
+        &newest,
+        |i| format!("cutoff-{i:04}-0000-0000-000000000000"),
+        "committed while the host was cut off",
+    ));
+    let run_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until("the failed lease round logged", TTL * 3, || {
+        run_log().contains("lease round failed")
+    })
+    .await;
+    tokio::time::sleep(TTL * 2).await;
+    assert_eq!(
+        lines(&out).len(),
+        backfill.len(),
+        "nothing delivered while cut off from the state"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run keeps going: {}",
+        run_log()
+    );
+
+    // Healed: the host resumes by itself and delivers the events from the cut-off time, each once.
+    proxy.set_blackhole(false);
+    let expected = spec.expected(&fx.emulator.committed(), ALL);
+    let resumed = wait_until("delivery resumed", Duration::from_secs(90), || {
+        lines(&out).len() >= expected.len()
+    })
+    .await;
+    eprintln!("delivered again {resumed:?} after the network healed");
+    assert_exactly(&lines(&out), &expected);
+    assert!(
+        run_log().contains("the state database answers again"),
+        "{}",
+        run_log()
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }

@@ -2,12 +2,14 @@
 //! Okta emulator, over real HTTPS on loopback with a generated CA. One test binary, the `okta-ingest`
 //! package's (`host/cli`), so `CARGO_BIN_EXE_okta-ingest` is the binary under test.
 
+mod receiver;
 mod support;
 
 mod admin;
 mod backfill;
 mod browser;
 mod budget;
+mod chaos;
 mod cli_validation;
 mod components;
 mod console;

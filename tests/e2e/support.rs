@@ -76,11 +76,19 @@ impl Fixture {
     /// An emulator with `events` spread over 13 days (none on the edge of a 14-day window) and an
     /// instance "org" selecting every category with a 14-day backfill.
     pub async fn with_org(events: usize) -> Fixture {
-        let fx = Fixture::new(EmulatorConfig {
-            events,
-            days: 13,
-            ..EmulatorConfig::default()
-        })
+        Fixture::with_org_on(Backend::Sqlite, events).await
+    }
+
+    /// [`Fixture::with_org`] with the state on `backend`.
+    pub async fn with_org_on(backend: Backend, events: usize) -> Fixture {
+        let fx = Fixture::on(
+            backend,
+            EmulatorConfig {
+                events,
+                days: 13,
+                ..EmulatorConfig::default()
+            },
+        )
         .await;
         fx.add_org().await;
         fx

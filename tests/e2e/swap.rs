@@ -20,13 +20,27 @@ fn fresh_events(round: usize, n: usize, published: &str) -> Vec<serde_json::Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_swap_live_without_losing_or_doubling_events() {
+    versions_swap_live_without_losing_or_doubling_events_on(Backend::Sqlite).await;
+}
+
+/// The same on a fleet's state (PostgreSQL): the stored versions' bytes and the activations are in the
+/// database, and the running host sees another process's `component activate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_swap_live_without_losing_or_doubling_events_on_postgres() {
+    versions_swap_live_without_losing_or_doubling_events_on(Backend::Postgres).await;
+}
+
+async fn versions_swap_live_without_losing_or_doubling_events_on(backend: Backend) {
     let spec = CategorySpec::load();
     let selection: &[&str] = &["authentication", "security", "itp"];
-    let fx = Fixture::new(EmulatorConfig {
-        events: 2_000,
-        days: 13,
-        ..EmulatorConfig::default()
-    })
+    let fx = Fixture::on(
+        backend,
+        EmulatorConfig {
+            events: 2_000,
+            days: 13,
+            ..EmulatorConfig::default()
+        },
+    )
     .await;
     fx.add_instance("org", &["--backfill-days", "14"]).await;
 
@@ -58,6 +72,7 @@ async fn versions_swap_live_without_losing_or_doubling_events() {
     args.extend(FAST.iter().map(|s| s.to_string()));
     let child = tokio::process::Command::new(BIN)
         .args(&args)
+        .envs(fx.env())
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
