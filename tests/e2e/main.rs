@@ -30,6 +30,7 @@ mod pause;
 mod rotation;
 mod sdk_compat;
 mod setup_wizard;
+mod splunk_hec;
 mod stopping;
 mod swap;
 mod webhook;

@@ -182,7 +182,7 @@ async fn connection(
 }
 
 /// A fresh CA (returned as PEM) and a server certificate for 127.0.0.1 / localhost.
-fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
+pub fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose, SanType,

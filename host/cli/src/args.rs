@@ -3,7 +3,7 @@
 
 use crate::format::HumanDuration;
 use clap::{Args, Parser, Subcommand};
-use okta_ingest::{Categories, DpopMode, Tuning, WebhookOptions};
+use okta_ingest::{Categories, DpopMode, SplunkHecOptions, Tuning, WebhookOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -348,8 +348,9 @@ pub struct RunArgs {
     /// Tick every instance until caught up, deliver, and exit (non-zero if any instance failed).
     #[arg(long)]
     pub once: bool,
-    /// Where events go: stdout, file:PATH (appended, one JSON event per line, synced to disk), or
-    /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options).
+    /// Where events go: stdout, file:PATH (appended, one JSON event per line, synced to disk),
+    /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options), or
+    /// splunk-hec+https://HOST:8088 (Splunk's HTTP Event Collector; see the Splunk HEC sink options).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
     /// TOML file with any of these options (keys are the option names without `--`, e.g.
@@ -393,6 +394,8 @@ pub struct RunArgs {
     pub ui: Option<String>,
     #[command(flatten)]
     pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub hec: HecArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
@@ -451,6 +454,79 @@ impl WebhookArgs {
             timeout: self.webhook_timeout.0,
             retries: self.webhook_retries,
             retry_base: self.webhook_retry_base.0,
+        }
+    }
+}
+
+/// Options of the Splunk HEC sink (`--sink splunk-hec+https://HOST:8088`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Splunk HEC sink (--sink splunk-hec+https://HOST:8088)")]
+pub struct HecArgs {
+    /// Name of the environment variable holding the HEC token (sent as `Authorization: Splunk TOKEN`;
+    /// never logged).
+    #[arg(long, value_name = "VAR", default_value = okta_ingest::DEFAULT_HEC_TOKEN_ENV)]
+    pub hec_token_env: String,
+    /// The events' sourcetype; OktaIM2:log is what the Splunk Add-on for Okta Identity Cloud maps.
+    #[arg(long, default_value_t = SplunkHecOptions::default().sourcetype)]
+    pub hec_sourcetype: String,
+    /// The events' index (default: the token's default index).
+    #[arg(long)]
+    pub hec_index: Option<String>,
+    /// The events' source (default: the token's).
+    #[arg(long)]
+    pub hec_source: Option<String>,
+    /// The events' host field (default: the collector's).
+    #[arg(long)]
+    pub hec_host: Option<String>,
+    /// Count a batch as delivered only once Splunk reports it indexed (indexer acknowledgement; the
+    /// token must have it enabled). Without it, HTTP 200 only means the data looked valid.
+    #[arg(long)]
+    pub hec_ack: bool,
+    /// With --hec-ack: how long to wait for a batch to be reported indexed before it is sent again.
+    #[arg(long, default_value_t = HumanDuration(SplunkHecOptions::default().ack_timeout))]
+    pub hec_ack_timeout: HumanDuration,
+    /// With --hec-ack: time between acknowledgement queries.
+    #[arg(long, default_value_t = HumanDuration(SplunkHecOptions::default().ack_poll))]
+    pub hec_ack_poll: HumanDuration,
+    /// Most events per POST.
+    #[arg(long, default_value_t = SplunkHecOptions::default().batch_events as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub hec_batch_events: u64,
+    /// Most bytes per POST body (HEC's default limit is 1 MB); a single larger event is still sent, alone.
+    #[arg(long, default_value_t = SplunkHecOptions::default().batch_bytes as u64, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub hec_batch_bytes: u64,
+    /// PEM file with CA certificates to trust for the collector, besides the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub hec_ca_file: Option<PathBuf>,
+    /// Timeout of one request (connect, send, answer).
+    #[arg(long, default_value_t = HumanDuration(SplunkHecOptions::default().timeout))]
+    pub hec_timeout: HumanDuration,
+    /// Retries of a request after 5xx, 408, 429, a timeout or a connection error, before delivery
+    /// pauses (the events stay queued).
+    #[arg(long, default_value_t = SplunkHecOptions::default().retries)]
+    pub hec_retries: u32,
+    /// First back-off between those retries (doubles per retry, with jitter, at most 30s).
+    #[arg(long, default_value_t = HumanDuration(SplunkHecOptions::default().retry_base))]
+    pub hec_retry_base: HumanDuration,
+}
+
+impl HecArgs {
+    /// The sink options.
+    pub fn options(&self) -> SplunkHecOptions {
+        SplunkHecOptions {
+            token_env: self.hec_token_env.clone(),
+            sourcetype: self.hec_sourcetype.clone(),
+            index: self.hec_index.clone(),
+            source: self.hec_source.clone(),
+            host: self.hec_host.clone(),
+            ack: self.hec_ack,
+            ack_timeout: self.hec_ack_timeout.0,
+            ack_poll: self.hec_ack_poll.0,
+            batch_events: self.hec_batch_events as usize,
+            batch_bytes: self.hec_batch_bytes as usize,
+            ca_file: self.hec_ca_file.clone(),
+            timeout: self.hec_timeout.0,
+            retries: self.hec_retries,
+            retry_base: self.hec_retry_base.0,
         }
     }
 }

@@ -98,15 +98,24 @@ fn state_hint(e: &StateError) -> Option<String> {
 
 fn sink_hint(e: &SinkError) -> Option<String> {
     match e {
-        SinkError::Config { setting, .. } => Some(
-            match setting {
-                SinkSetting::Destination => "the destination is --sink",
-                SinkSetting::Authorization => "the variable is named by --webhook-auth-env",
-                SinkSetting::CaFile => "the receiver's CA file is --webhook-ca-file",
-                SinkSetting::Client => return None,
-            }
-            .into(),
-        ),
+        SinkError::Config { setting, sink, .. } => {
+            let hec = sink.starts_with("splunk-hec");
+            Some(
+                match (setting, hec) {
+                    (SinkSetting::Destination, _) => "the destination is --sink",
+                    (SinkSetting::Authorization, false) => {
+                        "the variable is named by --webhook-auth-env"
+                    }
+                    (SinkSetting::Authorization, true) => {
+                        "the variable is named by --hec-token-env (default SPLUNK_HEC_TOKEN)"
+                    }
+                    (SinkSetting::CaFile, false) => "the receiver's CA file is --webhook-ca-file",
+                    (SinkSetting::CaFile, true) => "the collector's CA file is --hec-ca-file",
+                    (SinkSetting::Client, _) => return None,
+                }
+                .into(),
+            )
+        }
         SinkError::Open { .. } => Some("the destination is --sink".into()),
         SinkError::State(s) => state_hint(s),
         _ => None,

@@ -1,7 +1,9 @@
-//! `--sink`: `stdout`, `file:PATH` or `https://HOST/PATH` (a webhook with the `--webhook-*` options).
+//! `--sink`: `stdout`, `file:PATH`, `https://HOST/PATH` (a webhook with the `--webhook-*` options) or
+//! `splunk-hec+https://HOST:8088` (Splunk's HTTP Event Collector with the `--hec-*` options).
 
 use okta_ingest::{
-    FileSink, ReopenHandle, Sink, SinkError, SinkSetting, StdoutSink, WebhookOptions, WebhookSink,
+    FileSink, ReopenHandle, Sink, SinkError, SinkSetting, SplunkHecOptions, SplunkHecSink,
+    StdoutSink, WebhookOptions, WebhookSink,
 };
 use std::path::PathBuf;
 
@@ -13,10 +15,27 @@ pub struct OpenedSink {
     pub reopen: Option<ReopenHandle>,
 }
 
+/// The settings of the sinks that have some.
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    /// For `https://…`.
+    pub webhook: WebhookOptions,
+    /// For `splunk-hec+https://…`.
+    pub hec: SplunkHecOptions,
+}
+
+/// The prefix that makes an https:// URL a Splunk HEC sink.
+const HEC_PREFIX: &str = "splunk-hec+";
+
 /// Opens the sink `spec` names.
-pub fn open(spec: &str, webhook: &WebhookOptions) -> Result<OpenedSink, SinkError> {
+pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> {
     let plain = |sink: Box<dyn Sink>| OpenedSink { sink, reopen: None };
+    let webhook = &options.webhook;
     match spec {
+        s if s.starts_with(HEC_PREFIX) => Ok(plain(Box::new(SplunkHecSink::open(
+            &s[HEC_PREFIX.len()..],
+            options.hec.clone(),
+        )?))),
         s if s.starts_with("https://") || s.starts_with("http://") => {
             Ok(plain(Box::new(WebhookSink::open(s, webhook.clone())?)))
         }
@@ -33,7 +52,7 @@ pub fn open(spec: &str, webhook: &WebhookOptions) -> Result<OpenedSink, SinkErro
         other => Err(SinkError::Config {
             sink: other.to_string(),
             setting: SinkSetting::Destination,
-            reason: "unknown sink; use stdout, file:PATH or https://HOST/PATH (webhook)".into(),
+            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook) or splunk-hec+https://HOST:8088 (Splunk HEC)".into(),
         }),
     }
 }
@@ -46,13 +65,22 @@ mod tests {
     fn each_kind_of_sink_opens_and_unknown_ones_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = format!("file:{}", dir.path().join("out.jsonl").display());
-        let opts = WebhookOptions::default();
+        let mut opts = SinkOptions::default();
         assert_eq!(open("stdout", &opts).unwrap().sink.id(), "stdout");
         let f = open(&file, &opts).unwrap();
         assert!(f.sink.id().starts_with("file:/") && f.reopen.is_some());
         assert_eq!(
             open("https://h/p", &opts).unwrap().sink.id(),
             "webhook:https://h/p"
+        );
+        std::env::set_var("OKTA_INGEST_SINK_SPEC_TEST_HEC", "tok");
+        opts.hec.token_env = "OKTA_INGEST_SINK_SPEC_TEST_HEC".into();
+        assert_eq!(
+            open("splunk-hec+https://splunk:8088", &opts)
+                .unwrap()
+                .sink
+                .id(),
+            "splunk-hec:https://splunk:8088/services/collector/event"
         );
         let e = open("kafka://x", &opts).err().unwrap().to_string();
         assert!(e.contains("unknown sink"), "{e}");

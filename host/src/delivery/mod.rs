@@ -7,15 +7,18 @@
 //! runtime: the state's delivery calls may block there, never on the host's async workers) whenever a
 //! commit wakes it, and retries while the sink fails.
 //!
-//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], or an embedder's [`Sink`].
+//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], or an embedder's [`Sink`].
 
 mod file;
+mod https;
 mod sink;
+mod splunk_hec;
 mod stdout;
 mod webhook;
 
 pub use file::{FileSink, ReopenHandle};
 pub use sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
+pub use splunk_hec::{SplunkHecOptions, SplunkHecSink, DEFAULT_TOKEN_ENV as DEFAULT_HEC_TOKEN_ENV};
 pub use stdout::StdoutSink;
 pub use webhook::{WebhookOptions, WebhookSink};
 

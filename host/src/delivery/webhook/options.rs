@@ -19,12 +19,9 @@ pub struct WebhookOptions {
     pub timeout: Duration,
     /// Retries of one batch after a retryable failure, before the write fails.
     pub retries: u32,
-    /// First back-off (doubles per retry, ±jitter, at most [`MAX_BACKOFF`]).
+    /// First back-off (doubles per retry, ±jitter, at most [`MAX_BACKOFF`](crate::delivery::https::MAX_BACKOFF)).
     pub retry_base: Duration,
 }
-
-/// Longest single back-off, also the cap on a receiver's `Retry-After`.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Default for WebhookOptions {
     /// 500 events or 4 MiB a POST, no `Authorization`, system roots, 30 s a request, 5 retries from 500 ms.
@@ -40,6 +37,3 @@ impl Default for WebhookOptions {
         }
     }
 }
-
-/// How long a permanent rejection (4xx) pauses sending before delivery asks the receiver again.
-pub const PERMANENT_PAUSE: Duration = Duration::from_secs(60);

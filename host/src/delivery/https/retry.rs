@@ -1,6 +1,6 @@
-//! Whether and when to try a batch again: HTTP statuses, transport failures, back-off.
+//! Whether and when to try a request again: HTTP statuses, transport failures, back-off.
 
-use super::options::MAX_BACKOFF;
+use super::MAX_BACKOFF;
 use crate::outbound::failure::{chain, classify, TransportFailure};
 use rand::Rng;
 use std::time::Duration;
@@ -67,7 +67,7 @@ pub fn classify_error(e: &reqwest::Error) -> Attempt {
     let chain = chain(e);
     if classify(e) == TransportFailure::TlsCertificate {
         return Attempt::Permanent(format!(
-            "TLS: {chain} (trust the receiver's CA with the webhook's CA file)"
+            "TLS: {chain} (trust the receiver's CA with the sink's CA file)"
         ));
     }
     let what = if e.is_timeout() {
