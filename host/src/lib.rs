@@ -131,9 +131,9 @@ mod versions;
 pub use admin::{AdminEndpoint, AdminError};
 pub use config::{HostConfig, Tuning};
 pub use delivery::{
-    FileSink, ReopenHandle, Repair, Sink, SinkError, SinkSetting, SinkStop, SplunkHecOptions,
-    SplunkHecSink, StdoutSink, WebhookOptions, WebhookSink, DEFAULT_BATCH_EVENTS,
-    DEFAULT_HEC_TOKEN_ENV,
+    BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Repair, Sink,
+    SinkError, SinkSetting, SinkStop, SplunkHecOptions, SplunkHecSink, StdoutSink, WebhookOptions,
+    WebhookSink, DEFAULT_BATCH_EVENTS, DEFAULT_HEC_TOKEN_ENV,
 };
 /// The JWS algorithm of the host's DPoP proofs (the token kind `check` reports: `DPoP (ES256)`).
 pub use dpop::ALG as DPOP_PROOF_ALG;

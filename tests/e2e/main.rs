@@ -17,6 +17,7 @@ mod crash;
 mod diagnostics;
 mod dpop;
 mod edge_cases;
+mod elasticsearch;
 mod embed;
 mod faults;
 mod fleet;

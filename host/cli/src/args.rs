@@ -3,7 +3,10 @@
 
 use crate::format::HumanDuration;
 use clap::{Args, Parser, Subcommand};
-use okta_ingest::{Categories, DpopMode, SplunkHecOptions, Tuning, WebhookOptions};
+use okta_ingest::{
+    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, SplunkHecOptions, Tuning,
+    WebhookOptions,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -350,7 +353,9 @@ pub struct RunArgs {
     pub once: bool,
     /// Where events go: stdout, file:PATH (appended, one JSON event per line, synced to disk),
     /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options), or
-    /// splunk-hec+https://HOST:8088 (Splunk's HTTP Event Collector; see the Splunk HEC sink options).
+    /// splunk-hec+https://HOST:8088 (Splunk's HTTP Event Collector; see the Splunk HEC sink options), or
+    /// elasticsearch+https://HOST:9200/INDEX (also opensearch+https://…; `_bulk` create actions with
+    /// _id = the event's uuid; see the Elasticsearch sink options).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
     /// TOML file with any of these options (keys are the option names without `--`, e.g.
@@ -396,6 +401,8 @@ pub struct RunArgs {
     pub webhook: WebhookArgs,
     #[command(flatten)]
     pub hec: HecArgs,
+    #[command(flatten)]
+    pub es: ElasticsearchArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
@@ -527,6 +534,76 @@ impl HecArgs {
             timeout: self.hec_timeout.0,
             retries: self.hec_retries,
             retry_base: self.hec_retry_base.0,
+        }
+    }
+}
+
+/// What each Elasticsearch document is (`--es-document`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EsDocument {
+    /// The event's own fields, byte for byte, after an added @timestamp (its published).
+    Event,
+    /// {"@timestamp", "message": the event as a string}: for Elastic's Okta integration data stream
+    /// (logs-okta.system-*), whose pipeline parses it into ECS.
+    Message,
+}
+
+/// Options of the Elasticsearch / OpenSearch sink (`--sink elasticsearch+https://HOST:9200/INDEX`).
+#[derive(Debug, Args, Clone)]
+#[command(
+    next_help_heading = "Elasticsearch / OpenSearch sink (--sink elasticsearch+https://HOST:9200/INDEX)"
+)]
+pub struct ElasticsearchArgs {
+    /// Name of an environment variable holding an API key (sent as `Authorization: ApiKey VALUE`;
+    /// never logged).
+    #[arg(long, value_name = "VAR", conflicts_with = "es_basic_auth_env")]
+    pub es_api_key_env: Option<String>,
+    /// Name of an environment variable holding USER:PASSWORD for basic auth (never logged).
+    #[arg(long, value_name = "VAR")]
+    pub es_basic_auth_env: Option<String>,
+    /// What each document is.
+    #[arg(long, value_enum, default_value_t = EsDocument::Event)]
+    pub es_document: EsDocument,
+    /// Most events per _bulk request.
+    #[arg(long, default_value_t = BulkOptions::default().batch_events as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub es_batch_events: u64,
+    /// Most bytes per _bulk body; a single larger event is still sent, alone.
+    #[arg(long, default_value_t = BulkOptions::default().batch_bytes as u64, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub es_batch_bytes: u64,
+    /// PEM file with CA certificates to trust for the cluster, besides the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub es_ca_file: Option<PathBuf>,
+    /// Timeout of one request (connect, send, answer).
+    #[arg(long, default_value_t = HumanDuration(BulkOptions::default().timeout))]
+    pub es_timeout: HumanDuration,
+    /// Retries of a request (5xx, 408, 429, timeouts, connection errors), and of the events the cluster
+    /// refused for now (per-item 429 or 5xx), before delivery pauses (the events stay queued).
+    #[arg(long, default_value_t = BulkOptions::default().retries)]
+    pub es_retries: u32,
+    /// First back-off between those retries (doubles per retry, with jitter, at most 30s).
+    #[arg(long, default_value_t = HumanDuration(BulkOptions::default().retry_base))]
+    pub es_retry_base: HumanDuration,
+}
+
+impl ElasticsearchArgs {
+    /// The sink options.
+    pub fn options(&self) -> BulkOptions {
+        BulkOptions {
+            auth: match (&self.es_api_key_env, &self.es_basic_auth_env) {
+                (Some(v), _) => BulkAuth::ApiKeyEnv(v.clone()),
+                (None, Some(v)) => BulkAuth::BasicEnv(v.clone()),
+                (None, None) => BulkAuth::None,
+            },
+            document: match self.es_document {
+                EsDocument::Event => BulkDocument::Event,
+                EsDocument::Message => BulkDocument::Message,
+            },
+            batch_events: self.es_batch_events as usize,
+            batch_bytes: self.es_batch_bytes as usize,
+            ca_file: self.es_ca_file.clone(),
+            timeout: self.es_timeout.0,
+            retries: self.es_retries,
+            retry_base: self.es_retry_base.0,
         }
     }
 }

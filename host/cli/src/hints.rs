@@ -99,18 +99,26 @@ fn state_hint(e: &StateError) -> Option<String> {
 fn sink_hint(e: &SinkError) -> Option<String> {
     match e {
         SinkError::Config { setting, sink, .. } => {
-            let hec = sink.starts_with("splunk-hec");
+            let kind = sink.split(':').next().unwrap_or_default();
             Some(
-                match (setting, hec) {
+                match (setting, kind) {
                     (SinkSetting::Destination, _) => "the destination is --sink",
-                    (SinkSetting::Authorization, false) => {
-                        "the variable is named by --webhook-auth-env"
-                    }
-                    (SinkSetting::Authorization, true) => {
+                    (SinkSetting::Authorization, "splunk-hec") => {
                         "the variable is named by --hec-token-env (default SPLUNK_HEC_TOKEN)"
                     }
-                    (SinkSetting::CaFile, false) => "the receiver's CA file is --webhook-ca-file",
-                    (SinkSetting::CaFile, true) => "the collector's CA file is --hec-ca-file",
+                    (SinkSetting::Authorization, "elasticsearch") => {
+                        "the variable is named by --es-api-key-env or --es-basic-auth-env"
+                    }
+                    (SinkSetting::Authorization, _) => {
+                        "the variable is named by --webhook-auth-env"
+                    }
+                    (SinkSetting::CaFile, "splunk-hec") => {
+                        "the collector's CA file is --hec-ca-file"
+                    }
+                    (SinkSetting::CaFile, "elasticsearch") => {
+                        "the cluster's CA file is --es-ca-file"
+                    }
+                    (SinkSetting::CaFile, _) => "the receiver's CA file is --webhook-ca-file",
                     (SinkSetting::Client, _) => return None,
                 }
                 .into(),

@@ -1,9 +1,10 @@
 //! `--sink`: `stdout`, `file:PATH`, `https://HOST/PATH` (a webhook with the `--webhook-*` options) or
-//! `splunk-hec+https://HOST:8088` (Splunk's HTTP Event Collector with the `--hec-*` options).
+//! `splunk-hec+https://HOST:8088` (Splunk's HTTP Event Collector with the `--hec-*` options) or
+//! `elasticsearch+https://HOST:9200/INDEX` / `opensearch+https://…` (`_bulk`, the `--es-*` options).
 
 use okta_ingest::{
-    FileSink, ReopenHandle, Sink, SinkError, SinkSetting, SplunkHecOptions, SplunkHecSink,
-    StdoutSink, WebhookOptions, WebhookSink,
+    BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Sink, SinkError, SinkSetting,
+    SplunkHecOptions, SplunkHecSink, StdoutSink, WebhookOptions, WebhookSink,
 };
 use std::path::PathBuf;
 
@@ -22,10 +23,15 @@ pub struct SinkOptions {
     pub webhook: WebhookOptions,
     /// For `splunk-hec+https://…`.
     pub hec: SplunkHecOptions,
+    /// For `elasticsearch+https://…` and `opensearch+https://…`.
+    pub es: BulkOptions,
 }
 
 /// The prefix that makes an https:// URL a Splunk HEC sink.
 const HEC_PREFIX: &str = "splunk-hec+";
+
+/// The prefixes that make an https:// URL an Elasticsearch / OpenSearch `_bulk` sink.
+const BULK_PREFIXES: [&str; 2] = ["elasticsearch+", "opensearch+"];
 
 /// Opens the sink `spec` names.
 pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> {
@@ -36,6 +42,13 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> 
             &s[HEC_PREFIX.len()..],
             options.hec.clone(),
         )?))),
+        s if BULK_PREFIXES.iter().any(|p| s.starts_with(p)) => {
+            let url = &s[s.find('+').map_or(0, |i| i + 1)..];
+            Ok(plain(Box::new(ElasticsearchSink::open(
+                url,
+                options.es.clone(),
+            )?)))
+        }
         s if s.starts_with("https://") || s.starts_with("http://") => {
             Ok(plain(Box::new(WebhookSink::open(s, webhook.clone())?)))
         }
@@ -52,7 +65,7 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> 
         other => Err(SinkError::Config {
             sink: other.to_string(),
             setting: SinkSetting::Destination,
-            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook) or splunk-hec+https://HOST:8088 (Splunk HEC)".into(),
+            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook) , splunk-hec+https://HOST:8088 (Splunk HEC) or elasticsearch+https://HOST:9200/INDEX".into(),
         }),
     }
 }
@@ -82,6 +95,15 @@ mod tests {
                 .id(),
             "splunk-hec:https://splunk:8088/services/collector/event"
         );
+        for es in [
+            "elasticsearch+https://es:9200/okta",
+            "opensearch+https://es:9200/okta",
+        ] {
+            assert_eq!(
+                open(es, &opts).unwrap().sink.id(),
+                "elasticsearch:https://es:9200/okta/_bulk"
+            );
+        }
         let e = open("kafka://x", &opts).err().unwrap().to_string();
         assert!(e.contains("unknown sink"), "{e}");
     }

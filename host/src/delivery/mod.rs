@@ -7,8 +7,9 @@
 //! runtime: the state's delivery calls may block there, never on the host's async workers) whenever a
 //! commit wakes it, and retries while the sink fails.
 //!
-//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], or an embedder's [`Sink`].
+//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], [`ElasticsearchSink`], or an embedder's [`Sink`].
 
+mod elasticsearch;
 mod file;
 mod https;
 mod sink;
@@ -16,6 +17,7 @@ mod splunk_hec;
 mod stdout;
 mod webhook;
 
+pub use elasticsearch::{BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink};
 pub use file::{FileSink, ReopenHandle};
 pub use sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 pub use splunk_hec::{SplunkHecOptions, SplunkHecSink, DEFAULT_TOKEN_ENV as DEFAULT_HEC_TOKEN_ENV};

@@ -35,6 +35,17 @@ pub struct BenchWorkerArgs {
     /// Stop round 1 after this many seconds and report how far it got.
     #[arg(long, default_value_t = 600)]
     pub round1_budget: u64,
+    /// Fleet mode (benchmark 7): the state is this PostgreSQL database (`--db` is then only the local
+    /// path of this host's caches). The worker joins the fleet, waits for commands on stdin (`status`,
+    /// `round N`, end of input) and ticks only the instances of the shards it holds.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Fleet mode: this host's name in the shard leases.
+    #[arg(long, default_value = "bench-worker")]
+    pub host_name: String,
+    /// Fleet mode: the lease time, seconds.
+    #[arg(long, default_value_t = 15)]
+    pub lease_ttl: u64,
 }
 
 /// The parent side for a fleet of `n`. `tokens_per_instance`: what an earlier (smaller) fleet showed; when
@@ -244,21 +255,76 @@ async fn create_rows(
     Ok(())
 }
 
+/// What one round over a list of instances did.
 #[derive(Default)]
-struct Round {
+pub struct Round {
     ticks: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
+/// Ticks every instance of `recs` once, `concurrency` at a time, within `budget` if given, and returns
+/// the round's JSON line (`round`, `completed`, `seconds`, `ticks`, `errors`, `commits`,
+/// `first_error`); `commits` counts what the host's commit observer saw during the round.
+pub async fn tick_round(
+    host: &Host,
+    recs: &[okta_ingest::state::Instance],
+    round: u32,
+    concurrency: usize,
+    budget: Option<Duration>,
+    commits: &AtomicU64,
+) -> serde_json::Value {
+    use futures::StreamExt;
+    let state = Round::default();
+    let commits_before = commits.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let all = futures::stream::iter(recs.iter())
+        .map(|rec| host.tick(rec))
+        .buffer_unordered(concurrency.max(1))
+        .for_each(|r| {
+            state.ticks.fetch_add(1, Ordering::Relaxed);
+            let err = match r {
+                Ok(report) => report.outcome.failure().map(|f| f.message.clone()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = err {
+                state.errors.fetch_add(1, Ordering::Relaxed);
+                state
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+            async {}
+        });
+    let completed = match budget {
+        Some(budget) => tokio::time::timeout(budget, all).await.is_ok(),
+        None => {
+            all.await;
+            true
+        }
+    };
+    serde_json::json!({
+        "round": round,
+        "completed": completed,
+        "seconds": started.elapsed().as_secs_f64(),
+        "ticks": state.ticks.load(Ordering::Relaxed),
+        "errors": state.errors.load(Ordering::Relaxed),
+        "commits": commits.load(Ordering::Relaxed) - commits_before,
+        "first_error": state.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    })
+}
+
 /// `worker`: the measured process.
 pub async fn worker(args: BenchWorkerArgs) -> anyhow::Result<ExitCode> {
-    use futures::StreamExt;
     anyhow::ensure!(
         args.kind == "idle",
         "unknown bench worker {:?} (known: idle)",
         args.kind
     );
+    if args.postgres.is_some() {
+        return super::fleet::worker(args).await;
+    }
     let mut cfg = HostConfig::new(&args.db);
     cfg.concurrency = args.concurrency;
     let host = Host::open(cfg)?;
@@ -275,48 +341,11 @@ pub async fn worker(args: BenchWorkerArgs) -> anyhow::Result<ExitCode> {
         serde_json::json!({"instances": recs.len(), "setup_seconds": t.elapsed().as_secs_f64()})
     );
     for round in 1..=args.rounds {
-        let state = Round::default();
-        let commits_before = commits.load(Ordering::Relaxed);
-        let started = Instant::now();
-        let all = futures::stream::iter(recs.iter())
-            .map(|rec| host.tick(rec))
-            .buffer_unordered(args.concurrency.max(1))
-            .for_each(|r| {
-                state.ticks.fetch_add(1, Ordering::Relaxed);
-                let err = match r {
-                    Ok(report) => report.outcome.failure().map(|f| f.message.clone()),
-                    Err(e) => Some(e.to_string()),
-                };
-                if let Some(e) = err {
-                    state.errors.fetch_add(1, Ordering::Relaxed);
-                    state
-                        .first_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                }
-                async {}
-            });
-        let completed = if round == 1 {
-            tokio::time::timeout(Duration::from_secs(args.round1_budget), all)
-                .await
-                .is_ok()
-        } else {
-            all.await;
-            true
-        };
-        let line = serde_json::json!({
-            "round": round,
-            "completed": completed,
-            "seconds": started.elapsed().as_secs_f64(),
-            "ticks": state.ticks.load(Ordering::Relaxed),
-            "errors": state.errors.load(Ordering::Relaxed),
-            "commits": commits.load(Ordering::Relaxed) - commits_before,
-            "first_error": state.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        });
+        let budget = (round == 1).then(|| Duration::from_secs(args.round1_budget));
+        let line = tick_round(&host, &recs, round, args.concurrency, budget, &commits).await;
         println!("{line}");
         eprintln!("{line}");
-        if !completed {
+        if line["completed"] != true {
             break;
         }
     }

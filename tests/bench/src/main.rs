@@ -4,11 +4,12 @@
 //! `BENCHMARKS.md`.
 //!
 //! It measures the real `okta-ingest` binary (found next to this one; build both with `cargo build
-//! --release -p okta-ingest -p okta-ingest-bench`) and, for the idle fleet, its own `worker` subcommand,
-//! which ticks through the library's `Host` API.
+//! --release -p okta-ingest -p okta-ingest-bench`) and, for the idle fleets (SQLite and PostgreSQL), its
+//! own `worker` subcommand, which ticks through the library's `Host` API.
 
 mod backfill;
 mod cold;
+mod fleet;
 mod idle;
 mod machine;
 mod proc;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Measure okta-ingest against the built-in Okta emulator: backfill throughput, the Okta Python SDK
-/// on the same data, idle-fleet cost, cold start, sandbox overhead and live swap.
+/// on the same data, idle-fleet cost, cold start, sandbox overhead, live swap and a PostgreSQL fleet.
 #[derive(Debug, Parser)]
 #[command(name = "okta-ingest-bench", version)]
 struct Cli {
@@ -71,10 +72,21 @@ pub struct BenchArgs {
     /// as blocked.
     #[arg(long, default_value_t = 600)]
     pub idle_round1_budget: u64,
+    /// Fleet benchmark: idle instances spread over two hosts sharing one PostgreSQL (default 100,000;
+    /// --quick 1,000).
+    #[arg(long, value_name = "N")]
+    pub fleet_instances: Option<usize>,
+    /// Fleet benchmark: emulated Okta orgs (one emulator and domain each), so instances spread over
+    /// that many shards.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub fleet_orgs: usize,
+    /// Fleet benchmark: SIGKILL failovers per lease time (3 s, and the default 15 s unless --quick).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub fleet_failover_runs: usize,
     /// Runs of the cold-start benchmark.
     #[arg(long, default_value_t = 10)]
     pub cold_runs: usize,
-    /// Only these benchmarks (comma-separated: backfill, sdk, sandbox, idle, cold, swap, airbyte).
+    /// Only these benchmarks (comma-separated: backfill, sdk, sandbox, idle, cold, swap, airbyte, fleet).
     #[arg(long, value_delimiter = ',')]
     pub only: Option<Vec<String>>,
     /// Keep the work directory (databases, keys, outputs) instead of deleting it.
@@ -255,6 +267,17 @@ async fn run_all(
             report.push(Figure::na(
                 "5. live swap",
                 "activate -> first tick",
+                &format!("failed: {e:#}"),
+            ));
+        }
+    }
+    if args.wants("fleet") {
+        let dir = work.join("fleet");
+        std::fs::create_dir_all(&dir)?;
+        if let Err(e) = fleet::run(exe, &dir, args, report).await {
+            report.push(Figure::na(
+                "7. fleet",
+                "idle ticks/s",
                 &format!("failed: {e:#}"),
             ));
         }

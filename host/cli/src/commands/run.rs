@@ -113,6 +113,7 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         &crate::sink_spec::SinkOptions {
             webhook: args.webhook.options(),
             hec: args.hec.options(),
+            es: args.es.options(),
         },
     ) {
         Ok(o) => o,

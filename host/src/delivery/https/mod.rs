@@ -31,7 +31,13 @@ pub(crate) struct HttpsSettings {
     pub retries: u32,
     /// First back-off (doubles per retry, ±jitter, at most [`MAX_BACKOFF`]).
     pub retry_base: Duration,
+    /// Most bytes of an answer read (and returned by [`HttpsPoster::post`]).
+    pub max_answer_bytes: u64,
 }
+
+/// [`HttpsSettings::max_answer_bytes`] for receivers whose answers carry nothing the sink reads
+/// beyond a status or an id.
+pub(crate) const SMALL_ANSWER: u64 = 64 * 1024;
 
 /// A `Config` error of sink `sink`.
 pub(crate) fn config_error(sink: &str, setting: SinkSetting, reason: String) -> SinkError {
@@ -238,7 +244,7 @@ impl HttpsPoster {
                 // Read (a bounded amount of) the answer so the connection can be reused.
                 let mut text = Vec::new();
                 let _ = std::io::Read::read_to_end(
-                    &mut std::io::Read::take(resp, 64 * 1024),
+                    &mut std::io::Read::take(resp, self.settings.max_answer_bytes),
                     &mut text,
                 );
                 let text = self.redact(&String::from_utf8_lossy(&text));
@@ -248,7 +254,7 @@ impl HttpsPoster {
     }
 
     /// POSTs `body` with `headers` to `url`, retrying transient failures; returns the 2xx answer's body
-    /// (at most 64 KiB). `first` (the batch's first sequence number) is named in the errors.
+    /// (at most [`HttpsSettings::max_answer_bytes`]). `first` (the batch's first sequence number) is named in the errors.
     pub(crate) fn post(
         &mut self,
         url: &reqwest::Url,

@@ -103,6 +103,7 @@ impl SplunkHecSink {
                 timeout: opts.timeout,
                 retries: opts.retries,
                 retry_base: opts.retry_base,
+                max_answer_bytes: super::https::SMALL_ANSWER,
             },
             &[&token],
         )?;

@@ -73,6 +73,7 @@ impl WebhookSink {
                 timeout: opts.timeout,
                 retries: opts.retries,
                 retry_base: opts.retry_base,
+                max_answer_bytes: super::https::SMALL_ANSWER,
             },
             &auth.iter().collect::<Vec<_>>(),
         )?;

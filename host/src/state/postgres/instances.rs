@@ -83,6 +83,9 @@ impl PostgresState {
                 ],
             )
             .await;
+        // Give the connection back before reading the row on another: holding one while waiting for a
+        // second deadlocks a pool whose every connection is held by such a call.
+        drop(client);
         match r {
             Ok(_) => self.pg_instance(&new.name).await,
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
@@ -170,6 +173,7 @@ impl PostgresState {
             )
             .await
             .map_err(|e| self.db(e))?;
+        drop(client);
         self.pg_instance(name).await
     }
 

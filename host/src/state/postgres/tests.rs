@@ -131,6 +131,44 @@ async fn instances_round_trip_and_a_domain_edit_moves_the_shard_and_drops_the_cu
     assert!(state.list_instances().await.unwrap().is_empty());
 }
 
+/// More adds and edits at once than the pool has connections: none may hold one connection while
+/// waiting for a second (that deadlocked a full pool until the 30 s call bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adds_and_edits_beyond_the_pool_size_all_finish() {
+    let url = cluster().fresh_database().unwrap();
+    let state = PostgresState::connect(PostgresOptions {
+        pool_size: 2,
+        ..options(&url, "h1")
+    })
+    .await
+    .unwrap();
+    // A deadlocked call ends in the 30 s call bound's Unavailable error, failing the unwraps.
+    let adds = (0..12).map(|i| {
+        let state = state.clone();
+        async move { state.add_instance(&new_instance(&format!("i{i}"))).await }
+    });
+    for r in futures::future::join_all(adds).await {
+        r.unwrap();
+    }
+    let edits = (0..12).map(|i| {
+        let state = state.clone();
+        async move {
+            state
+                .edit_instance(
+                    &format!("i{i}"),
+                    &InstanceChanges {
+                        paused: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await
+        }
+    });
+    for r in futures::future::join_all(edits).await {
+        assert!(r.unwrap().paused);
+    }
+}
+
 #[tokio::test]
 async fn commits_are_fenced_and_a_shard_stream_is_delivered_in_order() {
     let (url, state) = fresh().await;
