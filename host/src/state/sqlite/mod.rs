@@ -78,11 +78,22 @@ impl Db {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| StateError::Open {
-            path: display,
-            source: Box::new(e),
-        })?;
-        let db = Db::adopt(conn, path.to_path_buf())?;
+        let started = std::time::Instant::now();
+        let db = loop {
+            let conn = Connection::open_with_flags(path, flags).map_err(|e| StateError::Open {
+                path: display.clone(),
+                source: Box::new(e),
+            })?;
+            match Db::adopt(conn, path.to_path_buf()) {
+                // Two connections setting up a fresh file at once: switching it to WAL can fail with
+                // SQLITE_BUSY without consulting the busy handler (SQLite gives up at once where
+                // waiting could deadlock). The other finishes in milliseconds; start again.
+                Err(StateError::Locked(_)) if started.elapsed() < BUSY_LIMIT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        };
         // Only once the file proved to be an okta-ingest database: a file that is not one is left
         // exactly as it was, mode included.
         tighten_database_files(path);
