@@ -112,6 +112,7 @@ mod files;
 mod host;
 mod instances;
 pub mod keys;
+mod machine;
 mod metrics;
 mod outbound;
 mod rotation;
@@ -132,8 +133,9 @@ pub use admin::{AdminEndpoint, AdminError};
 pub use config::{HostConfig, Tuning};
 pub use delivery::{
     BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Repair, Sink,
-    SinkError, SinkSetting, SinkStop, SplunkHecOptions, SplunkHecSink, StdoutSink, WebhookOptions,
-    WebhookSink, DEFAULT_BATCH_EVENTS, DEFAULT_HEC_TOKEN_ENV,
+    SinkError, SinkSetting, SinkStop, SplunkHecOptions, SplunkHecSink, StdoutSink, SyslogOptions,
+    SyslogSink, WebhookOptions, WebhookSink, DEFAULT_BATCH_EVENTS, DEFAULT_HEC_TOKEN_ENV,
+    SYSLOG_FACILITIES,
 };
 /// The JWS algorithm of the host's DPoP proofs (the token kind `check` reports: `DPoP (ES256)`).
 pub use dpop::ALG as DPOP_PROOF_ALG;

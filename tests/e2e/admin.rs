@@ -6,14 +6,6 @@ use crate::support::*;
 use okta_emulator::EmulatorConfig;
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The value of the sample `name{labels}` (labels exactly as rendered), if present.
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {

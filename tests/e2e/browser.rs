@@ -2,6 +2,7 @@
 //! packages (`.ci/run` installs them). Missing packages fail the test with the package names: a browser
 //! test that skipped itself would let CI pass without running it.
 
+use crate::support::free_port;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,13 +13,6 @@ pub struct Browser {
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
     shots: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn find(binary: &str) -> PathBuf {

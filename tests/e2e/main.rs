@@ -34,4 +34,5 @@ mod setup_wizard;
 mod splunk_hec;
 mod stopping;
 mod swap;
+mod syslog;
 mod webhook;

@@ -181,13 +181,19 @@ async fn connection(
     }
 }
 
-/// A fresh CA (returned as PEM) and a server certificate for 127.0.0.1 / localhost.
-pub fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
+/// A fresh test PKI: a CA and a server certificate for 127.0.0.1 / localhost, all PEM.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A fresh CA and server certificate (see [`TestPki`]).
+pub fn test_pki() -> TestPki {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose, SanType,
     };
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -209,18 +215,31 @@ pub fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
         .push(DnType::CommonName, "webhook receiver");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        cert_pem: leaf_cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A fresh CA (returned as PEM) and a server certificate for 127.0.0.1 / localhost.
+pub fn tls_config() -> (String, Arc<rustls::ServerConfig>) {
+    let pki = test_pki();
+    let cert = rustls_pemfile::certs(&mut pki.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut pki.key_pem.as_bytes())
+        .unwrap()
+        .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(leaf_cert.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
+        .with_single_cert(cert, key)
         .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    (ca_cert.pem(), Arc::new(config))
+    (pki.ca_pem, Arc::new(config))
 }
 
 /// The events of a body, byte for byte as they appear in it.

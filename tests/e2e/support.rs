@@ -11,6 +11,14 @@ use std::process::Output;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_okta-ingest");
 
+/// A loopback port nothing listens on (at the time of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Test-speed pacing: short back-offs so fault tests take seconds, not minutes.
 pub const FAST: &[&str] = &[
     "--retry-base",

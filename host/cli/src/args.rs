@@ -4,8 +4,8 @@
 use crate::format::HumanDuration;
 use clap::{Args, Parser, Subcommand};
 use okta_ingest::{
-    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, SplunkHecOptions, Tuning,
-    WebhookOptions,
+    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, SplunkHecOptions, SyslogOptions,
+    Tuning, WebhookOptions,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -355,7 +355,8 @@ pub struct RunArgs {
     /// https://HOST/PATH (a webhook: batches POSTed as JSON arrays; see the Webhook sink options), or
     /// splunk-hec+https://HOST:8088 (Splunk's HTTP Event Collector; see the Splunk HEC sink options), or
     /// elasticsearch+https://HOST:9200/INDEX (also opensearch+https://…; `_bulk` create actions with
-    /// _id = the event's uuid; see the Elasticsearch sink options).
+    /// _id = the event's uuid; see the Elasticsearch sink options), or syslog+tls://HOST[:PORT]
+    /// (RFC 5424 messages over TLS, port 6514 by default; see the Syslog sink options).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
     /// TOML file with any of these options (keys are the option names without `--`, e.g.
@@ -403,6 +404,8 @@ pub struct RunArgs {
     pub hec: HecArgs,
     #[command(flatten)]
     pub es: ElasticsearchArgs,
+    #[command(flatten)]
+    pub syslog: SyslogArgs,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
@@ -604,6 +607,64 @@ impl ElasticsearchArgs {
             timeout: self.es_timeout.0,
             retries: self.es_retries,
             retry_base: self.es_retry_base.0,
+        }
+    }
+}
+
+/// Options of the syslog sink (`--sink syslog+tls://HOST:6514`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Syslog sink (--sink syslog+tls://HOST[:PORT])")]
+pub struct SyslogArgs {
+    /// Facility of every message (kern, user, … auth, authpriv, … audit, … local0–local7); the
+    /// severity comes from each event's severity (DEBUG 7, INFO 6, WARN 4, ERROR 3).
+    #[arg(long, default_value_t = SyslogOptions::default().facility, value_parser = clap::builder::PossibleValuesParser::new(okta_ingest::SYSLOG_FACILITIES))]
+    pub syslog_facility: String,
+    /// HOSTNAME of every message (default: this machine's hostname).
+    #[arg(long)]
+    pub syslog_hostname: Option<String>,
+    /// APP-NAME of every message.
+    #[arg(long, default_value_t = SyslogOptions::default().app_name)]
+    pub syslog_app_name: String,
+    /// SD-ID of the structured data carrying uuid, eventType, instance and seq: NAME@PEN with your
+    /// organisation's IANA private enterprise number (the default uses 32473, the number reserved for
+    /// documentation).
+    #[arg(long, default_value_t = SyslogOptions::default().sd_id)]
+    pub syslog_sd_id: String,
+    /// Most events per connection (each connection is acknowledged by the receiver closing it).
+    #[arg(long, default_value_t = SyslogOptions::default().batch_events as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub syslog_batch_events: u64,
+    /// Most bytes per connection; a single larger message still goes, alone.
+    #[arg(long, default_value_t = SyslogOptions::default().batch_bytes as u64, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub syslog_batch_bytes: u64,
+    /// PEM file with CA certificates to trust for the receiver, besides the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub syslog_ca_file: Option<PathBuf>,
+    /// Timeout of each step of a connection (connect, each write, the receiver's close).
+    #[arg(long, default_value_t = HumanDuration(SyslogOptions::default().timeout))]
+    pub syslog_timeout: HumanDuration,
+    /// Retries of a connection that failed (not connected, reset, timed out), before delivery pauses
+    /// (the events stay queued).
+    #[arg(long, default_value_t = SyslogOptions::default().retries)]
+    pub syslog_retries: u32,
+    /// First back-off between those retries (doubles per retry, with jitter, at most 30s).
+    #[arg(long, default_value_t = HumanDuration(SyslogOptions::default().retry_base))]
+    pub syslog_retry_base: HumanDuration,
+}
+
+impl SyslogArgs {
+    /// The sink options.
+    pub fn options(&self) -> SyslogOptions {
+        SyslogOptions {
+            facility: self.syslog_facility.clone(),
+            app_name: self.syslog_app_name.clone(),
+            hostname: self.syslog_hostname.clone(),
+            sd_id: self.syslog_sd_id.clone(),
+            batch_events: self.syslog_batch_events as usize,
+            batch_bytes: self.syslog_batch_bytes as usize,
+            ca_file: self.syslog_ca_file.clone(),
+            timeout: self.syslog_timeout.0,
+            retries: self.syslog_retries,
+            retry_base: self.syslog_retry_base.0,
         }
     }
 }

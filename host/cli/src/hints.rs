@@ -118,7 +118,11 @@ fn sink_hint(e: &SinkError) -> Option<String> {
                     (SinkSetting::CaFile, "elasticsearch") => {
                         "the cluster's CA file is --es-ca-file"
                     }
+                    (SinkSetting::CaFile, "syslog") => "the receiver's CA file is --syslog-ca-file",
                     (SinkSetting::CaFile, _) => "the receiver's CA file is --webhook-ca-file",
+                    (SinkSetting::Message, _) => {
+                        "see --syslog-facility, --syslog-hostname, --syslog-app-name and --syslog-sd-id"
+                    }
                     (SinkSetting::Client, _) => return None,
                 }
                 .into(),

@@ -1,10 +1,12 @@
 //! `--sink`: `stdout`, `file:PATH`, `https://HOST/PATH` (a webhook with the `--webhook-*` options) or
 //! `splunk-hec+https://HOST:8088` (Splunk's HTTP Event Collector with the `--hec-*` options) or
-//! `elasticsearch+https://HOST:9200/INDEX` / `opensearch+https://…` (`_bulk`, the `--es-*` options).
+//! `elasticsearch+https://HOST:9200/INDEX` / `opensearch+https://…` (`_bulk`, the `--es-*` options) or
+//! `syslog+tls://HOST[:PORT]` (RFC 5424 over TLS, the `--syslog-*` options).
 
 use okta_ingest::{
     BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Sink, SinkError, SinkSetting,
-    SplunkHecOptions, SplunkHecSink, StdoutSink, WebhookOptions, WebhookSink,
+    SplunkHecOptions, SplunkHecSink, StdoutSink, SyslogOptions, SyslogSink, WebhookOptions,
+    WebhookSink,
 };
 use std::path::PathBuf;
 
@@ -25,6 +27,8 @@ pub struct SinkOptions {
     pub hec: SplunkHecOptions,
     /// For `elasticsearch+https://…` and `opensearch+https://…`.
     pub es: BulkOptions,
+    /// For `syslog+tls://…`.
+    pub syslog: SyslogOptions,
 }
 
 /// The prefix that makes an https:// URL a Splunk HEC sink.
@@ -49,6 +53,10 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> 
                 options.es.clone(),
             )?)))
         }
+        s if s.starts_with("syslog") => Ok(plain(Box::new(SyslogSink::open(
+            s,
+            options.syslog.clone(),
+        )?))),
         s if s.starts_with("https://") || s.starts_with("http://") => {
             Ok(plain(Box::new(WebhookSink::open(s, webhook.clone())?)))
         }
@@ -65,7 +73,7 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> 
         other => Err(SinkError::Config {
             sink: other.to_string(),
             setting: SinkSetting::Destination,
-            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook) , splunk-hec+https://HOST:8088 (Splunk HEC) or elasticsearch+https://HOST:9200/INDEX".into(),
+            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook), splunk-hec+https://HOST:8088 (Splunk HEC), elasticsearch+https://HOST:9200/INDEX or syslog+tls://HOST:6514".into(),
         }),
     }
 }
@@ -104,6 +112,10 @@ mod tests {
                 "elasticsearch:https://es:9200/okta/_bulk"
             );
         }
+        assert_eq!(
+            open("syslog+tls://siem:6514", &opts).unwrap().sink.id(),
+            "syslog:tls://siem:6514"
+        );
         let e = open("kafka://x", &opts).err().unwrap().to_string();
         assert!(e.contains("unknown sink"), "{e}");
     }

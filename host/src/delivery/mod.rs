@@ -7,14 +7,16 @@
 //! runtime: the state's delivery calls may block there, never on the host's async workers) whenever a
 //! commit wakes it, and retries while the sink fails.
 //!
-//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], [`ElasticsearchSink`], or an embedder's [`Sink`].
+//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], [`ElasticsearchSink`], [`SyslogSink`], or an embedder's [`Sink`].
 
+mod batches;
 mod elasticsearch;
 mod file;
 mod https;
 mod sink;
 mod splunk_hec;
 mod stdout;
+mod syslog;
 mod webhook;
 
 pub use elasticsearch::{BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink};
@@ -22,6 +24,7 @@ pub use file::{FileSink, ReopenHandle};
 pub use sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 pub use splunk_hec::{SplunkHecOptions, SplunkHecSink, DEFAULT_TOKEN_ENV as DEFAULT_HEC_TOKEN_ENV};
 pub use stdout::StdoutSink;
+pub use syslog::{SyslogOptions, SyslogSink, SYSLOG_FACILITIES};
 pub use webhook::{WebhookOptions, WebhookSink};
 
 use crate::state::{DeliveryStore, OutboxEvent, PendingWrite, Stream};

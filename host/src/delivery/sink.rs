@@ -85,6 +85,8 @@ pub enum SinkSetting {
     CaFile,
     /// The HTTPS client as a whole.
     Client,
+    /// How messages are formed (a syslog facility, hostname, app name or structured data id).
+    Message,
 }
 
 /// A destination for events. `write` runs on delivery's own thread, never on the async runtime, so

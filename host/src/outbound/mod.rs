@@ -12,8 +12,8 @@ pub(crate) mod failure;
 mod org_budget;
 mod origin;
 
-pub(crate) use clients::load_ca_file;
 use clients::ClientPool;
+pub(crate) use clients::{load_ca_file, rustls_client_config};
 pub use clients::{HttpLimits, HttpSetupError};
 use org_budget::OrgBudgets;
 pub(crate) use origin::AllowedOrigin;

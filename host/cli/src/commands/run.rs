@@ -114,6 +114,7 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             webhook: args.webhook.options(),
             hec: args.hec.options(),
             es: args.es.options(),
+            syslog: args.syslog.options(),
         },
     ) {
         Ok(o) => o,

@@ -8,7 +8,6 @@ use crate::state::OutboxEvent;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::ops::Range;
 
 /// The metadata every envelope carries, as JSON members (`"sourcetype":"…",…,`), escaped once.
 pub(crate) fn metadata(opts: &SplunkHecOptions) -> String {
@@ -55,31 +54,6 @@ pub(crate) fn envelope(raw: &str, metadata: &str) -> Vec<u8> {
     out.extend_from_slice(b"\"event\":");
     out.extend_from_slice(raw.as_bytes());
     out.extend_from_slice(b"}\n");
-    out
-}
-
-/// Splits envelopes into POSTs: at most `max_events` and `max_bytes` each, except that an envelope
-/// larger than `max_bytes` goes alone.
-pub(crate) fn split(
-    envelopes: &[Vec<u8>],
-    max_events: usize,
-    max_bytes: usize,
-) -> Vec<Range<usize>> {
-    let max_events = max_events.max(1);
-    let mut out = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (i, e) in envelopes.iter().enumerate() {
-        let n = i - start;
-        if n > 0 && (n >= max_events || size + e.len() > max_bytes) {
-            out.push(start..i);
-            start = i;
-            size = 0;
-        }
-        size += e.len();
-    }
-    if start < envelopes.len() {
-        out.push(start..envelopes.len());
-    }
     out
 }
 
@@ -154,15 +128,6 @@ mod tests {
         assert_eq!(event_time("not json"), None);
         let e = envelope("{\"uuid\":\"u\"}", "\"sourcetype\":\"s\",");
         assert_eq!(e, b"{\"sourcetype\":\"s\",\"event\":{\"uuid\":\"u\"}}\n");
-    }
-
-    #[test]
-    fn batches_respect_count_and_bytes_and_a_huge_envelope_goes_alone() {
-        let env = |n: usize| vec![b'x'; n];
-        let e = vec![env(10), env(10), env(10), env(100), env(10)];
-        assert_eq!(split(&e, 100, 25), vec![0..2, 2..3, 3..4, 4..5]);
-        assert_eq!(split(&e, 2, 1000), vec![0..2, 2..4, 4..5]);
-        assert!(split(&[], 2, 10).is_empty());
     }
 
     #[test]

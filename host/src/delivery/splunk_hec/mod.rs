@@ -214,7 +214,9 @@ impl Sink for SplunkHecSink {
         let envelopes = envelope::envelopes(events, &self.metadata);
         let headers = self.headers();
         let mut pending = Vec::new();
-        for range in envelope::split(&envelopes, self.opts.batch_events, self.opts.batch_bytes) {
+        for range in
+            super::batches::split(&envelopes, self.opts.batch_events, self.opts.batch_bytes)
+        {
             let rows = &events[range.clone()];
             let batch = (rows[0].stream, rows[0].seq, rows[rows.len() - 1].seq);
             if self.delivered.contains(&batch) {

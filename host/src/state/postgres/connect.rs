@@ -84,7 +84,9 @@ pub(crate) fn pool(
             config.password(pw);
         }
     }
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_file).map_err(bad)?);
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+        crate::outbound::rustls_client_config(ca_file).map_err(bad)?,
+    );
     let manager = Manager::from_config(
         config,
         tls,
@@ -102,40 +104,6 @@ pub(crate) fn pool(
         .recycle_timeout(Some(Duration::from_secs(5)))
         .build()
         .map_err(|e| bad(e.to_string()))
-}
-
-/// rustls with the system's roots and `ca_file`'s certificates; no client certificate.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A system certificate rustls cannot parse is skipped, as every rustls client does.
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| format!("the CA file {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("the CA file {}: {e}", path.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!(
-                "the CA file {} holds no PEM certificate",
-                path.display()
-            ));
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// A database error in the user's terms: unreachable (and retried by itself) or anything else.

@@ -81,21 +81,11 @@ impl PostgresOptions {
         PostgresOptions {
             url: url.into(),
             ca_file: None,
-            host_name: hostname(),
+            host_name: crate::machine::hostname(),
             lease_ttl: DEFAULT_LEASE_TTL,
             pool_size: 8,
         }
     }
-}
-
-/// The machine's hostname (`host` when it cannot be read).
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "host".into())
 }
 
 // Now, Unix ms, as every backend stores times.
