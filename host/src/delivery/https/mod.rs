@@ -10,9 +10,9 @@ pub(crate) mod retry;
 
 use super::sink::{SinkError, SinkSetting, SinkStop};
 use reqwest::header::{HeaderName, HeaderValue};
-use retry::{backoff, classify_error, classify_status, Attempt};
+use retry::{classify_error, classify_status, Attempt, Retrier};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest single back-off, also the cap on a receiver's `Retry-After`.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -112,17 +112,13 @@ pub(crate) fn secret_from_env(
 /// Sends requests to one receiver with bounded retries (see the module documentation).
 pub(crate) struct HttpsPoster {
     id: String,
-    /// The sink's kind in log lines (`webhook`, `Splunk HEC`).
-    kind: &'static str,
     settings: HttpsSettings,
     ca: Vec<reqwest::Certificate>,
     client: Option<reqwest::blocking::Client>,
-    /// The last permanent rejection and when: the receiver is not asked again for [`PERMANENT_PAUSE`].
-    rejected: Option<(String, Instant)>,
     /// Secret values (and their credentials), redacted from anything quoted from the receiver.
     secrets: Vec<String>,
-    /// Ends a retry back-off when the host stops.
-    stop: SinkStop,
+    /// Retries, back-off and the pause after a permanent rejection.
+    retrier: Retrier,
 }
 
 impl HttpsPoster {
@@ -140,47 +136,36 @@ impl HttpsPoster {
         };
         Ok(HttpsPoster {
             id: id.to_string(),
-            kind,
+            retrier: Retrier::new(id, kind, settings.retries, settings.retry_base),
             settings,
             ca,
             client: None,
-            rejected: None,
             secrets: secrets
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(secret_forms)
                 .collect(),
-            stop: SinkStop::default(),
         })
     }
 
     /// The handle that ends a back-off when the host stops.
     pub(crate) fn watch_stop(&mut self, stop: SinkStop) {
-        self.stop = stop;
+        self.retrier.watch_stop(stop);
     }
 
     /// Sleeps `d` unless the host stops first; `false` when interrupted.
     pub(crate) fn sleep(&self, d: Duration) -> bool {
-        self.stop.sleep(d)
+        self.retrier.sleep(d)
     }
 
     /// Fails at once while a permanent rejection's pause lasts.
     pub(crate) fn check_paused(&mut self) -> Result<(), SinkError> {
-        if let Some((message, at)) = &self.rejected {
-            if at.elapsed() < PERMANENT_PAUSE {
-                return Err(self.receiver_error(message.clone()));
-            }
-            self.rejected = None;
-        }
-        Ok(())
+        self.retrier.check_paused()
     }
 
     /// A `Receiver` error of this sink.
     pub(crate) fn receiver_error(&self, message: String) -> SinkError {
-        SinkError::Receiver {
-            sink: self.id.clone(),
-            message,
-        }
+        self.retrier.receiver_error(message)
     }
 
     /// `text` with every secret replaced by `***`.
@@ -264,38 +249,9 @@ impl HttpsPoster {
     ) -> Result<String, SinkError> {
         let mut retries = 0;
         loop {
-            match self.attempt(url, headers, body)? {
-                (Attempt::Delivered, answer) => return Ok(answer),
-                (Attempt::Permanent(reason), _) => {
-                    let message = format!(
-                        "{reason}; not retried (a permanent error: fix the receiver or its configuration); events from {first} on stay queued and are sent again in {} s or by the next run",
-                        PERMANENT_PAUSE.as_secs()
-                    );
-                    self.rejected = Some((message.clone(), Instant::now()));
-                    return Err(self.receiver_error(message));
-                }
-                (
-                    Attempt::Retry {
-                        reason,
-                        retry_after,
-                    },
-                    _,
-                ) => {
-                    if retries >= self.settings.retries {
-                        return Err(self.receiver_error(format!(
-                            "{reason} (gave up after {} attempts); events stay queued and are delivered when the receiver recovers",
-                            retries + 1
-                        )));
-                    }
-                    retries += 1;
-                    let wait = backoff(self.settings.retry_base, retries, retry_after);
-                    tracing::warn!(sink = %self.id, %reason, retry = retries, wait = ?wait, "{} batch failed; retrying", self.kind);
-                    if !self.stop.sleep(wait) {
-                        return Err(self.receiver_error(format!(
-                            "{reason}; not retried because the host is stopping; events from {first} on stay queued and are sent again at the next start"
-                        )));
-                    }
-                }
+            let (outcome, answer) = self.attempt(url, headers, body)?;
+            if self.retrier.after(outcome, &mut retries, first)? {
+                return Ok(answer);
             }
         }
     }

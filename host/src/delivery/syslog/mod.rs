@@ -22,8 +22,8 @@ mod options;
 
 pub use options::{SyslogOptions, FACILITIES as SYSLOG_FACILITIES};
 
-use super::https::retry::backoff;
-use super::https::{config_error, PERMANENT_PAUSE};
+use super::https::config_error;
+use super::https::retry::{Attempt, Retrier};
 use super::sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 use crate::state::{OutboxEvent, Stream};
 use message::Header;
@@ -32,7 +32,6 @@ use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The port RFC 5425 assigns to syslog over TLS.
 pub const DEFAULT_PORT: u16 = 6514;
@@ -52,9 +51,8 @@ pub struct SyslogSink {
     /// Parts (stream, first, last) the receiver acknowledged in this process whose rows may not be
     /// acknowledged in the outbox yet: never sent twice by this process.
     delivered: HashSet<(Stream, i64, i64)>,
-    /// The last permanent failure and when: the receiver is not tried again for [`PERMANENT_PAUSE`].
-    rejected: Option<(String, Instant)>,
-    stop: SinkStop,
+    /// Retries, back-off and the pause after a permanent failure.
+    retrier: Retrier,
 }
 
 impl std::fmt::Debug for SyslogSink {
@@ -63,13 +61,6 @@ impl std::fmt::Debug for SyslogSink {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
-}
-
-/// How one connection ended.
-enum Attempt {
-    Acknowledged,
-    Retry(String),
-    Permanent(String),
 }
 
 impl SyslogSink {
@@ -119,6 +110,7 @@ impl SyslogSink {
         let header = Header::new(&opts.facility, &hostname, &opts.app_name, &opts.sd_id)
             .map_err(|e| config_error(&id, SinkSetting::Message, e))?;
         Ok(SyslogSink {
+            retrier: Retrier::new(&id, "syslog", opts.retries, opts.retry_base),
             id,
             host,
             port,
@@ -127,24 +119,16 @@ impl SyslogSink {
             header,
             opts,
             delivered: HashSet::new(),
-            rejected: None,
-            stop: SinkStop::default(),
         })
     }
 
-    fn receiver_error(&self, message: String) -> SinkError {
-        SinkError::Receiver {
-            sink: self.id.clone(),
-            message,
-        }
-    }
-
-    /// One connection: connect, handshake, write `bytes`, close, wait for the receiver's close.
+    /// One connection: connect, handshake, write `bytes`, close, wait for the receiver's close
+    /// (`Delivered` means the receiver closed it).
     fn attempt(&self, bytes: &[u8]) -> Attempt {
         let timeout = self.opts.timeout;
         let addrs = match (self.host.as_str(), self.port).to_socket_addrs() {
             Ok(a) => a.collect::<Vec<_>>(),
-            Err(e) => return Attempt::Retry(format!("cannot resolve {}: {e}", self.host)),
+            Err(e) => return retry(format!("cannot resolve {}: {e}", self.host)),
         };
         let mut last = format!("{} resolves to no address", self.host);
         let mut sock = None;
@@ -158,13 +142,13 @@ impl SyslogSink {
             }
         }
         let Some(sock) = sock else {
-            return Attempt::Retry(last);
+            return retry(last);
         };
         if let Err(e) = sock
             .set_read_timeout(Some(timeout))
             .and_then(|()| sock.set_write_timeout(Some(timeout)))
         {
-            return Attempt::Retry(format!("setting socket timeouts: {e}"));
+            return retry(format!("setting socket timeouts: {e}"));
         }
         let conn = match rustls::ClientConnection::new(self.tls.clone(), self.server_name.clone()) {
             Ok(c) => c,
@@ -187,11 +171,11 @@ impl SyslogSink {
             match tls.read(&mut buf) {
                 // A receiver may say something (syslog receivers do not); keep reading to its close.
                 Ok(n) if n > 0 => continue,
-                Ok(_) => return Attempt::Acknowledged,
+                Ok(_) => return Attempt::Delivered,
                 // Closed without its own close_notify, as rsyslog does: everything before ours was read.
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Attempt::Acknowledged,
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Attempt::Delivered,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Attempt::Retry(format!(
+                    return retry(format!(
                         "the receiver did not close the connection within {timeout:?} after the batch, so whether it read all of it is not known"
                     ))
                 }
@@ -204,34 +188,19 @@ impl SyslogSink {
     fn send(&mut self, bytes: &[u8], first: i64) -> Result<(), SinkError> {
         let mut retries = 0;
         loop {
-            match self.attempt(bytes) {
-                Attempt::Acknowledged => return Ok(()),
-                Attempt::Permanent(reason) => {
-                    let message = format!(
-                        "{reason}; not retried (a permanent error: fix the receiver or this sink's TLS settings); events from {first} on stay queued and are sent again in {} s or by the next run",
-                        PERMANENT_PAUSE.as_secs()
-                    );
-                    self.rejected = Some((message.clone(), Instant::now()));
-                    return Err(self.receiver_error(message));
-                }
-                Attempt::Retry(reason) => {
-                    if retries >= self.opts.retries {
-                        return Err(self.receiver_error(format!(
-                            "{reason} (gave up after {} attempts); events from {first} on stay queued and are delivered when the receiver recovers",
-                            retries + 1
-                        )));
-                    }
-                    retries += 1;
-                    let wait = backoff(self.opts.retry_base, retries, None);
-                    tracing::warn!(sink = %self.id, %reason, retry = retries, wait = ?wait, "syslog batch failed; retrying");
-                    if !self.stop.sleep(wait) {
-                        return Err(self.receiver_error(format!(
-                            "{reason}; not retried because the host is stopping; events from {first} on stay queued and are sent again at the next start"
-                        )));
-                    }
-                }
+            let outcome = self.attempt(bytes);
+            if self.retrier.after(outcome, &mut retries, first)? {
+                return Ok(());
             }
         }
+    }
+}
+
+/// A retryable failure (syslog receivers name no time to wait).
+fn retry(reason: String) -> Attempt {
+    Attempt::Retry {
+        reason,
+        retry_after: None,
     }
 }
 
@@ -242,7 +211,7 @@ fn io_failure(what: &str, e: &std::io::Error) -> Attempt {
             "TLS: the receiver's certificate is not trusted ({c:?}); trust its CA with the sink's CA file"
         )),
         Some(t) => Attempt::Permanent(format!("TLS {what}: {t}")),
-        None => Attempt::Retry(format!("{what}: {e}")),
+        None => retry(format!("{what}: {e}")),
     }
 }
 
@@ -257,15 +226,10 @@ impl Sink for SyslogSink {
         Some(self.opts.batch_events.max(1))
     }
     fn watch_stop(&mut self, stop: SinkStop) {
-        self.stop = stop;
+        self.retrier.watch_stop(stop);
     }
     fn write(&mut self, events: &[OutboxEvent]) -> Result<(), SinkError> {
-        if let Some((message, at)) = &self.rejected {
-            if at.elapsed() < PERMANENT_PAUSE {
-                return Err(self.receiver_error(message.clone()));
-            }
-            self.rejected = None;
-        }
+        self.retrier.check_paused()?;
         let frames: Vec<Vec<u8>> = events
             .iter()
             .map(|e| message::frame(e, &self.header))
