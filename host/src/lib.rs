@@ -132,10 +132,10 @@ mod versions;
 pub use admin::{AdminEndpoint, AdminError};
 pub use config::{HostConfig, Tuning};
 pub use delivery::{
-    BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Repair, Sink,
-    SinkError, SinkSetting, SinkStop, SplunkHecOptions, SplunkHecSink, StdoutSink, SyslogOptions,
-    SyslogSink, WebhookOptions, WebhookSink, DEFAULT_BATCH_EVENTS, DEFAULT_HEC_TOKEN_ENV,
-    SYSLOG_FACILITIES,
+    BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Repair,
+    S3Addressing, S3Options, S3Sink, Sink, SinkError, SinkSetting, SinkStop, SplunkHecOptions,
+    SplunkHecSink, StdoutSink, SyslogOptions, SyslogSink, WebhookOptions, WebhookSink,
+    DEFAULT_BATCH_EVENTS, DEFAULT_HEC_TOKEN_ENV, SYSLOG_FACILITIES,
 };
 /// The JWS algorithm of the host's DPoP proofs (the token kind `check` reports: `DPoP (ES256)`).
 pub use dpop::ALG as DPOP_PROOF_ALG;

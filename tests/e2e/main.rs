@@ -2,6 +2,7 @@
 //! Okta emulator, over real HTTPS on loopback with a generated CA. One test binary, the `okta-ingest`
 //! package's (`host/cli`), so `CARGO_BIN_EXE_okta-ingest` is the binary under test.
 
+mod python;
 mod receiver;
 mod support;
 
@@ -29,6 +30,7 @@ mod operator_mistakes;
 mod packaging;
 mod pause;
 mod rotation;
+mod s3;
 mod sdk_compat;
 mod setup_wizard;
 mod splunk_hec;

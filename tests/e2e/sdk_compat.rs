@@ -11,7 +11,6 @@
 //! `OKTA_INGEST_SDK_TESTS=1` (`.ci/run` sets it, so CI always runs it) and says it was skipped otherwise.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use okta_emulator::{
@@ -23,127 +22,9 @@ use crate::support::text;
 const EVENTS: usize = 3_000;
 const DAYS: u32 = 13;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Removes the install lock when the installer is done (or panics).
-struct LockGuard(PathBuf);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// True when `venv` has the SDK installed from exactly this requirements file.
-async fn venv_ready(venv: &Path, requirements: &str) -> bool {
-    let stamp = std::fs::read_to_string(venv.join("requirements.installed")).unwrap_or_default();
-    if stamp != requirements {
-        return false;
-    }
-    tokio::process::Command::new(venv.join("bin/python"))
-        .args(["-c", "import okta"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
-}
-
-async fn run_checked(cmd: &mut tokio::process::Command, what: &str) {
-    let out = cmd
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(out.status.success(), "{what} failed: {}", text(&out));
-}
-
-/// Ensures `<workspace>/target/okta-sdk-venv` holds the pinned SDK; returns its python. A lock
-/// file (`create_new`) keeps two test processes from installing at the same time.
+/// The venv with the pinned SDK (see [`crate::python::venv`]).
 async fn sdk_python() -> PathBuf {
-    let ws = workspace();
-    let requirements_path = ws.join("tests/sdk/requirements.txt");
-    let requirements =
-        std::fs::read_to_string(&requirements_path).expect("tests/sdk/requirements.txt");
-    let target = ws.join("target");
-    let venv = target.join("okta-sdk-venv");
-    let python = venv.join("bin/python");
-    if venv_ready(&venv, &requirements).await {
-        return python;
-    }
-    std::fs::create_dir_all(&target).expect("target dir");
-    let lock = target.join("okta-sdk-venv.lock");
-    let started = Instant::now();
-    let _guard = loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
-            Ok(_) => break LockGuard(lock.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // Another process is installing: wait for it, then use its venv.
-                if venv_ready(&venv, &requirements).await {
-                    return python;
-                }
-                let stale = std::fs::metadata(&lock)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > Duration::from_secs(20 * 60));
-                if stale {
-                    let _ = std::fs::remove_file(&lock);
-                    continue;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(25 * 60),
-                    "waited too long for {}",
-                    lock.display()
-                );
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(e) => panic!("cannot create {}: {e}", lock.display()),
-        }
-    };
-    if venv_ready(&venv, &requirements).await {
-        return python;
-    }
-    eprintln!(
-        "installing the Okta Python SDK into {} (one-off)",
-        venv.display()
-    );
-    let _ = std::fs::remove_file(venv.join("requirements.installed"));
-    run_checked(
-        tokio::process::Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg("--clear")
-            .arg(&venv),
-        "python3 -m venv (is python3 with the venv module installed?)",
-    )
-    .await;
-    run_checked(
-        tokio::process::Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "-q",
-                "-r",
-            ])
-            .arg(&requirements_path),
-        "pip install -r tests/sdk/requirements.txt",
-    )
-    .await;
-    std::fs::write(venv.join("requirements.installed"), &requirements).expect("venv stamp");
-    assert!(
-        venv_ready(&venv, &requirements).await,
-        "the SDK does not import after installing it"
-    );
-    python
+    crate::python::venv("okta-sdk-venv", "tests/sdk/requirements.txt", "okta").await
 }
 
 /// Runs the SDK script against `emu` as `keys`'s client (with `extra` options) and checks its summary:
@@ -161,7 +42,7 @@ async fn run_script(
     let ca = dir.path().join("ca.pem");
     std::fs::write(&key, &keys.private_key_pem).unwrap();
     std::fs::write(&ca, emu.ca_pem()).unwrap();
-    let script = workspace().join("tests/sdk/okta_sdk_compat.py");
+    let script = crate::python::workspace().join("tests/sdk/okta_sdk_compat.py");
     let org_url = format!("https://{}", emu.domain());
     let mut cmd = tokio::process::Command::new(python);
     cmd.arg(&script)

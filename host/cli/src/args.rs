@@ -4,8 +4,8 @@
 use crate::format::HumanDuration;
 use clap::{Args, Parser, Subcommand};
 use okta_ingest::{
-    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, SplunkHecOptions, SyslogOptions,
-    Tuning, WebhookOptions,
+    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, S3Addressing, S3Options,
+    SplunkHecOptions, SyslogOptions, Tuning, WebhookOptions,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -356,7 +356,9 @@ pub struct RunArgs {
     /// splunk-hec+https://HOST:8088 (Splunk's HTTP Event Collector; see the Splunk HEC sink options), or
     /// elasticsearch+https://HOST:9200/INDEX (also opensearch+https://…; `_bulk` create actions with
     /// _id = the event's uuid; see the Elasticsearch sink options), or syslog+tls://HOST[:PORT]
-    /// (RFC 5424 messages over TLS, port 6514 by default; see the Syslog sink options).
+    /// (RFC 5424 messages over TLS, port 6514 by default; see the Syslog sink options), or
+    /// s3://BUCKET/PREFIX (gzip'd NDJSON objects, credentials from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY; see the S3 sink options).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
     /// TOML file with any of these options (keys are the option names without `--`, e.g.
@@ -406,6 +408,8 @@ pub struct RunArgs {
     pub es: ElasticsearchArgs,
     #[command(flatten)]
     pub syslog: SyslogArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(flatten)]
     pub tuning: TuningArgs,
 }
@@ -665,6 +669,80 @@ impl SyslogArgs {
             timeout: self.syslog_timeout.0,
             retries: self.syslog_retries,
             retry_base: self.syslog_retry_base.0,
+        }
+    }
+}
+
+/// How the S3 sink names the bucket in URLs (`--s3-addressing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3AddressingArg {
+    /// Virtual-hosted on AWS (unless the bucket name has a dot), path style on any other endpoint.
+    Auto,
+    /// https://ENDPOINT/BUCKET/KEY (MinIO, Ceph and most S3-compatible stores).
+    Path,
+    /// https://BUCKET.ENDPOINT/KEY.
+    VirtualHosted,
+}
+
+/// Options of the S3 sink (`--sink s3://BUCKET/PREFIX`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "S3 sink (--sink s3://BUCKET/PREFIX)")]
+pub struct S3Args {
+    /// Region requests are signed for (default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1).
+    #[arg(long, value_name = "REGION", env = "AWS_REGION")]
+    pub s3_region: Option<String>,
+    /// An S3-compatible store, https://HOST[:PORT] (plain http:// only on this machine) (default:
+    /// AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, then AWS: https://s3.REGION.amazonaws.com).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_S3")]
+    pub s3_endpoint: Option<String>,
+    /// How the bucket is named in URLs.
+    #[arg(long, value_enum, default_value_t = S3AddressingArg::Auto)]
+    pub s3_addressing: S3AddressingArg,
+    /// Most events per delivery batch; each batch makes one object per instance in it
+    /// (instance=ID/dt=DATE/FIRST-LAST-DIGEST.ndjson.gz under the prefix).
+    #[arg(long, default_value_t = S3Options::default().batch_events as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub s3_batch_events: u64,
+    /// Do not send If-None-Match: * (for stores that refuse it); a retried upload then rewrites the
+    /// same bytes to the same key instead of being answered 412.
+    #[arg(long)]
+    pub s3_no_conditional_write: bool,
+    /// PEM file with CA certificates to trust for the endpoint, besides the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub s3_ca_file: Option<PathBuf>,
+    /// Timeout of one upload (connect, send, response).
+    #[arg(long, default_value_t = HumanDuration(S3Options::default().timeout))]
+    pub s3_timeout: HumanDuration,
+    /// Retries of an upload that failed (not connected, 5xx, 429, timed out), before delivery pauses
+    /// (the events stay queued).
+    #[arg(long, default_value_t = S3Options::default().retries)]
+    pub s3_retries: u32,
+    /// First back-off between those retries (doubles per retry, with jitter, at most 30s).
+    #[arg(long, default_value_t = HumanDuration(S3Options::default().retry_base))]
+    pub s3_retry_base: HumanDuration,
+}
+
+impl S3Args {
+    /// The sink options.
+    pub fn options(&self) -> S3Options {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        S3Options {
+            region: self
+                .s3_region
+                .clone()
+                .or_else(|| env("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| S3Options::default().region),
+            endpoint: self.s3_endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")),
+            addressing: match self.s3_addressing {
+                S3AddressingArg::Auto => S3Addressing::Auto,
+                S3AddressingArg::Path => S3Addressing::Path,
+                S3AddressingArg::VirtualHosted => S3Addressing::VirtualHosted,
+            },
+            batch_events: self.s3_batch_events as usize,
+            conditional_write: !self.s3_no_conditional_write,
+            ca_file: self.s3_ca_file.clone(),
+            timeout: self.s3_timeout.0,
+            retries: self.s3_retries,
+            retry_base: self.s3_retry_base.0,
         }
     }
 }

@@ -102,12 +102,18 @@ fn sink_hint(e: &SinkError) -> Option<String> {
             let kind = sink.split(':').next().unwrap_or_default();
             Some(
                 match (setting, kind) {
+                    (SinkSetting::Destination, "s3") => {
+                        "the bucket and prefix are --sink; the endpoint and region are --s3-endpoint and --s3-region"
+                    }
                     (SinkSetting::Destination, _) => "the destination is --sink",
                     (SinkSetting::Authorization, "splunk-hec") => {
                         "the variable is named by --hec-token-env (default SPLUNK_HEC_TOKEN)"
                     }
                     (SinkSetting::Authorization, "elasticsearch") => {
                         "the variable is named by --es-api-key-env or --es-basic-auth-env"
+                    }
+                    (SinkSetting::Authorization, "s3") => {
+                        "export them in the environment okta-ingest starts in"
                     }
                     (SinkSetting::Authorization, _) => {
                         "the variable is named by --webhook-auth-env"
@@ -119,6 +125,7 @@ fn sink_hint(e: &SinkError) -> Option<String> {
                         "the cluster's CA file is --es-ca-file"
                     }
                     (SinkSetting::CaFile, "syslog") => "the receiver's CA file is --syslog-ca-file",
+                    (SinkSetting::CaFile, "s3") => "the endpoint's CA file is --s3-ca-file",
                     (SinkSetting::CaFile, _) => "the receiver's CA file is --webhook-ca-file",
                     (SinkSetting::Message, _) => {
                         "see --syslog-facility, --syslog-hostname, --syslog-app-name and --syslog-sd-id"

@@ -1,12 +1,13 @@
 //! `--sink`: `stdout`, `file:PATH`, `https://HOST/PATH` (a webhook with the `--webhook-*` options) or
 //! `splunk-hec+https://HOST:8088` (Splunk's HTTP Event Collector with the `--hec-*` options) or
 //! `elasticsearch+https://HOST:9200/INDEX` / `opensearch+https://…` (`_bulk`, the `--es-*` options) or
-//! `syslog+tls://HOST[:PORT]` (RFC 5424 over TLS, the `--syslog-*` options).
+//! `syslog+tls://HOST[:PORT]` (RFC 5424 over TLS, the `--syslog-*` options) or `s3://BUCKET/PREFIX`
+//! (gzip'd NDJSON objects, the `--s3-*` options).
 
 use okta_ingest::{
-    BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, Sink, SinkError, SinkSetting,
-    SplunkHecOptions, SplunkHecSink, StdoutSink, SyslogOptions, SyslogSink, WebhookOptions,
-    WebhookSink,
+    BulkOptions, ElasticsearchSink, FileSink, ReopenHandle, S3Options, S3Sink, Sink, SinkError,
+    SinkSetting, SplunkHecOptions, SplunkHecSink, StdoutSink, SyslogOptions, SyslogSink,
+    WebhookOptions, WebhookSink,
 };
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ pub struct SinkOptions {
     pub es: BulkOptions,
     /// For `syslog+tls://…`.
     pub syslog: SyslogOptions,
+    /// For `s3://…`.
+    pub s3: S3Options,
 }
 
 /// The prefix that makes an https:// URL a Splunk HEC sink.
@@ -53,6 +56,7 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> 
                 options.es.clone(),
             )?)))
         }
+        s if s.starts_with("s3://") => Ok(plain(Box::new(S3Sink::open(s, options.s3.clone())?))),
         s if s.starts_with("syslog") => Ok(plain(Box::new(SyslogSink::open(
             s,
             options.syslog.clone(),
@@ -73,7 +77,7 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<OpenedSink, SinkError> 
         other => Err(SinkError::Config {
             sink: other.to_string(),
             setting: SinkSetting::Destination,
-            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook), splunk-hec+https://HOST:8088 (Splunk HEC), elasticsearch+https://HOST:9200/INDEX or syslog+tls://HOST:6514".into(),
+            reason: "unknown sink; use stdout, file:PATH, https://HOST/PATH (webhook), splunk-hec+https://HOST:8088 (Splunk HEC), elasticsearch+https://HOST:9200/INDEX, syslog+tls://HOST:6514 or s3://BUCKET/PREFIX".into(),
         }),
     }
 }
@@ -115,6 +119,12 @@ mod tests {
         assert_eq!(
             open("syslog+tls://siem:6514", &opts).unwrap().sink.id(),
             "syslog:tls://siem:6514"
+        );
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");
+        assert_eq!(
+            open("s3://okta-logs/raw", &opts).unwrap().sink.id(),
+            "s3://okta-logs/raw/"
         );
         let e = open("kafka://x", &opts).err().unwrap().to_string();
         assert!(e.contains("unknown sink"), "{e}");

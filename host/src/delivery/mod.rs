@@ -7,12 +7,13 @@
 //! runtime: the state's delivery calls may block there, never on the host's async workers) whenever a
 //! commit wakes it, and retries while the sink fails.
 //!
-//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], [`ElasticsearchSink`], [`SyslogSink`], or an embedder's [`Sink`].
+//! Sinks: [`StdoutSink`], [`FileSink`], [`WebhookSink`], [`SplunkHecSink`], [`ElasticsearchSink`], [`SyslogSink`], [`S3Sink`], or an embedder's [`Sink`].
 
 mod batches;
 mod elasticsearch;
 mod file;
 mod https;
+mod s3;
 mod sink;
 mod splunk_hec;
 mod stdout;
@@ -21,6 +22,7 @@ mod webhook;
 
 pub use elasticsearch::{BulkAuth, BulkDocument, BulkOptions, ElasticsearchSink};
 pub use file::{FileSink, ReopenHandle};
+pub use s3::{S3Addressing, S3Options, S3Sink};
 pub use sink::{Repair, Sink, SinkError, SinkSetting, SinkStop};
 pub use splunk_hec::{SplunkHecOptions, SplunkHecSink, DEFAULT_TOKEN_ENV as DEFAULT_HEC_TOKEN_ENV};
 pub use stdout::StdoutSink;

@@ -115,6 +115,7 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             hec: args.hec.options(),
             es: args.es.options(),
             syslog: args.syslog.options(),
+            s3: args.s3.options(),
         },
     ) {
         Ok(o) => o,

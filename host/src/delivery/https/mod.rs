@@ -205,15 +205,19 @@ impl HttpsPoster {
         })
     }
 
-    /// One POST; on a 2xx answer, the start of its body.
+    /// One request; on an accepted answer, the start of its body.
     fn attempt(
         &mut self,
+        method: &reqwest::Method,
         url: &reqwest::Url,
         headers: &[(HeaderName, HeaderValue)],
         body: &[u8],
+        classify: Classifier,
     ) -> Result<(Attempt, String), SinkError> {
         let client = self.client()?;
-        let mut req = client.post(url.clone()).body(body.to_vec());
+        let mut req = client
+            .request(method.clone(), url.clone())
+            .body(body.to_vec());
         for (name, value) in headers {
             req = req.header(name, value);
         }
@@ -233,7 +237,7 @@ impl HttpsPoster {
                     &mut text,
                 );
                 let text = self.redact(&String::from_utf8_lossy(&text));
-                (classify_status(status, retry_after.as_deref(), &text), text)
+                (classify(status, retry_after.as_deref(), &text), text)
             }
         })
     }
@@ -247,15 +251,41 @@ impl HttpsPoster {
         body: &[u8],
         first: i64,
     ) -> Result<String, SinkError> {
+        self.send(
+            &reqwest::Method::POST,
+            url,
+            &mut || Ok(headers.to_vec()),
+            body,
+            first,
+            classify_status,
+        )
+    }
+
+    /// [`HttpsPoster::post`] for any method, with headers made afresh for each attempt (a signature
+    /// that includes the time) and the receiver's own reading of its statuses.
+    pub(crate) fn send(
+        &mut self,
+        method: &reqwest::Method,
+        url: &reqwest::Url,
+        headers: &mut dyn FnMut() -> Result<Vec<(HeaderName, HeaderValue)>, SinkError>,
+        body: &[u8],
+        first: i64,
+        classify: Classifier,
+    ) -> Result<String, SinkError> {
         let mut retries = 0;
         loop {
-            let (outcome, answer) = self.attempt(url, headers, body)?;
+            let headers = headers()?;
+            let (outcome, answer) = self.attempt(method, url, &headers, body, classify)?;
             if self.retrier.after(outcome, &mut retries, first)? {
                 return Ok(answer);
             }
         }
     }
 }
+
+/// Reads an HTTP answer (status, `Retry-After`, body) as an [`Attempt`]; [`classify_status`] unless a
+/// receiver's protocol says more.
+pub(crate) type Classifier = fn(u16, Option<&str>, &str) -> Attempt;
 
 /// True for a URL on this machine (`localhost`, 127.0.0.0/8, `[::1]`): the only place events may go
 /// unencrypted (a local Vector or Fluent Bit), as they never cross a network.
