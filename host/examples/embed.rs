@@ -190,6 +190,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
             std::fs::write(dir.join("key.pem"), &client.private_key_pem)?;
             std::fs::write(dir.join("ca.pem"), emulator.ca_pem())?;
             let new = NewInstance {
+                exclusions: Default::default(),
                 name: "emulated".into(),
                 domain: emulator.domain(),
                 client_id: client.client_id,
@@ -213,6 +214,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
             follow,
         } => {
             let new = NewInstance {
+                exclusions: Default::default(),
                 name: "prod".into(),
                 domain,
                 client_id,

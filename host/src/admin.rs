@@ -498,6 +498,7 @@ mod tests {
             ("muted", "0oa2", None),
         ] {
             host.add_instance(crate::NewInstance {
+                exclusions: Default::default(),
                 name: name.into(),
                 domain: "acme.okta.com".into(),
                 client_id: client.into(),

@@ -561,6 +561,7 @@ mod tests {
         let db = dir.path().join("state.db");
         let host = Host::open(HostConfig::new(&db)).unwrap();
         host.add_instance(NewInstance {
+            exclusions: Default::default(),
             name: "org".into(),
             domain: emulator.domain(),
             client_id: reader.keys.client_id.clone(),

@@ -7,6 +7,7 @@ use crate::validate::{
 };
 
 use crate::error::HostError;
+use crate::exclusions::Exclusions;
 use crate::signing::Rs256Signer;
 use crate::state::{Instance, InstanceChanges, NewInstanceRecord, StateBackend};
 use okta_ingest_model::{Categories, DpopMode};
@@ -39,6 +40,9 @@ pub struct NewInstance {
     /// this long; `None` never does. [`DEFAULT_SILENCE_AFTER`](crate::DEFAULT_SILENCE_AFTER) is the
     /// default; at least [`MIN_SILENCE_AFTER`](crate::MIN_SILENCE_AFTER).
     pub silence_after: Option<std::time::Duration>,
+    /// Event types dropped even inside the selected categories: never stored, never delivered
+    /// ([`Exclusions`]; empty for none).
+    pub exclusions: Exclusions,
 }
 
 /// Changes to an instance; `None` keeps a value.
@@ -64,6 +68,8 @@ pub struct EditInstance {
     pub silence_after: Option<Option<std::time::Duration>>,
     /// Pause (`true`: no ticks until resumed; queued events are still delivered) or resume.
     pub paused: Option<bool>,
+    /// New excluded event types (an empty list removes them).
+    pub exclusions: Option<Exclusions>,
 }
 
 /// Validates and stores instances.
@@ -118,6 +124,7 @@ impl Instances {
             dpop: new.dpop,
             silence_after_s: silence_seconds(new.silence_after)?,
             paused: false,
+            exclusions: new.exclusions.clone(),
         };
         Rs256Signer::from_pem_file(&record.private_key_path)?;
         if let Some(ca) = &record.ca_file {
@@ -199,6 +206,7 @@ impl Instances {
             silence_after_s: edit.silence_after.map(silence_seconds).transpose()?,
             paused: edit.paused,
             pending_key: None,
+            exclusions: edit.exclusions.clone(),
         };
         self.refuse_same_app(
             name,

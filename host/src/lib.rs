@@ -58,6 +58,8 @@
 //!         // Bound tokens where the app requires them, Bearer where it does not.
 //!         dpop: okta_ingest::DpopMode::Auto,
 //!         silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
+//!         // Every event type of the selected categories.
+//!         exclusions: okta_ingest::Exclusions::default(),
 //!     })
 //!     .await?;
 //! }
@@ -108,6 +110,7 @@ mod delivery;
 mod dpop;
 mod error;
 mod events;
+mod exclusions;
 mod files;
 mod host;
 mod instances;
@@ -141,6 +144,7 @@ pub use delivery::{
 pub use dpop::ALG as DPOP_PROOF_ALG;
 pub use error::HostError;
 pub use events::StatusEvent;
+pub use exclusions::{Exclusions, MAX_EXCLUSIONS};
 pub use host::Host;
 pub use instances::{EditInstance, NewInstance};
 pub use keys::{

@@ -20,6 +20,7 @@ mod dpop;
 mod edge_cases;
 mod elasticsearch;
 mod embed;
+mod exclusions;
 mod faults;
 mod fleet;
 mod hostile;

@@ -4,7 +4,7 @@
 use crate::format::HumanDuration;
 use clap::{Args, Parser, Subcommand};
 use okta_ingest::{
-    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, S3Addressing, S3Options,
+    BulkAuth, BulkDocument, BulkOptions, Categories, DpopMode, Exclusions, S3Addressing, S3Options,
     SplunkHecOptions, SyslogOptions, Tuning, WebhookOptions,
 };
 use std::path::PathBuf;
@@ -303,6 +303,11 @@ pub struct AddArgs {
     /// okta_ingest_seconds_since_last_event.
     #[arg(long, value_name = "DURATION|off", default_value = "1h", value_parser = parse_silence)]
     pub silence_alert: Silence,
+    /// Event types to drop even inside the selected categories, comma-separated: exact types
+    /// (policy.evaluate_sign_on) or prefixes ending in * (system.agent.*). Dropped events are never
+    /// stored or delivered (the cursor still moves past them); `instance show` lists them.
+    #[arg(long, value_name = "TYPES", default_value = "", value_parser = parse_exclusions)]
+    pub exclude_event_types: Exclusions,
 }
 
 /// `instance edit`
@@ -343,6 +348,10 @@ pub struct EditArgs {
     /// New silence alert: a duration (at least 10m) or `off` (see `instance add --help`).
     #[arg(long, value_name = "DURATION|off", value_parser = parse_silence)]
     pub silence_alert: Option<Silence>,
+    /// New excluded event types, comma-separated, replacing the old list ("" drops none; see
+    /// `instance add --help`).
+    #[arg(long, value_name = "TYPES", value_parser = parse_exclusions)]
+    pub exclude_event_types: Option<Exclusions>,
 }
 
 /// `run`
@@ -417,6 +426,10 @@ pub struct RunArgs {
 /// A silence alert as given: a duration, or `off` (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Silence(pub Option<Duration>);
+
+fn parse_exclusions(s: &str) -> Result<Exclusions, String> {
+    Exclusions::parse(s)
+}
 
 fn parse_silence(s: &str) -> Result<Silence, String> {
     if s.eq_ignore_ascii_case("off") {

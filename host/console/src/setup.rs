@@ -338,6 +338,7 @@ fn new_instance(form: &SetupForm, keys_dir: &Path) -> Result<NewInstance, String
         return Err("Select at least one event group (step 5).".into());
     }
     Ok(NewInstance {
+        exclusions: Default::default(),
         name: form.instance_name(Some(&domain)),
         domain,
         client_id: form.client_id.clone(),

@@ -136,6 +136,7 @@ fn acme(c: &Console) -> NewInstance {
     let key_path = c.dir.path().join("k.pem");
     key.write_private_pem(&key_path).unwrap();
     NewInstance {
+        exclusions: Default::default(),
         name: "acme".into(),
         domain: "acme.okta.com".into(),
         client_id: "0oa123".into(),

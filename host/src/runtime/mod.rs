@@ -325,6 +325,7 @@ impl ConnectorRuntime {
             http: crate::outbound::InstanceHttp::offline("describe"),
             observer: None,
             dpop: None,
+            exclusions: Default::default(),
         };
         let mut store = self.store(ctx);
         let timeout = self.limits.describe_timeout;
@@ -665,6 +666,7 @@ mod tests {
             http: crate::outbound::InstanceHttp::offline("sample"),
             observer: None,
             dpop: None,
+            exclusions: Default::default(),
         };
         let window = Duration::from_secs(86_400);
         let none = old

@@ -6,6 +6,7 @@ use super::imports::{CommitObserver, CommitStats, PageCommit};
 use super::limits::Limiter;
 use super::{RuntimeError, SandboxLimits};
 use crate::dpop::{Nonces, ProofKey};
+use crate::exclusions::Exclusions;
 use crate::outbound::InstanceHttp;
 use crate::signing::Rs256Signer;
 use crate::state::{Outbox, StateError};
@@ -32,6 +33,8 @@ pub(crate) struct CallContext {
     pub observer: Option<CommitObserver>,
     /// What the WIT 1.1 `dpop` interface answers (`None` for `describe`, which never signs).
     pub dpop: Option<DpopCall>,
+    /// Event types dropped from each page before it is committed.
+    pub exclusions: Exclusions,
 }
 
 /// The DPoP side of a call: the instance's mode, the process's proof key, the org's nonce.
@@ -90,6 +93,7 @@ pub(crate) struct StoreData {
     pub(super) sandbox: SandboxLimits,
     pub(super) instance_id: i64,
     pub(super) instance: String,
+    pub(super) exclusions: Exclusions,
     pub(super) signer: Option<Arc<Rs256Signer>>,
     pub(super) outbox: Option<Arc<dyn Outbox>>,
     pub(super) observer: Option<CommitObserver>,
@@ -116,6 +120,7 @@ impl StoreData {
             http,
             observer,
             dpop,
+            exclusions,
         } = ctx;
         StoreData {
             // No preopens, no env, no args, no stdio, no sockets: the component sees nothing of the host.
@@ -132,6 +137,7 @@ impl StoreData {
             },
             limits: Limiter::new(sandbox.memory_bytes),
             sandbox: sandbox.clone(),
+            exclusions,
             instance_id,
             instance,
             signer,

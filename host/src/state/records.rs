@@ -1,5 +1,6 @@
 //! What the state stores, in the host's own types: every backend reads and writes these.
 
+use crate::exclusions::Exclusions;
 use okta_ingest_model::{Categories, DpopMode, TokenScheme};
 use std::path::PathBuf;
 
@@ -22,6 +23,8 @@ pub struct Instance {
     pub backfill_days: u8,
     /// Selected event categories.
     pub categories: Categories,
+    /// Event types dropped even inside the selected categories (never stored, never delivered).
+    pub exclusions: Exclusions,
     /// Extra CA certificates (PEM) trusted for this instance's domain.
     pub ca_file: Option<PathBuf>,
     /// When it was added, Unix ms.
@@ -61,6 +64,7 @@ impl Instance {
             private_key_path: record.private_key_path,
             backfill_days: record.backfill_days,
             categories: record.categories,
+            exclusions: record.exclusions,
             ca_file: record.ca_file,
             created_ms: 0,
             has_cursor: false,
@@ -133,6 +137,8 @@ pub struct NewInstanceRecord {
     pub backfill_days: u8,
     /// The selected categories, at least one.
     pub categories: Categories,
+    /// Event types dropped even inside them.
+    pub exclusions: Exclusions,
     /// Absolute path of an extra CA file, if any.
     pub ca_file: Option<PathBuf>,
     /// Whether it asks Okta for DPoP-bound tokens.
@@ -156,6 +162,8 @@ pub struct InstanceChanges {
     pub private_key_path: Option<PathBuf>,
     /// New categories (at least one).
     pub categories: Option<Categories>,
+    /// New excluded event types (an empty list removes them).
+    pub exclusions: Option<Exclusions>,
     /// New CA file (`Some(None)` removes it).
     pub ca_file: Option<Option<PathBuf>>,
     /// New DPoP mode.

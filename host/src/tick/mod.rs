@@ -85,6 +85,7 @@ impl Ticker {
                 domain: instance.domain.clone(),
                 token_scheme,
             }),
+            exclusions: instance.exclusions.clone(),
         })
     }
 

@@ -93,6 +93,7 @@ pub async fn run(
 /// An instance row for `org` (all categories, no backfill: the emulators hold no events).
 fn record(name: String, org: &Org) -> anyhow::Result<NewInstanceRecord> {
     Ok(NewInstanceRecord {
+        exclusions: Default::default(),
         name,
         domain: org.emu.domain(),
         client_id: org.client.client_id.clone(),

@@ -230,6 +230,7 @@ async fn create_rows(
         for i in 0..n {
             state
                 .add_instance(&NewInstanceRecord {
+                    exclusions: Default::default(),
                     name: format!("idle-{i:06}"),
                     domain: domain.to_string(),
                     client_id: client.client_id.clone(),

@@ -349,6 +349,7 @@ fn mem_input(domain: &str) -> conn::TickInput {
 
 fn record(name: &str, domain: &str, client: &setup::Client) -> NewInstanceRecord {
     NewInstanceRecord {
+        exclusions: Default::default(),
         name: name.into(),
         domain: domain.into(),
         client_id: client.client_id.clone(),
@@ -421,6 +422,7 @@ async fn add(
 ) -> anyhow::Result<Instance> {
     Ok(host
         .add_instance(okta_ingest::NewInstance {
+            exclusions: Default::default(),
             name: name.into(),
             domain: domain.into(),
             client_id: client.client_id.clone(),

@@ -90,6 +90,7 @@ pub async fn add_instance(
         None => Host::open(HostConfig::new(db))?,
     };
     host.add_instance(NewInstance {
+        exclusions: Default::default(),
         name: name.into(),
         domain: emu.domain(),
         client_id: client.client_id.clone(),

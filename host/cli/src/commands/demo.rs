@@ -57,6 +57,7 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let host = Host::open(HostConfig::new(dir.join("state.db")))?;
     let rec = host
         .add_instance(NewInstance {
+            exclusions: Default::default(),
             name: "demo".into(),
             domain: emulator.domain(),
             client_id: client.keys.client_id.clone(),

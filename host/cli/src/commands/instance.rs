@@ -66,6 +66,7 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
     };
     let added = host
         .add_instance(NewInstance {
+            exclusions: a.exclude_event_types,
             name: a.name,
             domain: a.domain,
             client_id: a.client_id,
@@ -129,6 +130,7 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
                 dpop: e.dpop,
                 silence_after: e.silence_alert.map(|s| s.0),
                 paused: None,
+                exclusions: e.exclude_event_types,
             },
         )
         .await?;
@@ -190,6 +192,12 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
             .unwrap_or_else(|| "- (system roots)".into())
     );
     outln!("events:        {}", r.categories);
+    if !r.exclusions.is_empty() {
+        outln!(
+            "excluded:      {} (dropped before the outbox: no sink receives them)",
+            r.exclusions
+        );
+    }
     outln!("dpop:          {}", r.dpop);
     if r.paused {
         outln!(
@@ -240,6 +248,7 @@ fn instance_json(r: &Instance) -> serde_json::Value {
         "ca_file": r.ca_file.as_ref().map(|p| p.display().to_string()),
         "backfill_days": r.backfill_days,
         "events": r.categories.names(),
+        "excluded_event_types": r.exclusions.entries(),
         "dpop": r.dpop.as_str(),
         "paused": r.paused,
         "silence_alert_s": (r.silence_after_s > 0).then_some(r.silence_after_s),

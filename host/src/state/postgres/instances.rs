@@ -2,6 +2,7 @@
 //! domain edit moves it) and its own event count (`next_seq`, which the page commit compares).
 
 use super::PostgresState;
+use crate::exclusions::Exclusions;
 use crate::state::{
     shard_of, Instance, InstanceChanges, LastOutcome, NewInstanceRecord, StateError,
 };
@@ -11,8 +12,8 @@ use tokio_postgres::error::SqlState;
 
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
-    events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id
-    FROM instances";
+    events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id,
+    excluded_event_types FROM instances";
 
 fn row(r: &tokio_postgres::Row) -> Instance {
     Instance {
@@ -48,6 +49,7 @@ fn row(r: &tokio_postgres::Row) -> Instance {
             (Some(path), Some(kid)) => Some((PathBuf::from(path), kid)),
             _ => None,
         },
+        exclusions: Exclusions::from_stored(&r.get::<_, String>(21)),
     }
 }
 
@@ -64,8 +66,9 @@ impl PostgresState {
         let r = client
             .execute(
                 "INSERT INTO instances(name, domain, shard, client_id, key_id, private_key_path,
-                    backfill_days, categories, ca_file, created_ms, dpop, silence_after_s, paused)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                    backfill_days, categories, ca_file, created_ms, dpop, silence_after_s, paused,
+                    excluded_event_types)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
                 &[
                     &new.name,
                     &new.domain,
@@ -80,6 +83,7 @@ impl PostgresState {
                     &new.dpop.as_str(),
                     &new.silence_after_s,
                     &new.paused,
+                    &new.exclusions.to_stored(),
                 ],
             )
             .await;
@@ -143,7 +147,7 @@ impl PostgresState {
                 "UPDATE instances SET domain=$2, shard=$3, client_id=$4, key_id=$5,
                     private_key_path=$6, categories=$7, ca_file=$8, dpop=$9, silence_after_s=$10,
                     paused=$11, pending_key_path=$12, pending_key_id=$13,
-                    cursor = CASE WHEN $14 THEN NULL ELSE cursor END
+                    cursor = CASE WHEN $14 THEN NULL ELSE cursor END, excluded_event_types=$15
                  WHERE id=$1",
                 &[
                     &cur.id,
@@ -169,6 +173,11 @@ impl PostgresState {
                     &pending.as_ref().map(|(p, _)| path_text(p)),
                     &pending.as_ref().map(|(_, kid)| kid.clone()),
                     &domain_changed,
+                    &edit
+                        .exclusions
+                        .as_ref()
+                        .unwrap_or(&cur.exclusions)
+                        .to_stored(),
                 ],
             )
             .await

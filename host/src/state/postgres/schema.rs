@@ -20,14 +20,22 @@ struct Migration {
     sql: fn() -> String,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    what: "instances, shard leases and streams, hosts, the partitioned outbox, versions, tick log",
-    sql: base_tables,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        what:
+            "instances, shard leases and streams, hosts, the partitioned outbox, versions, tick log",
+        sql: base_tables,
+    },
+    Migration {
+        version: 2,
+        what: "each instance's excluded event types",
+        sql: exclusions,
+    },
+];
 
 /// The schema version this build writes.
-pub(crate) const LATEST: i64 = 1;
+pub(crate) const LATEST: i64 = 2;
 
 /// Brings the database up to [`LATEST`].
 pub(crate) async fn migrate(client: &mut Client, location: &str) -> Result<(), StateError> {
@@ -77,6 +85,13 @@ pub(crate) async fn migrate(client: &mut Client, location: &str) -> Result<(), S
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
     }
+}
+
+/// Version 2: the event types an instance drops even inside its categories, comma-separated (empty:
+/// none, what existing instances get).
+fn exclusions() -> String {
+    "ALTER TABLE instances ADD COLUMN IF NOT EXISTS excluded_event_types text NOT NULL DEFAULT ''"
+        .into()
 }
 
 /// Version 1. The outbox is partitioned by commit time (ten minutes per partition, see

@@ -81,8 +81,10 @@ async fn instances_round_trip_and_a_domain_edit_moves_the_shard_and_drops_the_cu
     new.key_id = Some("kid1".into());
     new.ca_file = Some("/ca.pem".into());
     new.paused = true;
+    new.exclusions = crate::Exclusions::parse("policy.evaluate_sign_on,system.agent.*").unwrap();
     let got = state.add_instance(&new).await.unwrap();
     assert!(got.paused && got.created_ms > 0);
+    assert_eq!(got.exclusions, new.exclusions);
     assert_eq!(
         (got.key_id.as_deref(), got.backfill_days, got.categories),
         (Some("kid1"), 7, new.categories)
@@ -114,12 +116,13 @@ async fn instances_round_trip_and_a_domain_edit_moves_the_shard_and_drops_the_cu
             &InstanceChanges {
                 domain: Some("other.okta.com".into()),
                 paused: Some(false),
+                exclusions: Some(Default::default()),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-    assert!(!moved.has_cursor && !moved.paused);
+    assert!(!moved.has_cursor && !moved.paused && moved.exclusions.is_empty());
     let db = url.rsplit('/').next().unwrap();
     assert_eq!(
         cluster()

@@ -1,6 +1,7 @@
 //! The `instances` table: what each instance is, its cursor, and its last tick's outcome.
 
 use super::{now_as_stored, Db};
+use crate::exclusions::Exclusions;
 use crate::state::{Instance, InstanceChanges, LastOutcome, NewInstanceRecord, StateError};
 use okta_ingest_model::{Categories, DpopMode, TokenScheme};
 use rusqlite::{params, OptionalExtension};
@@ -8,7 +9,8 @@ use std::path::PathBuf;
 
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
-    events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id FROM instances";
+    events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id,
+    excluded_event_types FROM instances";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
     Ok(Instance {
@@ -50,6 +52,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
             (Some(path), Some(kid)) => Some((PathBuf::from(path), kid)),
             _ => None,
         },
+        exclusions: Exclusions::from_stored(&r.get::<_, String>(21)?),
     })
 }
 
@@ -61,8 +64,8 @@ impl Db {
     pub(crate) fn add_instance(&self, new: &NewInstanceRecord) -> Result<Instance, StateError> {
         let r = self.conn.execute(
             "INSERT INTO instances(name, domain, client_id, key_id, private_key_path, backfill_days,
-                categories, ca_file, created_ms, dpop, silence_after_s, paused)
-                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                categories, ca_file, created_ms, dpop, silence_after_s, paused, excluded_event_types)
+                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
             params![
                 new.name,
                 new.domain,
@@ -76,6 +79,7 @@ impl Db {
                 new.dpop.as_str(),
                 new.silence_after_s,
                 new.paused,
+                new.exclusions.to_stored(),
             ],
         );
         match r {
@@ -119,7 +123,7 @@ impl Db {
         tx.execute(
             "UPDATE instances SET domain=?2, client_id=?3, key_id=?4, private_key_path=?5, categories=?6,
                 ca_file=?7, dpop=?8, silence_after_s=?9, paused=?10,
-                pending_key_path=?11, pending_key_id=?12 WHERE id=?1",
+                pending_key_path=?11, pending_key_id=?12, excluded_event_types=?13 WHERE id=?1",
             params![
                 cur.id,
                 edit.domain.as_ref().unwrap_or(&cur.domain),
@@ -137,6 +141,7 @@ impl Db {
                 edit.paused.unwrap_or(cur.paused),
                 pending.as_ref().map(|(p, _)| path_text(p)),
                 pending.as_ref().map(|(_, kid)| kid.clone()),
+                edit.exclusions.as_ref().unwrap_or(&cur.exclusions).to_stored(),
             ],
         )?;
         if domain_changed {
@@ -228,7 +233,28 @@ mod tests {
         new.ca_file = Some("/ca.pem".into());
         new.categories = Categories::LIFECYCLE | Categories::ITP;
         new.paused = true;
+        new.exclusions = Exclusions::parse("policy.evaluate_sign_on,system.agent.*").unwrap();
         let got = db.add_instance(&new).unwrap();
+        assert_eq!(got.exclusions, new.exclusions);
+        let cleared = db
+            .edit_instance(
+                "full",
+                &InstanceChanges {
+                    exclusions: Some(Exclusions::default()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(cleared.exclusions.is_empty());
+        let got = db
+            .edit_instance(
+                "full",
+                &InstanceChanges {
+                    exclusions: Some(new.exclusions.clone()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert!(got.paused, "a draft is stored paused");
         assert!(!db.add_instance(&new_instance("plain")).unwrap().paused);
         assert_eq!(

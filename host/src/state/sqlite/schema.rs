@@ -49,10 +49,15 @@ const MIGRATIONS: &[Migration] = &[
         what: "each instance's silence alert, pause and key rotation",
         apply: silence_alert,
     },
+    Migration {
+        version: 7,
+        what: "each instance's excluded event types",
+        apply: exclusions,
+    },
 ];
 
 /// The schema version this build writes.
-pub(crate) const LATEST: i64 = 6;
+pub(crate) const LATEST: i64 = 7;
 
 /// Brings the file at `conn` up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
@@ -230,6 +235,17 @@ fn silence_alert(tx: &Transaction<'_>) -> Result<(), StateError> {
             "INTEGER NOT NULL DEFAULT {}",
             crate::validate::DEFAULT_SILENCE_AFTER.as_secs()
         ),
+    )
+}
+
+/// Version 7: the event types an instance drops even inside its categories, comma-separated (empty:
+/// none, what existing instances get).
+fn exclusions(tx: &Transaction<'_>) -> Result<(), StateError> {
+    add_column_if_missing(
+        tx,
+        "instances",
+        "excluded_event_types",
+        "TEXT NOT NULL DEFAULT ''",
     )
 }
 

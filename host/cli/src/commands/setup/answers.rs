@@ -107,6 +107,7 @@ pub(super) async fn run(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let new = NewInstance {
+        exclusions: Default::default(),
         name,
         domain,
         client_id: answers.client_id.clone(),

@@ -79,6 +79,12 @@ pub(super) fn equivalent_command(db: &Path, rec: &Instance) -> String {
             humantime::format_duration(std::time::Duration::from_secs(silence))
         ));
     }
+    if !rec.exclusions.is_empty() {
+        c.push_str(&format!(
+            " --exclude-event-types {}",
+            word(&rec.exclusions.to_stored())
+        ));
+    }
     c
 }
 

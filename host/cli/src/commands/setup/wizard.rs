@@ -121,6 +121,7 @@ impl Wizard<'_> {
         let backfill_days = self.backfill(sample.as_ref(), categories).await?;
         let name = self.name(provisional_name).await?;
         let mut new = NewInstance {
+            exclusions: Default::default(),
             name,
             domain: org.domain,
             client_id,
@@ -344,6 +345,7 @@ impl Wizard<'_> {
             }
             // Only the connection is tested: what to collect and the name come once it works.
             let candidate = NewInstance {
+                exclusions: Default::default(),
                 name: provisional_name.to_string(),
                 domain: org.domain.clone(),
                 client_id: client_id.clone(),
