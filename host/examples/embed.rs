@@ -191,6 +191,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
             std::fs::write(dir.join("ca.pem"), emulator.ca_pem())?;
             let new = NewInstance {
                 exclusions: Default::default(),
+                redaction: Default::default(),
                 name: "emulated".into(),
                 domain: emulator.domain(),
                 client_id: client.client_id,
@@ -215,6 +216,7 @@ async fn run_target(dir: &Path, target: Target) -> anyhow::Result<Summary> {
         } => {
             let new = NewInstance {
                 exclusions: Default::default(),
+                redaction: Default::default(),
                 name: "prod".into(),
                 domain,
                 client_id,

@@ -499,6 +499,7 @@ mod tests {
         ] {
             host.add_instance(crate::NewInstance {
                 exclusions: Default::default(),
+                redaction: Default::default(),
                 name: name.into(),
                 domain: "acme.okta.com".into(),
                 client_id: client.into(),

@@ -562,6 +562,7 @@ mod tests {
         let host = Host::open(HostConfig::new(&db)).unwrap();
         host.add_instance(NewInstance {
             exclusions: Default::default(),
+            redaction: Default::default(),
             name: "org".into(),
             domain: emulator.domain(),
             client_id: reader.keys.client_id.clone(),

@@ -8,6 +8,7 @@ use crate::validate::{
 
 use crate::error::HostError;
 use crate::exclusions::Exclusions;
+use crate::redaction::Redaction;
 use crate::signing::Rs256Signer;
 use crate::state::{Instance, InstanceChanges, NewInstanceRecord, StateBackend};
 use okta_ingest_model::{Categories, DpopMode};
@@ -43,6 +44,8 @@ pub struct NewInstance {
     /// Event types dropped even inside the selected categories: never stored, never delivered
     /// ([`Exclusions`]; empty for none).
     pub exclusions: Exclusions,
+    /// Members removed from every event before it is stored ([`Redaction`]; empty for none).
+    pub redaction: Redaction,
 }
 
 /// Changes to an instance; `None` keeps a value.
@@ -70,6 +73,8 @@ pub struct EditInstance {
     pub paused: Option<bool>,
     /// New excluded event types (an empty list removes them).
     pub exclusions: Option<Exclusions>,
+    /// New redaction rules (empty: none).
+    pub redaction: Option<Redaction>,
 }
 
 /// Validates and stores instances.
@@ -125,6 +130,7 @@ impl Instances {
             silence_after_s: silence_seconds(new.silence_after)?,
             paused: false,
             exclusions: new.exclusions.clone(),
+            redaction: new.redaction.clone(),
         };
         Rs256Signer::from_pem_file(&record.private_key_path)?;
         if let Some(ca) = &record.ca_file {
@@ -207,6 +213,7 @@ impl Instances {
             paused: edit.paused,
             pending_key: None,
             exclusions: edit.exclusions.clone(),
+            redaction: edit.redaction.clone(),
         };
         self.refuse_same_app(
             name,

@@ -60,6 +60,8 @@
 //!         silence_after: Some(okta_ingest::DEFAULT_SILENCE_AFTER),
 //!         // Every event type of the selected categories.
 //!         exclusions: okta_ingest::Exclusions::default(),
+//!         // Every member of every event.
+//!         redaction: okta_ingest::Redaction::default(),
 //!     })
 //!     .await?;
 //! }
@@ -118,6 +120,7 @@ pub mod keys;
 mod machine;
 mod metrics;
 mod outbound;
+mod redaction;
 mod rotation;
 mod run;
 mod runtime;
@@ -156,6 +159,7 @@ pub use okta_ingest_model::{
     Categories, CategoryCounts, DpopMode, ErrorKind, EventSample, EventTypeCount, TokenScheme,
 };
 pub use outbound::{HttpLimits, HttpSetupError, OutboundInterceptor};
+pub use redaction::{Redaction, MAX_REDACTION_RULES};
 pub use rotation::RotationDone;
 pub use run::{InstanceRun, RunSummary};
 pub use runtime::{

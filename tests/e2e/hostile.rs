@@ -267,6 +267,7 @@ async fn check_with_a_hostile_component_reports_the_enforced_limit() {
     for id in ["loop", "grow", "trap", "exfiltrate-metadata", "polite"] {
         host.add_instance(NewInstance {
             exclusions: Default::default(),
+            redaction: Default::default(),
             name: id.into(),
             domain: fx.emulator.domain(),
             client_id: id.into(),

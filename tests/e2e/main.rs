@@ -30,6 +30,7 @@ mod operations;
 mod operator_mistakes;
 mod packaging;
 mod pause;
+mod redaction;
 mod rotation;
 mod s3;
 mod sdk_compat;

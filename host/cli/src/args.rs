@@ -308,6 +308,15 @@ pub struct AddArgs {
     /// stored or delivered (the cursor still moves past them); `instance show` lists them.
     #[arg(long, value_name = "TYPES", default_value = "", value_parser = parse_exclusions)]
     pub exclude_event_types: Exclusions,
+    /// Members to remove from every event before it is stored, comma-separated dotted paths
+    /// (debugContext.debugData.requestUri), a last `*` for every member of an object
+    /// (debugContext.debugData.*); a path through an array applies to each element. Everything else
+    /// stays byte for byte; `instance show` lists them.
+    #[arg(long, value_name = "PATHS", default_value = "")]
+    pub redact: String,
+    /// Members a `*` path of --redact keeps (debugContext.debugData.privilegeGranted).
+    #[arg(long, value_name = "PATHS", default_value = "")]
+    pub redact_keep: String,
 }
 
 /// `instance edit`
@@ -352,6 +361,12 @@ pub struct EditArgs {
     /// `instance add --help`).
     #[arg(long, value_name = "TYPES", value_parser = parse_exclusions)]
     pub exclude_event_types: Option<Exclusions>,
+    /// New members to remove, replacing the old paths ("" removes none; see `instance add --help`).
+    #[arg(long, value_name = "PATHS")]
+    pub redact: Option<String>,
+    /// New members a `*` path keeps, replacing the old ones.
+    #[arg(long, value_name = "PATHS")]
+    pub redact_keep: Option<String>,
 }
 
 /// `run`

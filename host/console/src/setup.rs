@@ -339,6 +339,7 @@ fn new_instance(form: &SetupForm, keys_dir: &Path) -> Result<NewInstance, String
     }
     Ok(NewInstance {
         exclusions: Default::default(),
+        redaction: Default::default(),
         name: form.instance_name(Some(&domain)),
         domain,
         client_id: form.client_id.clone(),

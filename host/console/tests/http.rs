@@ -137,6 +137,7 @@ fn acme(c: &Console) -> NewInstance {
     key.write_private_pem(&key_path).unwrap();
     NewInstance {
         exclusions: Default::default(),
+        redaction: Default::default(),
         name: "acme".into(),
         domain: "acme.okta.com".into(),
         client_id: "0oa123".into(),

@@ -10,6 +10,7 @@ use super::bindings::{categories_from_wit, wit, HostImports, LogLevel};
 use super::store::StoreData;
 use super::validate::{validate_page, PageRefused};
 use crate::exclusions::Exclusions;
+use crate::redaction::Redaction;
 use crate::state::{Page, PageEvent, StateError};
 use okta_ingest_model::CategoryCounts;
 use std::sync::Arc;
@@ -117,6 +118,7 @@ impl HostImports for StoreData {
         let instance_id = self.instance_id;
         let limits = self.sandbox.clone();
         let exclusions = self.exclusions.clone();
+        let redaction = self.redaction.clone();
         // One blocking thread per page, in order: validation parses every event, and the commit syncs
         // the disk. The outbox's (async) commit is driven from that thread; a local backend such as
         // SQLite runs it right there, a network one waits on the runtime's reactor.
@@ -125,7 +127,11 @@ impl HostImports for StoreData {
             if let Err(refused) = validate_page(&limits, &events, &state) {
                 return PageCommit::failed(CommitFailure::Refused(refused));
             }
-            let (page, per_category) = page(instance_id, events, state, &exclusions);
+            let (page, per_category) =
+                match page(instance_id, events, state, &exclusions, &redaction) {
+                    Ok(p) => p,
+                    Err(refused) => return PageCommit::failed(CommitFailure::Refused(refused)),
+                };
             let events = page.events.len() as u64;
             let last_published = page.events.last().map(|e| e.published.clone());
             let result = runtime
@@ -167,36 +173,44 @@ impl PageCommit {
 }
 
 /// The host's page from the component's, moving every string (no copies), and its category counts.
-/// The page to commit: the component's events minus the instance's excluded event types (dropped
-/// here, before the outbox, so no sink ever sees them), with the cursor that moves past all of them.
+/// The page to commit: the component's events minus the instance's excluded event types, each with
+/// the members its redaction removes (both done here, before the outbox, so no sink ever sees them),
+/// with the cursor that moves past all of them.
 fn page(
     instance_id: i64,
     events: Vec<wit::Event>,
     cursor: Vec<u8>,
     exclusions: &Exclusions,
-) -> (Page, CategoryCounts) {
+    redaction: &Redaction,
+) -> Result<(Page, CategoryCounts), PageRefused> {
     let mut counts = CategoryCounts::default();
     let events = events
         .into_iter()
         .filter(|e| !exclusions.excludes(&e.event_type))
-        .map(|e| {
+        .map(|mut e| {
+            if !redaction.is_empty() {
+                e.raw = redaction.apply(&e.raw).ok_or_else(|| PageRefused::NotJson {
+                    uuid: e.uuid.clone(),
+                    detail: "the instance's redaction cannot be applied to it (nested deeper than 64 along a rule's path)".into(),
+                })?;
+            }
             let categories = categories_from_wit(e.categories);
             counts.add(categories);
-            PageEvent {
+            Ok(PageEvent {
                 uuid: e.uuid,
                 event_type: e.event_type,
                 published: e.published,
                 categories,
                 raw: e.raw,
-            }
+            })
         })
-        .collect();
-    (
+        .collect::<Result<_, PageRefused>>()?;
+    Ok((
         Page {
             instance_id,
             events,
             cursor,
         },
         counts,
-    )
+    ))
 }

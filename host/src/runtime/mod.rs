@@ -326,6 +326,7 @@ impl ConnectorRuntime {
             observer: None,
             dpop: None,
             exclusions: Default::default(),
+            redaction: Default::default(),
         };
         let mut store = self.store(ctx);
         let timeout = self.limits.describe_timeout;
@@ -667,6 +668,7 @@ mod tests {
             observer: None,
             dpop: None,
             exclusions: Default::default(),
+            redaction: Default::default(),
         };
         let window = Duration::from_secs(86_400);
         let none = old

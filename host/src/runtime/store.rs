@@ -8,6 +8,7 @@ use super::{RuntimeError, SandboxLimits};
 use crate::dpop::{Nonces, ProofKey};
 use crate::exclusions::Exclusions;
 use crate::outbound::InstanceHttp;
+use crate::redaction::Redaction;
 use crate::signing::Rs256Signer;
 use crate::state::{Outbox, StateError};
 use okta_ingest_model::{DpopMode, TokenScheme};
@@ -35,6 +36,8 @@ pub(crate) struct CallContext {
     pub dpop: Option<DpopCall>,
     /// Event types dropped from each page before it is committed.
     pub exclusions: Exclusions,
+    /// Members removed from each event before it is committed.
+    pub redaction: Redaction,
 }
 
 /// The DPoP side of a call: the instance's mode, the process's proof key, the org's nonce.
@@ -94,6 +97,7 @@ pub(crate) struct StoreData {
     pub(super) instance_id: i64,
     pub(super) instance: String,
     pub(super) exclusions: Exclusions,
+    pub(super) redaction: Redaction,
     pub(super) signer: Option<Arc<Rs256Signer>>,
     pub(super) outbox: Option<Arc<dyn Outbox>>,
     pub(super) observer: Option<CommitObserver>,
@@ -121,6 +125,7 @@ impl StoreData {
             observer,
             dpop,
             exclusions,
+            redaction,
         } = ctx;
         StoreData {
             // No preopens, no env, no args, no stdio, no sockets: the component sees nothing of the host.
@@ -138,6 +143,7 @@ impl StoreData {
             limits: Limiter::new(sandbox.memory_bytes),
             sandbox: sandbox.clone(),
             exclusions,
+            redaction,
             instance_id,
             instance,
             signer,

@@ -1,6 +1,7 @@
 //! What the state stores, in the host's own types: every backend reads and writes these.
 
 use crate::exclusions::Exclusions;
+use crate::redaction::Redaction;
 use okta_ingest_model::{Categories, DpopMode, TokenScheme};
 use std::path::PathBuf;
 
@@ -25,6 +26,8 @@ pub struct Instance {
     pub categories: Categories,
     /// Event types dropped even inside the selected categories (never stored, never delivered).
     pub exclusions: Exclusions,
+    /// Members removed from every event before it is stored.
+    pub redaction: Redaction,
     /// Extra CA certificates (PEM) trusted for this instance's domain.
     pub ca_file: Option<PathBuf>,
     /// When it was added, Unix ms.
@@ -65,6 +68,7 @@ impl Instance {
             backfill_days: record.backfill_days,
             categories: record.categories,
             exclusions: record.exclusions,
+            redaction: record.redaction,
             ca_file: record.ca_file,
             created_ms: 0,
             has_cursor: false,
@@ -139,6 +143,8 @@ pub struct NewInstanceRecord {
     pub categories: Categories,
     /// Event types dropped even inside them.
     pub exclusions: Exclusions,
+    /// Members removed from every event.
+    pub redaction: Redaction,
     /// Absolute path of an extra CA file, if any.
     pub ca_file: Option<PathBuf>,
     /// Whether it asks Okta for DPoP-bound tokens.
@@ -164,6 +170,8 @@ pub struct InstanceChanges {
     pub categories: Option<Categories>,
     /// New excluded event types (an empty list removes them).
     pub exclusions: Option<Exclusions>,
+    /// New redaction rules (empty: none).
+    pub redaction: Option<Redaction>,
     /// New CA file (`Some(None)` removes it).
     pub ca_file: Option<Option<PathBuf>>,
     /// New DPoP mode.

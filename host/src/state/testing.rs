@@ -14,6 +14,7 @@ pub(crate) fn new_instance(name: &str) -> NewInstanceRecord {
         backfill_days: 7,
         categories: Categories::DEFAULT,
         exclusions: Default::default(),
+        redaction: Default::default(),
         ca_file: None,
         dpop: okta_ingest_model::DpopMode::Auto,
         silence_after_s: 3600,

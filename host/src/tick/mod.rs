@@ -86,6 +86,7 @@ impl Ticker {
                 token_scheme,
             }),
             exclusions: instance.exclusions.clone(),
+            redaction: instance.redaction.clone(),
         })
     }
 

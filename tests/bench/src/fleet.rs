@@ -94,6 +94,7 @@ pub async fn run(
 fn record(name: String, org: &Org) -> anyhow::Result<NewInstanceRecord> {
     Ok(NewInstanceRecord {
         exclusions: Default::default(),
+        redaction: Default::default(),
         name,
         domain: org.emu.domain(),
         client_id: org.client.client_id.clone(),

@@ -231,6 +231,7 @@ async fn create_rows(
             state
                 .add_instance(&NewInstanceRecord {
                     exclusions: Default::default(),
+                    redaction: Default::default(),
                     name: format!("idle-{i:06}"),
                     domain: domain.to_string(),
                     client_id: client.client_id.clone(),

@@ -350,6 +350,7 @@ fn mem_input(domain: &str) -> conn::TickInput {
 fn record(name: &str, domain: &str, client: &setup::Client) -> NewInstanceRecord {
     NewInstanceRecord {
         exclusions: Default::default(),
+        redaction: Default::default(),
         name: name.into(),
         domain: domain.into(),
         client_id: client.client_id.clone(),
@@ -423,6 +424,7 @@ async fn add(
     Ok(host
         .add_instance(okta_ingest::NewInstance {
             exclusions: Default::default(),
+            redaction: Default::default(),
             name: name.into(),
             domain: domain.into(),
             client_id: client.client_id.clone(),

@@ -91,6 +91,7 @@ pub async fn add_instance(
     };
     host.add_instance(NewInstance {
         exclusions: Default::default(),
+        redaction: Default::default(),
         name: name.into(),
         domain: emu.domain(),
         client_id: client.client_id.clone(),

@@ -58,6 +58,7 @@ async fn demo(dir: &Path, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let rec = host
         .add_instance(NewInstance {
             exclusions: Default::default(),
+            redaction: Default::default(),
             name: "demo".into(),
             domain: emulator.domain(),
             client_id: client.keys.client_id.clone(),

@@ -49,6 +49,8 @@ pub async fn run(db: &Path, cmd: InstanceCmd) -> anyhow::Result<ExitCode> {
 }
 
 async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
+    let redaction = okta_ingest::Redaction::parse(&a.redact, &a.redact_keep)
+        .map_err(|e| anyhow::anyhow!("--redact / --redact-keep: {e}"))?;
     let host = open(db).await?;
     // A generated key is removed again if the instance is not added (dropping `generated` does it).
     let generated = match a.private_key {
@@ -67,6 +69,7 @@ async fn add(db: &Path, a: AddArgs) -> anyhow::Result<ExitCode> {
     let added = host
         .add_instance(NewInstance {
             exclusions: a.exclude_event_types,
+            redaction,
             name: a.name,
             domain: a.domain,
             client_id: a.client_id,
@@ -108,6 +111,23 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
     let host = open(db).await?;
     // Any value is refused (the backfill is fixed at creation); the library says why.
     let backfill = e.backfill_days.map(|s| s.parse::<u8>().unwrap_or(u8::MAX));
+    // Either half of the redaction may change; the other is kept as stored.
+    let redaction = match (&e.redact, &e.redact_keep) {
+        (None, None) => None,
+        (remove, keep) => {
+            let current = host.instance(&e.name).await?.redaction;
+            let remove = remove
+                .clone()
+                .unwrap_or_else(|| current.remove_paths().join(","));
+            let keep = keep
+                .clone()
+                .unwrap_or_else(|| current.keep_paths().join(","));
+            Some(
+                okta_ingest::Redaction::parse(&remove, &keep)
+                    .map_err(|e| anyhow::anyhow!("--redact / --redact-keep: {e}"))?,
+            )
+        }
+    };
     let rec = host
         .edit_instance(
             &e.name,
@@ -131,6 +151,7 @@ async fn edit(db: &Path, e: EditArgs) -> anyhow::Result<ExitCode> {
                 silence_after: e.silence_alert.map(|s| s.0),
                 paused: None,
                 exclusions: e.exclude_event_types,
+                redaction,
             },
         )
         .await?;
@@ -198,6 +219,18 @@ fn print_details(r: &Instance) -> std::io::Result<()> {
             r.exclusions
         );
     }
+    if !r.redaction.is_empty() {
+        let keep = r.redaction.keep_paths();
+        outln!(
+            "redacted:      {}{} (removed before the outbox: no sink receives them)",
+            r.redaction.remove_paths().join(", "),
+            if keep.is_empty() {
+                String::new()
+            } else {
+                format!(", keeping {}", keep.join(", "))
+            }
+        );
+    }
     outln!("dpop:          {}", r.dpop);
     if r.paused {
         outln!(
@@ -249,6 +282,8 @@ fn instance_json(r: &Instance) -> serde_json::Value {
         "backfill_days": r.backfill_days,
         "events": r.categories.names(),
         "excluded_event_types": r.exclusions.entries(),
+        "redact": r.redaction.remove_paths(),
+        "redact_keep": r.redaction.keep_paths(),
         "dpop": r.dpop.as_str(),
         "paused": r.paused,
         "silence_alert_s": (r.silence_after_s > 0).then_some(r.silence_after_s),

@@ -52,9 +52,10 @@ impl PostgresState {
                 "INSERT INTO instances(id, name, domain, shard, client_id, key_id, private_key_path,
                     backfill_days, categories, ca_file, created_ms, cursor, next_seq, last_tick_ms,
                     last_outcome, last_error, events_total, last_published, dpop, token_scheme,
-                    silence_after_s, paused, pending_key_path, pending_key_id, excluded_event_types)
+                    silence_after_s, paused, pending_key_path, pending_key_id, excluded_event_types,
+                    redaction)
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,
-                    $22,$23,$24,$25)",
+                    $22,$23,$24,$25,$26)",
                 &[
                     &i.id,
                     &i.name,
@@ -81,6 +82,7 @@ impl PostgresState {
                     &i.pending_key.as_ref().map(|(p, _)| p.to_string_lossy().into_owned()),
                     &i.pending_key.as_ref().map(|(_, kid)| kid.clone()),
                     &i.exclusions.to_stored(),
+                    &i.redaction.to_stored(),
                 ],
             )
             .await

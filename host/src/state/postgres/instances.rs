@@ -3,6 +3,7 @@
 
 use super::PostgresState;
 use crate::exclusions::Exclusions;
+use crate::redaction::Redaction;
 use crate::state::{
     shard_of, Instance, InstanceChanges, LastOutcome, NewInstanceRecord, StateError,
 };
@@ -13,7 +14,7 @@ use tokio_postgres::error::SqlState;
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
     events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id,
-    excluded_event_types FROM instances";
+    excluded_event_types, redaction FROM instances";
 
 fn row(r: &tokio_postgres::Row) -> Instance {
     Instance {
@@ -50,6 +51,7 @@ fn row(r: &tokio_postgres::Row) -> Instance {
             _ => None,
         },
         exclusions: Exclusions::from_stored(&r.get::<_, String>(21)),
+        redaction: Redaction::from_stored(&r.get::<_, String>(22)),
     }
 }
 
@@ -67,8 +69,8 @@ impl PostgresState {
             .execute(
                 "INSERT INTO instances(name, domain, shard, client_id, key_id, private_key_path,
                     backfill_days, categories, ca_file, created_ms, dpop, silence_after_s, paused,
-                    excluded_event_types)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                    excluded_event_types, redaction)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
                 &[
                     &new.name,
                     &new.domain,
@@ -84,6 +86,7 @@ impl PostgresState {
                     &new.silence_after_s,
                     &new.paused,
                     &new.exclusions.to_stored(),
+                    &new.redaction.to_stored(),
                 ],
             )
             .await;
@@ -147,7 +150,8 @@ impl PostgresState {
                 "UPDATE instances SET domain=$2, shard=$3, client_id=$4, key_id=$5,
                     private_key_path=$6, categories=$7, ca_file=$8, dpop=$9, silence_after_s=$10,
                     paused=$11, pending_key_path=$12, pending_key_id=$13,
-                    cursor = CASE WHEN $14 THEN NULL ELSE cursor END, excluded_event_types=$15
+                    cursor = CASE WHEN $14 THEN NULL ELSE cursor END, excluded_event_types=$15,
+                    redaction=$16
                  WHERE id=$1",
                 &[
                     &cur.id,
@@ -177,6 +181,11 @@ impl PostgresState {
                         .exclusions
                         .as_ref()
                         .unwrap_or(&cur.exclusions)
+                        .to_stored(),
+                    &edit
+                        .redaction
+                        .as_ref()
+                        .unwrap_or(&cur.redaction)
                         .to_stored(),
                 ],
             )

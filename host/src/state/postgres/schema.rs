@@ -29,7 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
-        what: "each instance's excluded event types",
+        what: "each instance's excluded event types and redaction rules",
         sql: exclusions,
     },
 ];
@@ -87,10 +87,11 @@ pub(crate) async fn migrate(client: &mut Client, location: &str) -> Result<(), S
     }
 }
 
-/// Version 2: the event types an instance drops even inside its categories, comma-separated (empty:
-/// none, what existing instances get).
+/// Version 2: the event types an instance drops even inside its categories, comma-separated, and the
+/// members it removes from events (`Redaction::to_stored`); empty: none, what existing instances get.
 fn exclusions() -> String {
-    "ALTER TABLE instances ADD COLUMN IF NOT EXISTS excluded_event_types text NOT NULL DEFAULT ''"
+    "ALTER TABLE instances ADD COLUMN IF NOT EXISTS excluded_event_types text NOT NULL DEFAULT '';
+     ALTER TABLE instances ADD COLUMN IF NOT EXISTS redaction text NOT NULL DEFAULT ''"
         .into()
 }
 

@@ -82,9 +82,11 @@ async fn instances_round_trip_and_a_domain_edit_moves_the_shard_and_drops_the_cu
     new.ca_file = Some("/ca.pem".into());
     new.paused = true;
     new.exclusions = crate::Exclusions::parse("policy.evaluate_sign_on,system.agent.*").unwrap();
+    new.redaction = crate::Redaction::parse("debugContext.debugData.*", "").unwrap();
     let got = state.add_instance(&new).await.unwrap();
     assert!(got.paused && got.created_ms > 0);
     assert_eq!(got.exclusions, new.exclusions);
+    assert_eq!(got.redaction, new.redaction);
     assert_eq!(
         (got.key_id.as_deref(), got.backfill_days, got.categories),
         (Some("kid1"), 7, new.categories)
@@ -117,12 +119,14 @@ async fn instances_round_trip_and_a_domain_edit_moves_the_shard_and_drops_the_cu
                 domain: Some("other.okta.com".into()),
                 paused: Some(false),
                 exclusions: Some(Default::default()),
+                redaction: Some(Default::default()),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
     assert!(!moved.has_cursor && !moved.paused && moved.exclusions.is_empty());
+    assert!(moved.redaction.is_empty());
     let db = url.rsplit('/').next().unwrap();
     assert_eq!(
         cluster()

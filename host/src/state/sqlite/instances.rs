@@ -2,6 +2,7 @@
 
 use super::{now_as_stored, Db};
 use crate::exclusions::Exclusions;
+use crate::redaction::Redaction;
 use crate::state::{Instance, InstanceChanges, LastOutcome, NewInstanceRecord, StateError};
 use okta_ingest_model::{Categories, DpopMode, TokenScheme};
 use rusqlite::{params, OptionalExtension};
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 const SELECT: &str = "SELECT id, name, domain, client_id, key_id, private_key_path, backfill_days,
     categories, ca_file, created_ms, cursor IS NOT NULL, last_tick_ms, last_outcome, last_error,
     events_total, dpop, token_scheme, silence_after_s, paused, pending_key_path, pending_key_id,
-    excluded_event_types FROM instances";
+    excluded_event_types, redaction FROM instances";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
     Ok(Instance {
@@ -53,6 +54,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Instance> {
             _ => None,
         },
         exclusions: Exclusions::from_stored(&r.get::<_, String>(21)?),
+        redaction: Redaction::from_stored(&r.get::<_, String>(22)?),
     })
 }
 
@@ -64,8 +66,9 @@ impl Db {
     pub(crate) fn add_instance(&self, new: &NewInstanceRecord) -> Result<Instance, StateError> {
         let r = self.conn.execute(
             "INSERT INTO instances(name, domain, client_id, key_id, private_key_path, backfill_days,
-                categories, ca_file, created_ms, dpop, silence_after_s, paused, excluded_event_types)
-                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                categories, ca_file, created_ms, dpop, silence_after_s, paused, excluded_event_types,
+                redaction)
+                VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
             params![
                 new.name,
                 new.domain,
@@ -80,6 +83,7 @@ impl Db {
                 new.silence_after_s,
                 new.paused,
                 new.exclusions.to_stored(),
+                new.redaction.to_stored(),
             ],
         );
         match r {
@@ -123,7 +127,8 @@ impl Db {
         tx.execute(
             "UPDATE instances SET domain=?2, client_id=?3, key_id=?4, private_key_path=?5, categories=?6,
                 ca_file=?7, dpop=?8, silence_after_s=?9, paused=?10,
-                pending_key_path=?11, pending_key_id=?12, excluded_event_types=?13 WHERE id=?1",
+                pending_key_path=?11, pending_key_id=?12, excluded_event_types=?13, redaction=?14
+                WHERE id=?1",
             params![
                 cur.id,
                 edit.domain.as_ref().unwrap_or(&cur.domain),
@@ -142,6 +147,7 @@ impl Db {
                 pending.as_ref().map(|(p, _)| path_text(p)),
                 pending.as_ref().map(|(_, kid)| kid.clone()),
                 edit.exclusions.as_ref().unwrap_or(&cur.exclusions).to_stored(),
+                edit.redaction.as_ref().unwrap_or(&cur.redaction).to_stored(),
             ],
         )?;
         if domain_changed {
@@ -234,8 +240,14 @@ mod tests {
         new.categories = Categories::LIFECYCLE | Categories::ITP;
         new.paused = true;
         new.exclusions = Exclusions::parse("policy.evaluate_sign_on,system.agent.*").unwrap();
+        new.redaction = Redaction::parse(
+            "debugContext.debugData.*",
+            "debugContext.debugData.requestUri",
+        )
+        .unwrap();
         let got = db.add_instance(&new).unwrap();
         assert_eq!(got.exclusions, new.exclusions);
+        assert_eq!(got.redaction, new.redaction);
         let cleared = db
             .edit_instance(
                 "full",

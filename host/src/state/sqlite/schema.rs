@@ -51,7 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        what: "each instance's excluded event types",
+        what: "each instance's excluded event types and redaction rules",
         apply: exclusions,
     },
 ];
@@ -238,15 +238,16 @@ fn silence_alert(tx: &Transaction<'_>) -> Result<(), StateError> {
     )
 }
 
-/// Version 7: the event types an instance drops even inside its categories, comma-separated (empty:
-/// none, what existing instances get).
+/// Version 7: the event types an instance drops even inside its categories, comma-separated, and the
+/// members it removes from events (`Redaction::to_stored`); empty: none, what existing instances get.
 fn exclusions(tx: &Transaction<'_>) -> Result<(), StateError> {
     add_column_if_missing(
         tx,
         "instances",
         "excluded_event_types",
         "TEXT NOT NULL DEFAULT ''",
-    )
+    )?;
+    add_column_if_missing(tx, "instances", "redaction", "TEXT NOT NULL DEFAULT ''")
 }
 
 /// `ALTER TABLE table ADD COLUMN column decl` unless the table already has the column.

@@ -108,6 +108,7 @@ pub(super) async fn run(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
     };
     let new = NewInstance {
         exclusions: Default::default(),
+        redaction: Default::default(),
         name,
         domain,
         client_id: answers.client_id.clone(),

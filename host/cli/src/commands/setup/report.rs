@@ -85,6 +85,16 @@ pub(super) fn equivalent_command(db: &Path, rec: &Instance) -> String {
             word(&rec.exclusions.to_stored())
         ));
     }
+    if !rec.redaction.is_empty() {
+        c.push_str(&format!(
+            " --redact {}",
+            word(&rec.redaction.remove_paths().join(","))
+        ));
+        let keep = rec.redaction.keep_paths();
+        if !keep.is_empty() {
+            c.push_str(&format!(" --redact-keep {}", word(&keep.join(","))));
+        }
+    }
     c
 }
 

@@ -122,6 +122,7 @@ impl Wizard<'_> {
         let name = self.name(provisional_name).await?;
         let mut new = NewInstance {
             exclusions: Default::default(),
+            redaction: Default::default(),
             name,
             domain: org.domain,
             client_id,
@@ -346,6 +347,7 @@ impl Wizard<'_> {
             // Only the connection is tested: what to collect and the name come once it works.
             let candidate = NewInstance {
                 exclusions: Default::default(),
+                redaction: Default::default(),
                 name: provisional_name.to_string(),
                 domain: org.domain.clone(),
                 client_id: client_id.clone(),
