@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the tick-duration histogram buckets; `+Inf` is implied.
@@ -77,10 +77,102 @@ pub struct InstanceFigures {
     pub errors: u64,
 }
 
-/// Counters and the tick-duration histogram per instance, plus the scheduler heartbeat.
+/// Delivery to the sink since the process started: what the delivery thread records and `/metrics`
+/// shows, labelled with the sink's id.
+#[derive(Debug, Default)]
+pub(crate) struct SinkCounters {
+    id: Mutex<String>,
+    events: AtomicU64,
+    batches: AtomicU64,
+    failures: AtomicU64,
+    write_ns: AtomicU64,
+    last_delivery_ms: AtomicU64,
+    /// Whether the last write succeeded (0 before the first: unknown, shown as up).
+    failing: AtomicBool,
+}
+
+impl SinkCounters {
+    /// Names the sink the counters are for.
+    pub(crate) fn set_sink(&self, id: &str) {
+        *self.id.lock().unwrap_or_else(|p| p.into_inner()) = id.to_string();
+    }
+
+    /// A batch of `events` written and acknowledged, its write taking `took`.
+    pub(crate) fn delivered(&self, events: u64, took: Duration) {
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.write_ns
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        self.last_delivery_ms
+            .store(okta_ingest_model::time::now_ms(), Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
+    }
+
+    /// A write failed (the batch stays queued).
+    pub(crate) fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(true, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let id = self.id.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if id.is_empty() {
+            return;
+        }
+        let label = format!("{{sink=\"{}\"}}", escape_label(&id));
+        let last = self.last_delivery_ms.load(Ordering::Relaxed);
+        let rows: [(&str, &str, &str, String); 6] = [
+            (
+                "sink_events_total",
+                "counter",
+                "Events the sink took and delivery acknowledged.",
+                self.events.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "sink_batches_total",
+                "counter",
+                "Batches written to the sink and acknowledged.",
+                self.batches.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "sink_write_failures_total",
+                "counter",
+                "Writes that failed after the sink's own retries (the batch stayed queued).",
+                self.failures.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "sink_write_seconds_total",
+                "counter",
+                "Time spent in successful writes (events_total / this = the sink's throughput).",
+                format!("{:.6}", self.write_ns.load(Ordering::Relaxed) as f64 / 1e9),
+            ),
+            (
+                "sink_up",
+                "gauge",
+                "0 while the sink's last write failed, else 1.",
+                u8::from(!self.failing.load(Ordering::Relaxed)).to_string(),
+            ),
+            (
+                "sink_last_delivery_timestamp_seconds",
+                "gauge",
+                "When a batch was last acknowledged (Unix seconds; 0: none yet).",
+                format!("{:.3}", last as f64 / 1000.0),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(out, "# HELP okta_ingest_{name} {help}");
+            let _ = writeln!(out, "# TYPE okta_ingest_{name} {kind}");
+            let _ = writeln!(out, "okta_ingest_{name}{label} {value}");
+        }
+    }
+}
+
+/// Counters and the tick-duration histogram per instance, the sink's counters, plus the scheduler
+/// heartbeat.
 #[derive(Debug, Default)]
 pub struct Metrics {
     instances: Mutex<BTreeMap<String, InstanceMetrics>>,
+    sink: Arc<SinkCounters>,
     loop_alive: AtomicBool,
     heartbeat_ms: AtomicU64,
     /// When the host last made progress: a tick that did not fail, or a turn with nothing configured
@@ -124,6 +216,11 @@ impl Metrics {
     pub fn events_total(&self, instance: &str) -> u64 {
         let map = self.instances.lock().unwrap_or_else(|p| p.into_inner());
         map.get(instance).map_or(0, |m| m.events)
+    }
+
+    /// The counters the delivery thread records into.
+    pub(crate) fn sink_counters(&self) -> Arc<SinkCounters> {
+        self.sink.clone()
     }
 
     /// The scheduler loop is running (called on every iteration).
@@ -267,6 +364,7 @@ impl Metrics {
             let _ = writeln!(out, "{metric}_sum{{instance=\"{inst}\"}} {}", h.sum);
             let _ = writeln!(out, "{metric}_count{{instance=\"{inst}\"}} {}", h.count);
         }
+        self.sink.render(&mut out);
         out
     }
 }

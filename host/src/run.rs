@@ -132,7 +132,11 @@ pub(crate) async fn run_once(
         // Compile before starting anything, so a broken component fails the run at once.
         services.versions.default_runtime().await?;
     }
-    let delivery = DeliveryWorker::start(services.state.delivery().await?, sink)?;
+    let delivery = DeliveryWorker::start(
+        services.state.delivery().await?,
+        sink,
+        services.metrics.sink_counters(),
+    )?;
     let stop = StopSignal::default();
     let work = async {
         let sem = tokio::sync::Semaphore::new(services.config.concurrency.max(1));
@@ -172,7 +176,11 @@ pub(crate) async fn run(
 ) -> Result<(), HostError> {
     services.claim_runner().await?;
     services.versions.default_runtime().await?;
-    let delivery = DeliveryWorker::start(services.state.delivery().await?, sink)?;
+    let delivery = DeliveryWorker::start(
+        services.state.delivery().await?,
+        sink,
+        services.metrics.sink_counters(),
+    )?;
     let stop = StopSignal::default();
     let fleet = Arc::new(Instances {
         services: services.clone(),

@@ -76,6 +76,10 @@ async fn admin_endpoint_and_status_report_a_running_host() {
 
     // Scrape until the counters match what reached the sink and nothing is left queued.
     let want = expected.len() as f64;
+    let sink_events = format!(
+        "okta_ingest_sink_events_total{{sink=\"file:{}\"}}",
+        out.display()
+    );
     let mut metrics = String::new();
     for _ in 0..150 {
         let r = http.get(format!("{base}/metrics")).send().await.unwrap();
@@ -85,6 +89,7 @@ async fn admin_endpoint_and_status_report_a_running_host() {
         metrics = r.text().await.unwrap();
         if sample(&metrics, "okta_ingest_events_total{instance=\"org\"}") == Some(want)
             && sample(&metrics, "okta_ingest_outbox_depth") == Some(0.0)
+            && sample(&metrics, &sink_events) == Some(want)
             && lines(&out).len() == expected.len()
         {
             break;
@@ -102,6 +107,16 @@ async fn admin_endpoint_and_status_report_a_running_host() {
         "{metrics}"
     );
     assert_exactly(&lines(&out), &expected);
+    // The sink's own counters agree with what reached it.
+    assert_eq!(sample(&metrics, &sink_events), Some(want), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            &sink_events.replace("sink_events_total", "sink_up")
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
     let pages = sample(&metrics, "okta_ingest_pages_total{instance=\"org\"}").unwrap();
     assert!(pages >= 1.0, "{metrics}");
     assert_eq!(

@@ -29,6 +29,7 @@ pub use stdout::StdoutSink;
 pub use syslog::{SyslogOptions, SyslogSink, SYSLOG_FACILITIES};
 pub use webhook::{WebhookOptions, WebhookSink};
 
+use crate::metrics::SinkCounters;
 use crate::state::{DeliveryStore, OutboxEvent, PendingWrite, Stream};
 use crate::stop::StopSignal;
 use std::collections::HashSet;
@@ -62,6 +63,8 @@ pub(crate) struct Delivery {
     recovered: HashSet<Stream>,
     /// Set at a shutdown: no batch is started after the one in flight.
     stopping: Arc<AtomicBool>,
+    /// What `/metrics` shows of the sink.
+    counters: Arc<SinkCounters>,
 }
 
 impl Delivery {
@@ -75,12 +78,20 @@ impl Delivery {
     pub(crate) fn with_batch(mut sink: Box<dyn Sink>, batch: usize) -> Delivery {
         let stopping: Arc<AtomicBool> = Arc::default();
         sink.watch_stop(SinkStop::new(stopping.clone()));
+        let counters: Arc<SinkCounters> = Arc::default();
+        counters.set_sink(&sink.id());
         Delivery {
             sink: Some(sink),
             batch: batch.max(1),
             recovered: HashSet::new(),
             stopping,
+            counters,
         }
+    }
+
+    /// The sink's id, as its counters are labelled.
+    fn counters_id(&self) -> String {
+        self.sink.as_ref().map(|s| s.id()).unwrap_or_default()
     }
 
     /// Delivers everything currently in the outbox, stream by stream; returns how many events. A stream
@@ -202,6 +213,7 @@ impl Delivery {
             }
             // Writing (a file sink's sync is mostly waiting for the disk) overlaps with reading and
             // decompressing the next batch; acknowledgements still follow the writes in order.
+            let write_started = std::time::Instant::now();
             let writer = tokio::task::spawn_blocking(move || {
                 let written = std::panic::catch_unwind(AssertUnwindSafe(|| sink.write(&rows)));
                 (sink, rows, written)
@@ -212,10 +224,12 @@ impl Delivery {
                 // The blocking thread was cancelled (the runtime is shutting down): the sink is gone.
                 Err(_) => return Err(SinkError::Panicked { sink: id }),
             };
+            let took = write_started.elapsed();
             self.sink = Some(sink);
             match written {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
+                    self.counters.failed();
                     // Part of the batch may be on disk: cut it off now, so no reader sees a torn line
                     // while the sink is down (best effort: the next attempt cuts it again first).
                     self.recovered.remove(&stream);
@@ -229,6 +243,7 @@ impl Delivery {
                     return Err(e);
                 }
                 Err(_panic) => {
+                    self.counters.failed();
                     self.recovered.remove(&stream);
                     return Err(SinkError::Panicked { sink: id });
                 }
@@ -236,6 +251,7 @@ impl Delivery {
             // A failed read is retried (and reported) at the top of the loop.
             prefetched = next.ok();
             store.ack(stream, last).await?;
+            self.counters.delivered(rows.len() as u64, took);
             delivered += rows.len() as u64;
         }
     }
@@ -267,10 +283,11 @@ pub(crate) struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
-    /// Starts the worker on its own thread.
+    /// Starts the worker on its own thread; it records what it delivers into `counters`.
     pub(crate) fn start(
         mut store: Box<dyn DeliveryStore>,
         sink: Box<dyn Sink>,
+        counters: Arc<SinkCounters>,
     ) -> Result<DeliveryWorker, SinkError> {
         let signals = Arc::new(Signals::default());
         let shared = signals.clone();
@@ -283,7 +300,9 @@ impl DeliveryWorker {
             .enable_all()
             .build()
             .map_err(io)?;
-        let delivery = Delivery::new(sink);
+        let mut delivery = Delivery::new(sink);
+        counters.set_sink(&delivery.counters_id());
+        delivery.counters = counters;
         let stopping = delivery.stopping.clone();
         let (report, done) = tokio::sync::oneshot::channel();
         // Not joined: at a shutdown a worker stuck in a sink's write is abandoned (see `finish`).

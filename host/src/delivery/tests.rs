@@ -324,7 +324,13 @@ async fn the_worker_delivers_on_wake_and_drains_once_more_when_finishing() {
     let dir = tempfile::tempdir().unwrap();
     let (state, store, id) = state_with_events(dir.path(), 3).await;
     let out = dir.path().join("out.jsonl");
-    let worker = DeliveryWorker::start(store, Box::new(FileSink::open(&out).unwrap())).unwrap();
+    let metrics = crate::Metrics::new();
+    let worker = DeliveryWorker::start(
+        store,
+        Box::new(FileSink::open(&out).unwrap()),
+        metrics.sink_counters(),
+    )
+    .unwrap();
     let wake = worker.waker();
     state
         .commit_page(Page {
@@ -344,15 +350,35 @@ async fn the_worker_delivers_on_wake_and_drains_once_more_when_finishing() {
         }
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 4);
+    let text = metrics.render(None);
+    let sink = format!("{{sink=\"file:{}\"}}", out.display());
+    for line in [
+        format!("okta_ingest_sink_events_total{sink} 4"),
+        format!("okta_ingest_sink_write_failures_total{sink} 0"),
+        format!("okta_ingest_sink_up{sink} 1"),
+    ] {
+        assert!(text.contains(&line), "{line} in:\n{text}");
+    }
+    assert!(!text.contains("okta_ingest_sink_last_delivery_timestamp_seconds{sink} 0.000"));
 }
 
 #[tokio::test]
 async fn a_worker_whose_sink_keeps_failing_reports_the_error_when_finishing() {
     let dir = tempfile::tempdir().unwrap();
     let (state, store, _) = state_with_events(dir.path(), 2).await;
-    let worker = DeliveryWorker::start(store, Box::new(Failing)).unwrap();
+    let metrics = crate::Metrics::new();
+    let worker = DeliveryWorker::start(store, Box::new(Failing), metrics.sink_counters()).unwrap();
     let outcome = worker.finish(&StopSignal::default()).await;
     assert_eq!(outcome.delivered, 0);
+    let text = metrics.render(None);
+    assert!(
+        text.contains("okta_ingest_sink_up{sink=\"failing\"} 0\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("okta_ingest_sink_write_failures_total{sink=\"failing\"} 0"),
+        "{text}"
+    );
     assert!(
         outcome.error.as_deref().is_some_and(|e| e.contains("down")),
         "{outcome:?}"
@@ -377,7 +403,7 @@ impl Sink for Hung {
 async fn at_a_shutdown_a_hung_sink_is_abandoned_within_the_grace_and_its_events_stay_queued() {
     let dir = tempfile::tempdir().unwrap();
     let (state, store, _) = state_with_events(dir.path(), 3).await;
-    let worker = DeliveryWorker::start(store, Box::new(Hung)).unwrap();
+    let worker = DeliveryWorker::start(store, Box::new(Hung), Default::default()).unwrap();
     // Let the write start.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stop = StopSignal::default();
@@ -429,7 +455,8 @@ impl Sink for BackingOff {
 async fn at_a_shutdown_a_backing_off_sink_gives_up_before_the_grace_ends() {
     let dir = tempfile::tempdir().unwrap();
     let (state, store, _) = state_with_events(dir.path(), 2).await;
-    let worker = DeliveryWorker::start(store, Box::new(BackingOff::default())).unwrap();
+    let worker =
+        DeliveryWorker::start(store, Box::new(BackingOff::default()), Default::default()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stop = StopSignal::default();
     stop.request();
