@@ -452,3 +452,46 @@ async fn a_lost_answer_and_a_crash_mid_upload_leave_every_event_in_one_object() 
     let objects = moto.objects(&creds);
     assert_exactly(&check_objects(&objects), &expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_the_s3_sink_against_a_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = Moto::start(dir.path()).await;
+    let creds = moto.setup();
+    let demo = tokio::process::Command::new(BIN)
+        .args(["demo", "--events", "3000", "--sink"])
+        .arg(format!("s3://{BUCKET}/demo"))
+        .args(["--s3-endpoint", &moto.endpoint, "--s3-region", "eu-west-1"])
+        .envs(creds.env())
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("binary runs");
+    let out = text(&demo);
+    assert!(demo.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "sink:                         s3://{BUCKET}/demo/"
+        )),
+        "{out}"
+    );
+    let delivered: usize = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("events delivered:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out}"));
+    let objects = moto.objects(&creds);
+    assert!(objects.iter().all(|o| o.key.starts_with("demo/instance=")));
+    let lines: Vec<&String> = objects.iter().flat_map(|o| &o.lines).collect();
+    assert!(delivered > 1_000, "{out}");
+    assert_eq!(
+        lines.len(),
+        delivered,
+        "every delivered event is in an object once"
+    );
+    let uuids: HashSet<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["uuid"].to_string())
+        .collect();
+    assert_eq!(uuids.len(), delivered, "no event twice");
+}

@@ -425,6 +425,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "once")]
     pub ui: Option<String>,
     #[command(flatten)]
+    pub sinks: SinkArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// The options of every sink kind (`run` and `demo` take them all; `--sink` says which apply).
+#[derive(Debug, Args, Clone)]
+pub struct SinkArgs {
+    #[command(flatten)]
     pub webhook: WebhookArgs,
     #[command(flatten)]
     pub hec: HecArgs,
@@ -434,8 +443,19 @@ pub struct RunArgs {
     pub syslog: SyslogArgs,
     #[command(flatten)]
     pub s3: S3Args,
-    #[command(flatten)]
-    pub tuning: TuningArgs,
+}
+
+impl SinkArgs {
+    /// The sink options.
+    pub fn options(&self) -> crate::sink_spec::SinkOptions {
+        crate::sink_spec::SinkOptions {
+            webhook: self.webhook.options(),
+            hec: self.hec.options(),
+            es: self.es.options(),
+            syslog: self.syslog.options(),
+            s3: self.s3.options(),
+        }
+    }
 }
 
 /// A silence alert as given: a duration, or `off` (`None`).
@@ -825,6 +845,14 @@ pub struct DemoArgs {
     /// Keep the demo directory (state, keys, events.jsonl) instead of deleting it.
     #[arg(long)]
     pub keep: bool,
+    /// Deliver to this sink instead of the demo directory's events.jsonl, e.g. a receiver on this
+    /// machine: s3://BUCKET/demo --s3-endpoint http://127.0.0.1:9000 (MinIO, moto),
+    /// syslog+tls://127.0.0.1:6514, https://127.0.0.1:8686/okta (Vector); see `run --help` for each
+    /// kind and its options.
+    #[arg(long)]
+    pub sink: Option<String>,
+    #[command(flatten)]
+    pub sinks: SinkArgs,
 }
 
 /// `emulator`

@@ -221,7 +221,7 @@ mod tests {
             "the command line won"
         );
         assert_eq!(run.sink, "file:/tmp/x.jsonl");
-        assert_eq!(run.webhook.webhook_retries, 3);
+        assert_eq!(run.sinks.webhook.webhook_retries, 3);
         assert!(run.allow_short_interval);
         assert_eq!(
             cli.db.as_deref(),

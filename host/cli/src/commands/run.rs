@@ -108,16 +108,7 @@ pub async fn run(db: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     .await?;
     // One runner per state: refused here, before the sink is opened, when another process runs it.
     host.claim_runner().await?;
-    let opened = match crate::sink_spec::open(
-        &args.sink,
-        &crate::sink_spec::SinkOptions {
-            webhook: args.webhook.options(),
-            hec: args.hec.options(),
-            es: args.es.options(),
-            syslog: args.syslog.options(),
-            s3: args.s3.options(),
-        },
-    ) {
+    let opened = match crate::sink_spec::open(&args.sink, &args.sinks.options()) {
         Ok(o) => o,
         Err(e) => {
             // `status` should say why nothing arrives, not show the last good tick.
