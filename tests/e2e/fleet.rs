@@ -494,15 +494,24 @@ async fn hosts_starting_together_on_a_fresh_database_migrate_it_once() {
         })
         .collect();
     let outs = futures::future::join_all(starts).await;
-    let mut migrations = 0;
+    let mut logs = String::new();
     for out in outs {
         let out = out.expect("binary runs");
         assert!(out.status.success(), "{}", text(&out));
-        migrations += String::from_utf8_lossy(&out.stderr)
-            .matches("migrating the state database")
-            .count();
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
     }
-    assert_eq!(migrations, 1, "the schema has one migration, run once");
+    // Each migration of the schema (PostgreSQL schema 2 has two) ran once, by one of the hosts.
+    for what in [
+        "migrating the state database: instances, shard leases",
+        "migrating the state database: each instance's excluded event types",
+    ] {
+        assert_eq!(logs.matches(what).count(), 1, "{what}:\n{logs}");
+    }
+    assert_eq!(
+        logs.matches("migrating the state database").count(),
+        2,
+        "{logs}"
+    );
     let name = db.rsplit('/').next().unwrap();
     let version = TestPostgres::shared()
         .unwrap()
@@ -511,7 +520,7 @@ async fn hosts_starting_together_on_a_fresh_database_migrate_it_once() {
             "SELECT value FROM okta_ingest_meta WHERE key = 'schema_version'",
         )
         .unwrap();
-    assert_eq!(version, "1");
+    assert_eq!(version, "2");
 }
 
 /// `okta-ingest run` reaching PostgreSQL through a proxy that starts dropping every byte: the host logs

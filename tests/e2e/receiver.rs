@@ -181,11 +181,14 @@ async fn connection(
     }
 }
 
-/// A fresh test PKI: a CA and a server certificate for 127.0.0.1 / localhost, all PEM.
+/// A fresh test PKI: a CA, a server certificate for 127.0.0.1 / localhost and a client certificate
+/// (for mutual TLS), all PEM.
 pub struct TestPki {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
 }
 
 /// A fresh CA and server certificate (see [`TestPki`]).
@@ -215,10 +218,19 @@ pub fn test_pki() -> TestPki {
         .push(DnType::CommonName, "webhook receiver");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(vec!["okta-ingest.test".to_string()]).unwrap();
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "okta-ingest.test");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
     TestPki {
         ca_pem: ca_cert.pem(),
         cert_pem: leaf_cert.pem(),
         key_pem: key.serialize_pem(),
+        client_cert_pem: client_cert.pem(),
+        client_key_pem: client_key.serialize_pem(),
     }
 }
 

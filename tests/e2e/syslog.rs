@@ -47,11 +47,14 @@ fn has_gtls_driver() -> bool {
         .any(|d| d.path().join("rsyslog/lmnsd_gtls.so").exists())
 }
 
-/// The files rsyslog's TLS listener uses: CA, certificate, key (a fresh test PKI).
+/// The files rsyslog's TLS listener uses: CA, certificate, key (a fresh test PKI), and the client
+/// certificate and key okta-ingest presents to a receiver that authenticates senders.
 struct Pki {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 fn write_pki(dir: &Path) -> Pki {
@@ -60,7 +63,16 @@ fn write_pki(dir: &Path) -> Pki {
         ca: dir.join("syslog-ca.pem"),
         cert: dir.join("syslog-cert.pem"),
         key: dir.join("syslog-key.pem"),
+        client_cert: dir.join("client-cert.pem"),
+        client_key: dir.join("client-key.pem"),
     };
+    std::fs::write(&p.client_cert, pki.client_cert_pem).unwrap();
+    std::fs::write(&p.client_key, pki.client_key_pem).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p.client_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     std::fs::write(&p.ca, pki.ca_pem).unwrap();
     std::fs::write(&p.cert, pki.cert_pem).unwrap();
     std::fs::write(&p.key, pki.key_pem).unwrap();
@@ -70,6 +82,12 @@ fn write_pki(dir: &Path) -> Pki {
 impl Rsyslog {
     /// Starts rsyslogd on `port` with `pki`, and waits until it listens.
     fn start(dir: &Path, pki: &Pki, port: u16) -> Rsyslog {
+        Rsyslog::start_authenticating(dir, pki, port, "anon")
+    }
+
+    /// [`Rsyslog::start`] with imtcp's `streamDriver.authMode` (`anon`: any sender; `x509/certvalid`:
+    /// only senders with a certificate from the test CA).
+    fn start_authenticating(dir: &Path, pki: &Pki, port: u16, auth_mode: &str) -> Rsyslog {
         let work = dir.join("rsyslog");
         std::fs::create_dir_all(&work).unwrap();
         let out = work.join("received.jsonl");
@@ -85,7 +103,7 @@ impl Rsyslog {
   defaultNetstreamDriverCAFile="{ca}"
   defaultNetstreamDriverCertFile="{cert}"
   defaultNetstreamDriverKeyFile="{key}")
-module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon" maxFrameSize="300000")
+module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="{auth_mode}" maxFrameSize="300000")
 input(type="imtcp" port="{port}" address="127.0.0.1")
 template(name="fields" type="list") {{
   constant(value="{{\"pri\":\"") property(name="pri")
@@ -152,6 +170,11 @@ action(type="omfile" file="{out}" template="fields")
 }
 
 async fn run_to(fx: &Fixture, port: u16, ca: Option<&Path>) -> Output {
+    run_with(fx, port, ca, &[]).await
+}
+
+/// [`run_to`] with `extra` options.
+async fn run_with(fx: &Fixture, port: u16, ca: Option<&Path>, extra: &[&Path]) -> Output {
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.arg("--db")
         .arg(fx.db())
@@ -161,6 +184,7 @@ async fn run_to(fx: &Fixture, port: u16, ca: Option<&Path>) -> Output {
         .args(["--syslog-batch-events", "300", "--syslog-retries", "2"])
         .args(["--syslog-retry-base", "10ms"])
         .args(FAST)
+        .args(extra)
         .env_remove("RUST_LOG");
     if let Some(ca) = ca {
         cmd.arg("--syslog-ca-file").arg(ca);
@@ -249,6 +273,33 @@ async fn an_untrusted_certificate_or_an_absent_receiver_keeps_every_event_queued
     assert!(rsyslog.received(0).is_empty(), "nothing was sent");
 
     let good = run_to(&fx, port, Some(&pki.ca)).await;
+    assert!(good.status.success(), "{}", text(&good));
+    let received = rsyslog.received(expected.len());
+    assert_exactly(&check_messages(&received), &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_authenticates_senders_gets_every_event_only_from_a_certified_one() {
+    let fx = Fixture::with_org(900).await;
+    let pki = write_pki(fx.dir.path());
+    let expected = CategorySpec::load().expected(&fx.emulator.committed(), SELECTION);
+    let rsyslog = Rsyslog::start_authenticating(fx.dir.path(), &pki, free_port(), "x509/certvalid");
+    // Without a client certificate the receiver refuses the sender: nothing arrives, and nothing may
+    // count as delivered either (the receiver closing the connection is not an acknowledgement then).
+    let refused = run_to(&fx, rsyslog.port, Some(&pki.ca)).await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("stay queued"), "{}", text(&refused));
+    assert!(rsyslog.received(0).is_empty(), "nothing was accepted");
+
+    let cert = Path::new("--syslog-client-cert");
+    let key = Path::new("--syslog-client-key");
+    let good = run_with(
+        &fx,
+        rsyslog.port,
+        Some(&pki.ca),
+        &[cert, &pki.client_cert, key, &pki.client_key],
+    )
+    .await;
     assert!(good.status.success(), "{}", text(&good));
     let received = rsyslog.received(expected.len());
     assert_exactly(&check_messages(&received), &expected);

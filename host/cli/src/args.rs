@@ -691,6 +691,14 @@ pub struct SyslogArgs {
     /// PEM file with CA certificates to trust for the receiver, besides the system roots.
     #[arg(long, value_name = "PEM")]
     pub syslog_ca_file: Option<PathBuf>,
+    /// PEM certificate chain to present to a receiver that authenticates senders (mutual TLS, e.g.
+    /// rsyslog's x509/certvalid or x509/name); with --syslog-client-key.
+    #[arg(long, value_name = "PEM", requires = "syslog_client_key")]
+    pub syslog_client_cert: Option<PathBuf>,
+    /// PEM private key of --syslog-client-cert (PKCS#8, PKCS#1 or SEC1; read at start, never stored
+    /// or logged; keep it mode 600).
+    #[arg(long, value_name = "PEM", requires = "syslog_client_cert")]
+    pub syslog_client_key: Option<PathBuf>,
     /// Timeout of each step of a connection (connect, each write, the receiver's close).
     #[arg(long, default_value_t = HumanDuration(SyslogOptions::default().timeout))]
     pub syslog_timeout: HumanDuration,
@@ -714,6 +722,10 @@ impl SyslogArgs {
             batch_events: self.syslog_batch_events as usize,
             batch_bytes: self.syslog_batch_bytes as usize,
             ca_file: self.syslog_ca_file.clone(),
+            client_certificate: self
+                .syslog_client_cert
+                .clone()
+                .zip(self.syslog_client_key.clone()),
             timeout: self.syslog_timeout.0,
             retries: self.syslog_retries,
             retry_base: self.syslog_retry_base.0,

@@ -130,6 +130,9 @@ fn sink_hint(e: &SinkError) -> Option<String> {
                     (SinkSetting::Message, _) => {
                         "see --syslog-facility, --syslog-hostname, --syslog-app-name and --syslog-sd-id"
                     }
+                    (SinkSetting::ClientCertificate, _) => {
+                        "the client certificate and key are --syslog-client-cert and --syslog-client-key"
+                    }
                     (SinkSetting::Client, _) => return None,
                 }
                 .into(),

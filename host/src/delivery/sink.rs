@@ -87,6 +87,8 @@ pub enum SinkSetting {
     Client,
     /// How messages are formed (a syslog facility, hostname, app name or structured data id).
     Message,
+    /// The client certificate and key for mutual TLS.
+    ClientCertificate,
 }
 
 /// A destination for events. `write` runs on delivery's own thread, never on the async runtime, so

@@ -112,7 +112,10 @@ pub(crate) fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, Htt
 
 /// A rustls client configuration (for connections that are not HTTP: PostgreSQL, syslog) with the
 /// system's roots and `ca_file`'s certificates; no client certificate. The error says what is wrong.
-pub(crate) fn rustls_client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+pub(crate) fn rustls_client_config(
+    ca_file: Option<&Path>,
+    identity: Option<super::ClientIdentity>,
+) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -138,11 +141,16 @@ pub(crate) fn rustls_client_config(ca_file: Option<&Path>) -> Result<rustls::Cli
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|e| format!("the client certificate and key do not go together: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@
 //! ([`failure`]), so the connector can tell the user whether it was DNS, TLS, a refused connection or a
 //! timeout.
 
+mod client_identity;
 mod clients;
 pub(crate) mod failure;
 mod org_budget;
 mod origin;
 
+pub(crate) use client_identity::ClientIdentity;
 use clients::ClientPool;
 pub(crate) use clients::{load_ca_file, rustls_client_config};
 pub use clients::{HttpLimits, HttpSetupError};

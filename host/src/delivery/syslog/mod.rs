@@ -101,8 +101,20 @@ impl SyslogSink {
                 "{FORM}: {host:?} is not a host name or address: {e}"
             ))
         })?;
-        let tls = crate::outbound::rustls_client_config(opts.ca_file.as_deref())
-            .map_err(|e| config_error(&id, SinkSetting::CaFile, e))?;
+        let identity = match &opts.client_certificate {
+            None => None,
+            Some((cert, key)) => Some(
+                crate::outbound::ClientIdentity::load(cert, key)
+                    .map_err(|e| config_error(&id, SinkSetting::ClientCertificate, e))?,
+            ),
+        };
+        let setting = if identity.is_some() {
+            SinkSetting::ClientCertificate
+        } else {
+            SinkSetting::CaFile
+        };
+        let tls = crate::outbound::rustls_client_config(opts.ca_file.as_deref(), identity)
+            .map_err(|e| config_error(&id, setting, e))?;
         let hostname = opts
             .hostname
             .clone()

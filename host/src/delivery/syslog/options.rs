@@ -31,6 +31,9 @@ pub struct SyslogOptions {
     pub batch_bytes: usize,
     /// Extra CA certificates (PEM) to trust besides the system roots.
     pub ca_file: Option<PathBuf>,
+    /// For a receiver that authenticates senders (mutual TLS): the PEM certificate chain and the PEM
+    /// private key files. The key is read when the sink opens and never stored or logged.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// Timeout of each step of a connection: connect, each write, and the receiver's close.
     pub timeout: Duration,
     /// Retries of one connection after a failure, before the write fails.
@@ -51,6 +54,7 @@ impl Default for SyslogOptions {
             batch_events: 1000,
             batch_bytes: 4_000_000,
             ca_file: None,
+            client_certificate: None,
             timeout: Duration::from_secs(30),
             retries: 5,
             retry_base: Duration::from_millis(500),

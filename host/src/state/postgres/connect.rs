@@ -85,7 +85,7 @@ pub(crate) fn pool(
         }
     }
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
-        crate::outbound::rustls_client_config(ca_file).map_err(bad)?,
+        crate::outbound::rustls_client_config(ca_file, None).map_err(bad)?,
     );
     let manager = Manager::from_config(
         config,
