@@ -81,16 +81,7 @@ async fn sigkill_at_random_moments_during_a_backfill_loses_and_doubles_nothing_o
         },
     )
     .await;
-    fx.add_instance(
-        "org",
-        &[
-            "--backfill-days",
-            "14",
-            "--events",
-            "authentication,security,itp,lifecycle",
-        ],
-    )
-    .await;
+    fx.add_org().await;
     let expected = CategorySpec::load().expected(&fx.emulator.committed(), ALL);
     assert!(expected.len() >= 45_000, "{}", expected.len());
     let expected_bytes: u64 = expected.iter().map(|e| e.len() as u64 + 1).sum();

@@ -20,18 +20,7 @@ async fn excluded_event_types_never_reach_the_sink_and_the_rest_arrives_verbatim
         ..Default::default()
     })
     .await;
-    fx.add_instance(
-        "org",
-        &[
-            "--backfill-days",
-            "14",
-            "--events",
-            "authentication,security,itp,lifecycle",
-            "--exclude-event-types",
-            EXCLUDED,
-        ],
-    )
-    .await;
+    fx.add_org_with(&["--exclude-event-types", EXCLUDED]).await;
     let spec = CategorySpec::load();
     let committed = fx.emulator.committed();
     let selected: Vec<_> = committed

@@ -36,19 +36,12 @@ async fn redacted_members_never_reach_the_sink_and_every_other_byte_does() {
         ..Default::default()
     })
     .await;
-    fx.add_instance(
-        "org",
-        &[
-            "--backfill-days",
-            "14",
-            "--events",
-            "authentication,security,itp,lifecycle",
-            "--redact",
-            "debugContext.debugData.*,client.ipAddress",
-            "--redact-keep",
-            "debugContext.debugData.requestUri",
-        ],
-    )
+    fx.add_org_with(&[
+        "--redact",
+        "debugContext.debugData.*,client.ipAddress",
+        "--redact-keep",
+        "debugContext.debugData.requestUri",
+    ])
     .await;
     let show = text(&fx.cli(&["instance", "show", "org"]).await);
     assert!(

@@ -104,16 +104,19 @@ impl Fixture {
 
     /// `instance add org` selecting every category with a 14-day backfill.
     pub async fn add_org(&self) {
-        self.add_instance(
-            "org",
-            &[
-                "--backfill-days",
-                "14",
-                "--events",
-                "authentication,security,itp,lifecycle",
-            ],
-        )
-        .await;
+        self.add_org_with(&[]).await;
+    }
+
+    /// [`Fixture::add_org`] with `extra` options.
+    pub async fn add_org_with(&self, extra: &[&str]) {
+        let mut args = vec![
+            "--backfill-days",
+            "14",
+            "--events",
+            "authentication,security,itp,lifecycle",
+        ];
+        args.extend_from_slice(extra);
+        self.add_instance("org", &args).await;
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
