@@ -89,11 +89,6 @@ impl Delivery {
         }
     }
 
-    /// The sink's id, as its counters are labelled.
-    fn counters_id(&self) -> String {
-        self.sink.as_ref().map(|s| s.id()).unwrap_or_default()
-    }
-
     /// Delivers everything currently in the outbox, stream by stream; returns how many events. A stream
     /// that fails (its sink, or its lease lost) does not hold the others up: the first error is returned
     /// once every stream was tried.
@@ -300,8 +295,8 @@ impl DeliveryWorker {
             .enable_all()
             .build()
             .map_err(io)?;
+        counters.set_sink(&sink.id());
         let mut delivery = Delivery::new(sink);
-        counters.set_sink(&delivery.counters_id());
         delivery.counters = counters;
         let stopping = delivery.stopping.clone();
         let (report, done) = tokio::sync::oneshot::channel();
